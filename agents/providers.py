@@ -1,0 +1,124 @@
+"""Build a chat model from a provider string: one factory, LangChain's own model classes.
+
+`openai:<model>`, `openai-compatible:<model>` (with a base URL: Ollama, vLLM, llama.cpp
+server), `anthropic:<model>`, `google:<model>`, `mistral:<model>` (optional extras),
+`local` (the embedded llama.cpp model) and `fake` (a scripted model for tests and demos).
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from langchain_core.language_models import BaseChatModel
+
+
+class ProviderError(ValueError):
+    """The provider string or its settings cannot give a model; the message says why."""
+
+
+@dataclass(frozen=True)
+class ModelOptions:
+    temperature: float = 0.2
+    base_url: str | None = None
+    api_key: str | None = None
+    timeout: float = 120.0
+    fake_script: Path | None = None
+    local_model_path: Path | None = None
+    local_n_ctx: int = 4096
+    local_n_threads: int | None = None
+
+
+def _openai(model: str, opts: ModelOptions) -> BaseChatModel:
+    from langchain_openai import ChatOpenAI
+
+    kwargs: dict[str, Any] = {"model": model or "gpt-4o-mini", "temperature": opts.temperature,
+                              "timeout": opts.timeout, "stream_usage": True}
+    if opts.api_key:
+        kwargs["api_key"] = opts.api_key
+    if opts.base_url:
+        kwargs["base_url"] = opts.base_url
+    return ChatOpenAI(**kwargs)
+
+
+def _openai_compatible(model: str, opts: ModelOptions) -> BaseChatModel:
+    if not opts.base_url:
+        raise ProviderError(
+            "the openai-compatible provider needs PARLEY_LLM_BASE_URL, e.g. "
+            "http://127.0.0.1:11434/v1 for Ollama or http://127.0.0.1:8080/v1 for llama.cpp"
+        )
+    from langchain_openai import ChatOpenAI
+
+    return ChatOpenAI(model=model or "default", base_url=opts.base_url,
+                      api_key=opts.api_key or "not-needed",  # type: ignore[arg-type]
+                      temperature=opts.temperature, timeout=opts.timeout)
+
+
+def _extra(module: str, cls: str, extra: str, model_kw: str = "model") -> Callable[
+        [str, ModelOptions], BaseChatModel]:
+    def build(model: str, opts: ModelOptions) -> BaseChatModel:
+        try:
+            chat_cls = getattr(importlib.import_module(module), cls)
+        except ImportError as exc:
+            raise ProviderError(
+                f"this provider needs the optional extra: pip install 'parley[{extra}]'"
+            ) from exc
+        if not model:
+            raise ProviderError(f"name a model, e.g. '{extra}:<model-name>'")
+        kwargs: dict[str, Any] = {model_kw: model, "temperature": opts.temperature}
+        if opts.api_key:
+            kwargs["api_key"] = opts.api_key
+        return chat_cls(**kwargs)  # type: ignore[no-any-return]
+
+    return build
+
+
+def _fake(_model: str, opts: ModelOptions) -> BaseChatModel:
+    from agents.fake import ScriptedChatModel, echo, load_script
+
+    # Without a script the fake model echoes, so a demo server still answers.
+    script = load_script(opts.fake_script) if opts.fake_script else [echo]
+    return ScriptedChatModel(script=script, cycle=True)
+
+
+def _local(_model: str, opts: ModelOptions) -> BaseChatModel:
+    try:
+        from agents.local_model import make_local_chat_model
+    except ImportError as exc:
+        raise ProviderError(
+            "the local model is not installed: run `make install` (it builds llama-cpp-python)"
+            ", or set PARLEY_LLM to another provider, e.g. PARLEY_LLM=openai:gpt-4o-mini with "
+            "OPENAI_API_KEY, or PARLEY_LLM=openai-compatible:<model> with PARLEY_LLM_BASE_URL"
+        ) from exc
+    return make_local_chat_model(
+        model_path=str(opts.local_model_path) if opts.local_model_path else None,
+        n_ctx=opts.local_n_ctx, n_threads=opts.local_n_threads,
+        temperature=opts.temperature,
+    )
+
+
+PROVIDERS: dict[str, Callable[[str, ModelOptions], BaseChatModel]] = {
+    "openai": _openai,
+    "openai-compatible": _openai_compatible,
+    "anthropic": _extra("langchain_anthropic", "ChatAnthropic", "anthropic"),
+    "google": _extra("langchain_google_genai", "ChatGoogleGenerativeAI", "google"),
+    "mistral": _extra("langchain_mistralai", "ChatMistralAI", "mistral"),
+    "local": _local,
+    "fake": _fake,
+}
+
+
+def parse_provider(spec: str) -> tuple[str, str]:
+    provider, _, model = spec.strip().partition(":")
+    if provider not in PROVIDERS:
+        known = ", ".join(sorted(PROVIDERS))
+        raise ProviderError(f"unknown model provider {provider!r} in {spec!r}; use one of {known}")
+    return provider, model
+
+
+def make_chat_model(spec: str, options: ModelOptions) -> BaseChatModel:
+    provider, model = parse_provider(spec)
+    return PROVIDERS[provider](model, options)

@@ -1,0 +1,48 @@
+"""What the graph needs from outside, passed in by the composition root."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import AnyMessage
+from langchain_core.tools import BaseTool
+
+
+@dataclass(frozen=True)
+class TurnContext:
+    """Who is talking, taken from the run's `configurable`, never from the request body."""
+
+    user_id: str
+    thread_id: str
+    agent: str
+
+
+@dataclass(frozen=True)
+class Recalled:
+    context: str = ""  # memories and profile, as text for the system prompt
+    summary: str | None = None  # the thread's running summary, when memory keeps one
+
+
+RecallFn = Callable[[TurnContext, Sequence[AnyMessage]], Awaitable[Recalled]]
+RememberFn = Callable[[TurnContext, Sequence[AnyMessage]], Awaitable[None]]
+
+
+async def recall_nothing(_ctx: TurnContext, _messages: Sequence[AnyMessage]) -> Recalled:
+    return Recalled()
+
+
+async def remember_nothing(_ctx: TurnContext, _messages: Sequence[AnyMessage]) -> None:
+    return None
+
+
+@dataclass(frozen=True)
+class GraphDeps:
+    model: BaseChatModel
+    tools: Sequence[BaseTool] = ()
+    instructions: str = "You are a helpful assistant."
+    max_steps: int = 8
+    tool_timeout: float = 30.0
+    recall: RecallFn = field(default=recall_nothing)
+    remember: RememberFn = field(default=remember_nothing)

@@ -1,0 +1,77 @@
+"""The nodes of one turn: recall → agent ⇄ tools → remember (and a step-limit exit)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import AIMessage, AnyMessage, SystemMessage, ToolMessage
+from langchain_core.runnables import Runnable, RunnableConfig
+
+from graphs.deps import GraphDeps, TurnContext
+from graphs.state import AgentState
+
+
+def turn_context(config: RunnableConfig) -> TurnContext:
+    configurable = config.get("configurable") or {}
+    return TurnContext(
+        user_id=str(configurable.get("user_id") or "anonymous"),
+        thread_id=str(configurable.get("thread_id") or ""),
+        agent=str(configurable.get("agent") or ""),
+    )
+
+
+def current_turn(messages: Sequence[AnyMessage]) -> list[AnyMessage]:
+    """The messages from the latest user message on: what this turn added."""
+    for index in range(len(messages) - 1, -1, -1):
+        if messages[index].type == "human":
+            return list(messages[index:])
+    return list(messages)
+
+
+def system_prompt(instructions: str, state: AgentState) -> SystemMessage:
+    parts = [instructions]
+    if state.get("context"):
+        parts.append(f"What you know about this user:\n{state['context']}")
+    if state.get("summary"):
+        parts.append(f"Summary of the earlier conversation:\n{state['summary']}")
+    return SystemMessage(content="\n\n".join(parts))
+
+
+def make_nodes(deps: GraphDeps) -> dict[str, Any]:
+    model: Runnable[Any, Any] | BaseChatModel = (
+        deps.model.bind_tools(list(deps.tools)) if deps.tools else deps.model
+    )
+
+    async def recall(state: AgentState, config: RunnableConfig) -> dict[str, Any]:
+        recalled = await deps.recall(turn_context(config), state["messages"])
+        update: dict[str, Any] = {"context": recalled.context, "steps": 0}
+        if recalled.summary is not None:
+            update["summary"] = recalled.summary
+        return update
+
+    async def agent(state: AgentState, config: RunnableConfig) -> dict[str, Any]:
+        prompt = [system_prompt(deps.instructions, state), *state["messages"]]
+        reply = await model.ainvoke(prompt, config)
+        return {"messages": [reply], "steps": state.get("steps", 0) + 1}
+
+    async def step_limit(state: AgentState) -> dict[str, Any]:
+        # Every tool call needs an answer before the model may be called again, so the
+        # unrun calls get one, then the turn ends with a message that says why.
+        last = state["messages"][-1]
+        skipped: list[AnyMessage] = [
+            ToolMessage(content="Not run: the step limit of this turn was reached.",
+                        tool_call_id=call["id"], name=call["name"], status="error")
+            for call in getattr(last, "tool_calls", [])
+        ]
+        note = AIMessage(content=(
+            f"I stopped after {deps.max_steps} steps without a final answer. "
+            "Try a simpler or more specific request."))
+        return {"messages": [*skipped, note]}
+
+    async def remember(state: AgentState, config: RunnableConfig) -> dict[str, Any]:
+        await deps.remember(turn_context(config), current_turn(state["messages"]))
+        return {}
+
+    return {"recall": recall, "agent": agent, "step_limit": step_limit, "remember": remember}

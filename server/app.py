@@ -1,0 +1,81 @@
+"""The FastAPI application factory: routes, middleware and the platform's lifecycle."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import JSONResponse, RedirectResponse
+
+from agents.catalog import load_agents
+from server.langserve_routes import add_agent_routes
+from server.limits import BodySizeLimit
+from server.logs import RequestContext
+from server.platform import Platform, build_platform
+from server.routes import catalog, chat, health
+from server.settings import Settings
+
+log = logging.getLogger(__name__)
+
+PlatformFactory = Callable[[Settings], Awaitable[Platform]]
+
+
+def create_app(settings: Settings, *, platform_factory: PlatformFactory | None = None) -> FastAPI:
+    factory = platform_factory or build_platform
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        platform = await factory(settings)
+        app.state.platform = platform
+        log.info("parley ready: agents %s", ", ".join(sorted(platform.agents)))
+        try:
+            yield
+        finally:
+            await platform.aclose()
+
+    app = FastAPI(
+        title="Parley",
+        version="0.1.0",
+        description="Tool-using agents with memory, served by LangServe and a streaming "
+        "REST API.",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.verifier = None
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_bytes)
+    app.add_middleware(RequestContext)
+    if settings.cors_origins:
+        app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins,
+                           allow_credentials=True, allow_methods=["*"], allow_headers=["*"])
+    app.exception_handler(RequestValidationError)(_validation_error)
+    app.include_router(health.router)
+    app.include_router(catalog.router)
+    app.include_router(chat.router)
+    add_agent_routes(app, sorted(load_agents(settings.agents_file, settings.agent_tools)))
+
+    @app.get("/", include_in_schema=False)
+    async def index() -> RedirectResponse:
+        return RedirectResponse("/agents/assistant/playground/")
+
+    return app
+
+
+async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    problems = []
+    for error in exc.errors():
+        where = ".".join(str(p) for p in error.get("loc", ()) if p != "body") or "body"
+        message = str(error.get("msg", "invalid"))
+        if error.get("type") == "json_invalid":
+            where, message = "body", "the request body is not valid JSON"
+        problems.append(f"{where}: {message}")
+    return JSONResponse(
+        status_code=422,
+        content={"detail": "; ".join(problems), "errors": [
+            {"loc": list(e.get("loc", ())), "msg": e.get("msg"), "type": e.get("type")}
+            for e in exc.errors()]},
+    )

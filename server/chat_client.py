@@ -1,0 +1,113 @@
+"""The terminal chat of `parley chat`: a small SSE client of `POST /chat/stream`."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any, TextIO
+
+import httpx
+from httpx_sse import connect_sse
+
+HELP = """Commands: /new (start a new thread), /agent NAME, /agents, /thread, /help, /quit"""
+
+
+@dataclass
+class ChatSession:
+    base_url: str
+    agent: str = "assistant"
+    thread_id: str | None = None
+    token: str | None = None
+    client: httpx.Client = field(default_factory=lambda: httpx.Client(timeout=None))
+
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"} if self.token else {}
+
+    def send(self, message: str) -> Iterator[tuple[str, dict[str, Any]]]:
+        """Yield (event, data) pairs of one turn; remembers the thread for the next."""
+        body = {"message": message, "agent": self.agent, "thread_id": self.thread_id}
+        with connect_sse(self.client, "POST", f"{self.base_url}/chat/stream", json=body,
+                         headers=self.headers()) as source:
+            if source.response.status_code != 200:
+                source.response.read()
+                detail = _detail(source.response)
+                yield "error", {"message": f"HTTP {source.response.status_code}: {detail}"}
+                return
+            for sse in source.iter_sse():
+                data = json.loads(sse.data) if sse.data else {}
+                if sse.event == "done":
+                    self.thread_id = data.get("thread_id", self.thread_id)
+                yield sse.event, data
+
+    def agents(self) -> list[dict[str, Any]]:
+        response = self.client.get(f"{self.base_url}/agents", headers=self.headers())
+        response.raise_for_status()
+        return list(response.json())
+
+
+def _detail(response: httpx.Response) -> str:
+    try:
+        return str(response.json().get("detail"))
+    except ValueError:
+        return response.text[:200]
+
+
+def repl(session: ChatSession, *, read: Callable[[str], str] = input,
+         out: TextIO = sys.stdout) -> None:
+    out.write(f"Parley chat with '{session.agent}' at {session.base_url}. {HELP}\n")
+    while True:
+        try:
+            line = read("you> ").strip()
+        except (EOFError, KeyboardInterrupt):
+            out.write("\n")
+            return
+        if not line:
+            continue
+        if line.startswith("/"):
+            if not _command(session, line, out):
+                return
+            continue
+        out.write(f"{session.agent}> ")
+        out.flush()
+        try:
+            for event, data in session.send(line):
+                _render(event, data, out)
+        except httpx.HTTPError as exc:
+            out.write(f"\n[cannot reach {session.base_url}: {exc}]\n")
+
+
+def _command(session: ChatSession, line: str, out: TextIO) -> bool:
+    name, _, arg = line.partition(" ")
+    if name in ("/quit", "/exit"):
+        return False
+    if name == "/new":
+        session.thread_id = None
+        out.write("[new thread]\n")
+    elif name == "/agent" and arg:
+        session.agent = arg.strip()
+        session.thread_id = None
+        out.write(f"[now talking to {session.agent}, new thread]\n")
+    elif name == "/agents":
+        for agent in session.agents():
+            out.write(f"  {agent['name']}: {agent['description']}\n")
+    elif name == "/thread":
+        out.write(f"[thread {session.thread_id or '(new)'}]\n")
+    else:
+        out.write(HELP + "\n")
+    return True
+
+
+def _render(event: str, data: dict[str, Any], out: TextIO) -> None:
+    if event == "token":
+        out.write(data.get("text", ""))
+    elif event == "tool_start":
+        out.write(f"\n  [tool {data.get('tool')} {json.dumps(data.get('args', {}))}]")
+    elif event == "tool_end":
+        out.write(f" [{data.get('status')}]\n")
+    elif event == "error":
+        out.write(f"\n[error: {data.get('message')}]")
+    elif event == "done":
+        out.write("\n")
+    out.flush()

@@ -1,0 +1,85 @@
+"""The `parley` command: `serve` the platform, `chat` with it, list its `tools`."""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Annotated
+
+import typer
+
+app = typer.Typer(help="Parley: tool-using agents with memory.", no_args_is_help=True,
+                  add_completion=False)
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Bind address (PARLEY_HOST).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (PARLEY_PORT).")] = None,
+) -> None:
+    """Start the platform: the API, the agents and, when PARLEY_REDIS_URL is unset, a
+    local Redis under the data folder."""
+    import uvicorn
+
+    from server.app import create_app
+    from server.embedded.platform import build_embedded_platform
+    from server.logs import configure_logging
+    from server.settings import Settings
+
+    settings = Settings()
+    updates: dict[str, object] = {}
+    if host:
+        updates["host"] = host
+    if port:
+        updates["port"] = port
+    settings = settings.model_copy(update=updates)
+    configure_logging(settings.log_format, settings.log_level)
+    typer.echo(f"Parley on http://{settings.host}:{settings.port}  (playground: "
+               f"http://{settings.host}:{settings.port}/agents/assistant/playground/)")
+    uvicorn.run(create_app(settings, platform_factory=build_embedded_platform),
+                host=settings.host, port=settings.port, log_config=None, access_log=False,
+                timeout_graceful_shutdown=5)
+
+
+@app.command()
+def tools() -> None:
+    """List every tool this installation offers: built-in and from plugins."""
+    from agents.fake import ScriptedChatModel
+    from server.settings import Settings
+    from tools.context import ToolContext
+    from tools.registry import build_tools, discover_sources
+
+    settings = Settings()
+    # Listing only: tools that need a model are built with an inert one.
+    ctx = ToolContext(llm=ScriptedChatModel(), options=settings.tool_options())
+    for loaded in build_tools(discover_sources(), ctx):
+        schema = loaded.tool.tool_call_schema
+        args = schema.model_json_schema() if hasattr(schema, "model_json_schema") else {}
+        typer.echo(f"{loaded.tool.name}  [{loaded.origin}]")
+        typer.echo(f"    {loaded.tool.description.strip().splitlines()[0]}")
+        typer.echo(f"    args: {json.dumps(args.get('properties', {}))}")
+
+
+@app.command()
+def chat(
+    url: Annotated[str, typer.Option(help="The server's base URL.")] = "http://127.0.0.1:8000",
+    agent: Annotated[str, typer.Option(help="Which agent to talk to.")] = "assistant",
+    thread: Annotated[str | None, typer.Option(help="Continue this thread id.")] = None,
+    token: Annotated[str | None, typer.Option(help="Access token (or PARLEY_TOKEN).")] = None,
+) -> None:
+    """Chat in the terminal with a running server, streaming the answers."""
+    from server.chat_client import ChatSession, repl
+
+    session = ChatSession(base_url=url, agent=agent, thread_id=thread,
+                          token=token or os.environ.get("PARLEY_TOKEN"))
+    repl(session)
+
+
+def _main() -> None:  # pragma: no cover - console entry
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    _main()
+
+

@@ -1,0 +1,56 @@
+"""FastAPI dependencies of the gateway: the platform, and who is calling."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, HTTPException, Request, status
+
+from server.platform import Platform
+from services.tokens import InvalidToken, Principal, TokenVerifier
+
+ACCESS_COOKIE = "parley_access"
+LOCAL_USER = Principal(user_id="local", username="local", roles=("user", "admin"))
+
+
+def get_platform(request: Request) -> Platform:
+    platform: Platform | None = getattr(request.app.state, "platform", None)
+    if platform is None:
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, "the server is starting")
+    return platform
+
+
+PlatformDep = Annotated[Platform, Depends(get_platform)]
+
+
+def _bearer(request: Request) -> str | None:
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() == "bearer" and token:
+        return token.strip()
+    return request.cookies.get(ACCESS_COOKIE)
+
+
+def get_current_user(request: Request) -> Principal:
+    """The caller, from a verified access token (header or the playground's cookie).
+    With no verifier configured (auth off) every caller is the one local user."""
+    verifier: TokenVerifier | None = getattr(request.app.state, "verifier", None)
+    if verifier is None:
+        return LOCAL_USER
+    token = _bearer(request)
+    if not token:
+        raise HTTPException(
+            status.HTTP_401_UNAUTHORIZED,
+            "missing access token: send 'Authorization: Bearer <token>' from /auth/login",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    try:
+        principal = verifier.verify(token)
+    except InvalidToken as exc:
+        raise HTTPException(status.HTTP_401_UNAUTHORIZED, f"invalid access token: {exc.reason}",
+                            headers={"WWW-Authenticate": "Bearer"}) from exc
+    request.state.principal = principal
+    return principal
+
+
+CurrentUser = Annotated[Principal, Depends(get_current_user)]

@@ -1,0 +1,29 @@
+"""The embedded shape: when no Redis is configured, start one under the data folder for the
+platform's lifetime. Tied to the app's lifespan, so it stops on every orderly shutdown
+(uvicorn re-raises SIGTERM after shutdown, so code after `uvicorn.run` would not run)."""
+
+from __future__ import annotations
+
+import logging
+
+from server.embedded.redis_server import start_redis
+from server.platform import Platform, build_platform
+from server.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+async def build_embedded_platform(settings: Settings) -> Platform:
+    if settings.redis_url is not None:
+        return await build_platform(settings)
+    redis_dir = settings.resolved_data_dir / "redis"
+    redis = start_redis(redis_dir)
+    print(f"started redis-server (pid {redis.pid}) on {redis.url}, data in {redis_dir}",
+          flush=True)
+    try:
+        platform = await build_platform(settings.model_copy(update={"redis_url": redis.url}))
+    except BaseException:
+        redis.stop()
+        raise
+    platform.on_close(redis.stop)
+    return platform

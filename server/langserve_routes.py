@@ -1,0 +1,135 @@
+"""Each agent as a LangServe runnable at `/agents/{name}`: invoke, batch, stream,
+stream_events, schemas and the chat playground.
+
+LangServe's clients (and its playground) send the whole conversation each time, so these
+routes run the graph on the given messages without a stored thread; `/chat` is the
+server-side-thread API. Tool calls show in the streamed answer as short notes, which are
+stripped again when the conversation comes back.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import AsyncIterator, Callable
+from contextlib import aclosing
+from typing import Annotated, Any, cast
+
+from fastapi import Depends, FastAPI, Request
+from langchain_core.messages import (
+    AIMessage,
+    AIMessageChunk,
+    AnyMessage,
+    HumanMessage,
+    SystemMessage,
+)
+from langchain_core.runnables import Runnable, RunnableConfig, RunnableGenerator
+from langgraph.graph.state import CompiledStateGraph
+from langgraph.types import StreamMode
+from langserve import add_routes
+from pydantic import BaseModel, Field, WithJsonSchema
+
+from server.deps import get_current_user
+from server.streams import in_own_task
+
+TOOL_NOTE = "🛠"
+_NOTE_LINE = re.compile(rf"^{TOOL_NOTE} .*\n?", re.MULTILINE)
+
+
+class ChatInput(BaseModel):
+    """The conversation so far, oldest first; the last message is the user's new one."""
+
+    messages: list[HumanMessage | AIMessage | SystemMessage] = Field(
+        ..., json_schema_extra={"widget": {"type": "chat", "input": "messages"}},
+    )
+
+
+# The streamed answer aggregates to an AIMessageChunk. The chat playground recognises an
+# AI-message output only by an inline `anyOf` option whose `type` enum holds "ai", which
+# pydantic's `$ref` schema of AIMessage does not give, so the schema is spelled out.
+_AI_MESSAGE_SCHEMA = {"type": "object", "title": "AIMessage", "properties": {
+    "type": {"enum": ["ai", "AIMessageChunk"]}, "content": {"type": "string"}},
+    "required": ["content"]}
+ChatOutput = Annotated[AIMessage | AIMessageChunk,
+                       WithJsonSchema({"anyOf": [_AI_MESSAGE_SCHEMA]})]
+
+
+def _clean(messages: list[AnyMessage]) -> list[AnyMessage]:
+    cleaned: list[AnyMessage] = []
+    for message in messages:
+        if isinstance(message, AIMessage | AIMessageChunk):
+            text = _NOTE_LINE.sub("", message.text).strip()
+            cleaned.append(AIMessage(content=text))
+        elif isinstance(message, SystemMessage):
+            continue  # the agent's own instructions lead; clients do not replace them
+        else:
+            cleaned.append(message)
+    return cleaned
+
+
+def agent_runnable(graph_of: Callable[[], CompiledStateGraph], agent: str) -> Runnable[
+        Any, Any]:
+    """`graph_of` is called per request: the platform is built after the routes are."""
+
+    async def answer(inputs: AsyncIterator[Any], config: RunnableConfig) -> AsyncIterator[
+            AIMessageChunk]:
+        payload: Any = None
+        async for item in inputs:
+            payload = item
+        raw = payload.messages if isinstance(payload, ChatInput) else payload["messages"]
+        messages = _clean(list(raw))
+        if not messages or messages[-1].type != "human":
+            raise ValueError("the last message must be the user's (type 'human')")
+        configurable = dict(config.get("configurable") or {})
+        configurable.setdefault("user_id", "local")
+        configurable["thread_id"] = f"langserve:{uuid.uuid4().hex}"
+        configurable["agent"] = agent
+        run_config: RunnableConfig = {**config, "configurable": configurable}
+        previous_step_spoke = False
+        modes: list[StreamMode] = ["messages", "custom"]
+        run = in_own_task(graph_of().astream({"messages": messages}, run_config,
+                                             stream_mode=modes))
+        async with aclosing(run):  # a client that goes away cancels the run
+            async for part in run:
+                mode, chunk = cast(tuple[str, Any], part)
+                if mode == "messages":
+                    token, meta = chunk
+                    if (isinstance(token, AIMessageChunk) and token.content
+                            and meta.get("langgraph_node") == "agent"):
+                        previous_step_spoke = True
+                        yield AIMessageChunk(content=token.text)
+                elif isinstance(chunk, dict) and chunk.get("event") == "tool_start":
+                    lead = "\n\n" if previous_step_spoke else ""
+                    previous_step_spoke = False
+                    yield AIMessageChunk(content=f"{lead}{TOOL_NOTE} {chunk['tool']}\n")
+                elif isinstance(chunk, dict) and chunk.get("event") == "tool_end":
+                    yield AIMessageChunk(content="\n")
+
+    generator: RunnableGenerator[Any, Any] = RunnableGenerator(
+        answer, name=f"parley_{agent}")  # type: ignore[arg-type]
+    return generator.with_types(input_type=ChatInput,
+                                output_type=ChatOutput)  # type: ignore[arg-type]
+
+
+def add_agent_routes(app: FastAPI, agent_names: list[str]) -> None:
+    def with_user(config: dict[str, Any], request: Request) -> dict[str, Any]:
+        # The user comes from the verified token; whatever the client put in
+        # `configurable` is dropped.
+        principal = get_current_user(request)
+        return {**config, "configurable": {"user_id": principal.user_id}}
+
+    def graph_of(name: str) -> Callable[[], CompiledStateGraph]:
+        return lambda: app.state.platform.agents[name].stateless_graph
+
+    for name in agent_names:
+        add_routes(
+            app,
+            agent_runnable(graph_of(name), name),
+            path=f"/agents/{name}",
+            playground_type="chat",
+            per_req_config_modifier=with_user,
+            dependencies=[Depends(get_current_user)],
+            enabled_endpoints=["invoke", "batch", "stream", "stream_log", "stream_events",
+                               "input_schema", "output_schema", "config_schema", "config_hashes",
+                               "playground"],
+        )

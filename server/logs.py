@@ -1,0 +1,96 @@
+"""Structured logs: JSON lines in production, readable text in development, each record
+carrying the request, user and thread ids of the request it belongs to."""
+
+from __future__ import annotations
+
+import contextvars
+import json
+import logging
+import sys
+import time
+import uuid
+from typing import Any
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+request_id: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
+user_id: contextvars.ContextVar[str] = contextvars.ContextVar("user_id", default="-")
+thread_id: contextvars.ContextVar[str] = contextvars.ContextVar("thread_id", default="-")
+
+_CONTEXT = {"request_id": request_id, "user_id": user_id, "thread_id": thread_id}
+
+
+class _ContextFilter(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        for name, var in _CONTEXT.items():
+            setattr(record, name, var.get())
+        return True
+
+
+class JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "ts": round(record.created, 3),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "msg": record.getMessage(),
+        }
+        for name in _CONTEXT:
+            value = getattr(record, name, "-")
+            if value != "-":
+                entry[name] = value
+        for key in ("duration_ms", "status", "method", "path", "agent", "tool"):
+            if hasattr(record, key):
+                entry[key] = getattr(record, key)
+        if record.exc_info:
+            entry["exc"] = self.formatException(record.exc_info)
+        return json.dumps(entry, default=str)
+
+
+def configure_logging(fmt: str = "text", level: str = "INFO") -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.addFilter(_ContextFilter())
+    if fmt == "json":
+        handler.setFormatter(JsonFormatter())
+    else:
+        handler.setFormatter(logging.Formatter(
+            "%(asctime)s %(levelname)-7s %(name)s [req=%(request_id)s user=%(user_id)s "
+            "thread=%(thread_id)s] %(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())
+
+
+class RequestContext:
+    """Give each request an id (or keep the caller's `X-Request-ID`), echo it back, and log
+    one line per request with its status and duration."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+        self.log = logging.getLogger("parley.access")
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope.get("headers") or [])
+        rid = headers.get(b"x-request-id", b"").decode()[:64] or uuid.uuid4().hex
+        token = request_id.set(rid)
+        started = time.perf_counter()
+        status = 500
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message.setdefault("headers", [])
+                message["headers"] = [*message["headers"], (b"x-request-id", rid.encode())]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            self.log.info("%s %s %s", scope["method"], scope["path"], status, extra={
+                "method": scope["method"], "path": scope["path"], "status": status,
+                "duration_ms": round((time.perf_counter() - started) * 1000, 1)})
+            request_id.reset(token)

@@ -1,0 +1,137 @@
+"""The composition root's product: agents compiled into graphs, with their models, tools and
+stores, built once at start-up from the settings and closed at shutdown."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from contextlib import AsyncExitStack
+from dataclasses import dataclass, field
+from typing import Any
+
+from langchain_core.language_models import BaseChatModel
+from langgraph.checkpoint.base import BaseCheckpointSaver
+from langgraph.checkpoint.memory import InMemorySaver
+from langgraph.graph.state import CompiledStateGraph
+
+from agents.catalog import load_agents
+from agents.providers import ModelOptions, make_chat_model
+from agents.spec import AgentSpec
+from graphs.builder import build_graph
+from graphs.deps import GraphDeps
+from server.settings import Settings
+from tools.context import ToolContext
+from tools.registry import LoadedTool, ToolSource, build_tools, discover_sources
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Agent:
+    spec: AgentSpec
+    model: BaseChatModel
+    tools: list[LoadedTool]
+    graph: CompiledStateGraph  # threads kept by the checkpointer (`/chat`)
+    stateless_graph: CompiledStateGraph  # the client sends the conversation (LangServe)
+
+
+@dataclass
+class Platform:
+    settings: Settings
+    agents: dict[str, Agent]
+    tool_sources: list[ToolSource]
+    checkpointer: BaseCheckpointSaver
+    redis: Any = None
+    _stack: AsyncExitStack = field(default_factory=AsyncExitStack, repr=False)
+    _finally: list[Callable[[], Any]] = field(default_factory=list, repr=False)
+
+    def on_close(self, callback: Callable[[], Any]) -> None:
+        """Run `callback` at shutdown, once the platform's own clients are closed."""
+        self._finally.append(callback)
+
+    def all_tools(self) -> list[LoadedTool]:
+        """Every tool any agent has, once (for `/tools`)."""
+        seen: dict[str, LoadedTool] = {}
+        for agent in self.agents.values():
+            for loaded in agent.tools:
+                seen.setdefault(loaded.tool.name, loaded)
+        return sorted(seen.values(), key=lambda t: t.tool.name)
+
+    async def aclose(self) -> None:
+        try:
+            await self._stack.aclose()
+        finally:
+            for callback in reversed(self._finally):
+                callback()
+
+
+def model_options(settings: Settings) -> ModelOptions:
+    return ModelOptions(
+        temperature=settings.llm_temperature,
+        base_url=settings.llm_base_url,
+        api_key=settings.llm_api_key.get_secret_value() if settings.llm_api_key else None,
+        timeout=settings.llm_timeout,
+        fake_script=settings.fake_script,
+        local_model_path=settings.local_model_path,
+        local_n_ctx=settings.local_n_ctx,
+        local_n_threads=settings.local_n_threads,
+    )
+
+
+async def build_platform(
+    settings: Settings,
+    *,
+    models: dict[str, BaseChatModel] | None = None,
+    tool_sources: list[ToolSource] | None = None,
+) -> Platform:
+    """Build every agent. `models` maps provider strings to ready models (tests pass
+    scripted ones); `tool_sources` replaces entry-point discovery."""
+    stack = AsyncExitStack()
+    redis = None
+    checkpointer: BaseCheckpointSaver
+    if settings.redis_url:
+        from langgraph.checkpoint.redis.aio import AsyncRedisSaver
+        from redis.asyncio import Redis
+
+        redis = Redis.from_url(settings.redis_url)
+        stack.push_async_callback(redis.aclose)
+        saver = AsyncRedisSaver(redis_url=settings.redis_url)
+        await saver.asetup()
+        stack.push_async_callback(_close_saver, saver)
+        checkpointer = saver
+    else:
+        log.warning("PARLEY_REDIS_URL is unset: thread state lives in this process only")
+        checkpointer = InMemorySaver()
+
+    sources = discover_sources() if tool_sources is None else tool_sources
+    cache: dict[str, BaseChatModel] = dict(models or {})
+    options = model_options(settings)
+    agents: dict[str, Agent] = {}
+    for spec in load_agents(settings.agents_file, settings.agent_tools).values():
+        provider = spec.model or settings.llm
+        if provider not in cache:
+            cache[provider] = make_chat_model(provider, options)
+        model = cache[provider]
+        ctx = ToolContext(llm=model, options=settings.tool_options(), redis=redis)
+        tools = [t for t in build_tools(sources, ctx) if spec.allows(t.tool.name)]
+        deps = GraphDeps(
+            model=model,
+            tools=[t.tool for t in tools],
+            instructions=spec.instructions,
+            max_steps=spec.max_steps or settings.max_steps,
+            tool_timeout=settings.tool_timeout,
+        )
+        builder = build_graph(deps)
+        agents[spec.name] = Agent(
+            spec=spec, model=model, tools=tools,
+            graph=builder.compile(checkpointer=checkpointer, name=spec.name),
+            stateless_graph=builder.compile(name=spec.name),
+        )
+    return Platform(settings=settings, agents=agents, tool_sources=sources,
+                    checkpointer=checkpointer, redis=redis, _stack=stack)
+
+
+async def _close_saver(saver: Any) -> None:
+    close = getattr(saver, "aclose", None)
+    if close is not None:
+        await close()

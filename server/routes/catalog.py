@@ -1,0 +1,52 @@
+"""`GET /agents` and `GET /tools`: what this server offers."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+from pydantic import BaseModel
+
+from server.deps import CurrentUser, PlatformDep
+from tools.registry import LoadedTool
+
+router = APIRouter(tags=["catalog"])
+
+
+class AgentInfo(BaseModel):
+    name: str
+    description: str
+    tools: list[str]
+    model: str
+    playground: str
+
+
+class ToolInfo(BaseModel):
+    name: str
+    description: str
+    args_schema: dict[str, Any]
+    source: str
+
+
+def tool_info(loaded: LoadedTool) -> ToolInfo:
+    return ToolInfo(name=loaded.tool.name, description=loaded.tool.description,
+                    args_schema=loaded.tool.tool_call_schema.model_json_schema()
+                    if hasattr(loaded.tool.tool_call_schema, "model_json_schema")
+                    else dict(loaded.tool.args),
+                    source=loaded.origin)
+
+
+@router.get("/agents", response_model=list[AgentInfo])
+async def list_agents(platform: PlatformDep, _user: CurrentUser) -> list[AgentInfo]:
+    return [
+        AgentInfo(name=name, description=agent.spec.description,
+                  tools=[t.tool.name for t in agent.tools],
+                  model=agent.spec.model or platform.settings.llm,
+                  playground=f"/agents/{name}/playground/")
+        for name, agent in sorted(platform.agents.items())
+    ]
+
+
+@router.get("/tools", response_model=list[ToolInfo])
+async def list_tools(platform: PlatformDep, _user: CurrentUser) -> list[ToolInfo]:
+    return [tool_info(t) for t in platform.all_tools()]

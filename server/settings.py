@@ -1,0 +1,68 @@
+"""All configuration in one object, read from `PARLEY_*` variables (and `.env`), built
+once by the composition root and passed in: no module reads the environment itself."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="PARLEY_", env_file=".env", extra="ignore")
+
+    # Server
+    host: str = "127.0.0.1"
+    port: int = 8000
+    data_dir: Path = Path("data")
+    log_format: Literal["json", "text"] = "text"
+    log_level: str = "INFO"
+    cors_origins: list[str] = Field(default_factory=list)
+
+    # Models: a provider string such as `openai:gpt-4o-mini`, `openai-compatible:<model>`,
+    # `anthropic:<model>`, `google:<model>`, `mistral:<model>`, `local`, `fake`.
+    llm: str = "local"
+    llm_base_url: str | None = None
+    llm_api_key: SecretStr | None = None
+    llm_temperature: float = 0.2
+    llm_timeout: float = 120.0
+    fake_script: Path | None = None  # JSON script for the `fake` provider
+    local_model_path: Path | None = None
+    local_n_ctx: int = 4096
+    local_n_threads: int | None = None
+
+    # Agents: an optional JSON/TOML-free override of the built-in catalogue, as a JSON file
+    agents_file: Path | None = None
+    agent_tools: dict[str, list[str]] = Field(default_factory=dict)  # per-agent allow-lists
+
+    # Turn limits
+    max_message_chars: int = 16_000
+    max_request_bytes: int = 1_000_000
+    max_steps: int = 8
+    tool_timeout: float = 30.0
+    turn_timeout: float = 300.0
+
+    # Tools
+    http_timeout: float = 10.0
+    weather_geocoding_url: str = "https://geocoding-api.open-meteo.com/v1/search"
+    weather_forecast_url: str = "https://api.open-meteo.com/v1/forecast"
+    weather_cache_ttl: int = 300
+
+    # Stores
+    redis_url: str | None = None  # unset: the embedded runner starts a local redis-server
+    database_url: str | None = None  # unset: SQLite under data_dir
+
+    @property
+    def resolved_data_dir(self) -> Path:
+        return self.data_dir.expanduser().resolve()
+
+    def tool_options(self) -> dict[str, object]:
+        """The settings tools may read, by name (tools never see the settings object)."""
+        return {
+            "http_timeout": self.http_timeout,
+            "weather_geocoding_url": self.weather_geocoding_url,
+            "weather_forecast_url": self.weather_forecast_url,
+            "weather_cache_ttl": self.weather_cache_ttl,
+        }

@@ -1,0 +1,115 @@
+"""One chat turn as a stream of typed events, shared by `/chat`, `/chat/stream` and the
+LangServe routes, so every API runs the same graph the same way."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import aclosing
+from typing import Any, Literal, cast
+
+from langchain_core.messages import AIMessage, AIMessageChunk, HumanMessage
+from langchain_core.runnables import RunnableConfig
+from langgraph.graph.state import CompiledStateGraph
+from langgraph.types import StreamMode
+from pydantic import BaseModel, Field
+
+from server.streams import in_own_task
+
+log = logging.getLogger(__name__)
+
+STREAM_MODES: list[StreamMode] = ["messages", "custom", "updates"]
+
+EventName = Literal["token", "tool_start", "tool_end", "message", "error", "done"]
+
+
+class TurnEvent(BaseModel):
+    event: EventName
+    data: dict[str, Any] = Field(default_factory=dict)
+
+
+def checkpoint_thread(user_id: str, thread_id: str) -> str:
+    """Threads are stored under their owner, so one user can never load another's thread,
+    whatever thread id they send."""
+    return f"{user_id}:{thread_id}"
+
+
+def new_thread_id() -> str:
+    return uuid.uuid4().hex
+
+
+def run_config(*, user_id: str, thread_id: str, agent: str, turn_id: str) -> dict[str, Any]:
+    return {
+        "configurable": {
+            "thread_id": checkpoint_thread(user_id, thread_id),
+            "user_id": user_id,
+            "agent": agent,
+        },
+        "metadata": {"user_id": user_id, "parley_thread_id": thread_id, "turn_id": turn_id},
+        "run_name": f"parley:{agent}",
+    }
+
+
+async def stream_turn(
+    graph: CompiledStateGraph,
+    *,
+    message: str,
+    user_id: str,
+    thread_id: str,
+    agent: str,
+    turn_id: str | None = None,
+) -> AsyncIterator[TurnEvent]:
+    """Run one turn and yield its events; the last event is always `done`, after either a
+    `message` or an `error`. Cancelling the iteration cancels the run."""
+    turn_id = turn_id or uuid.uuid4().hex
+    config = run_config(user_id=user_id, thread_id=thread_id, agent=agent, turn_id=turn_id)
+    final: AIMessage | None = None
+    try:
+        # In a task of its own: when the client goes away, its running tools are cancelled.
+        turn_input = {"messages": [HumanMessage(content=message)]}
+        run = in_own_task(graph.astream(turn_input, cast(RunnableConfig, config),
+                                        stream_mode=STREAM_MODES))
+        async with aclosing(run):
+            async for part in run:
+                mode, chunk = cast(tuple[str, Any], part)
+                if mode == "messages":
+                    token, meta = chunk
+                    if (isinstance(token, AIMessageChunk) and token.content
+                            and meta.get("langgraph_node") == "agent"):
+                        yield TurnEvent(event="token", data={"text": token.text})
+                elif mode == "custom" and isinstance(chunk, dict) and "event" in chunk:
+                    event = chunk["event"]
+                    yield TurnEvent(event=event, data={k: v for k, v in chunk.items()
+                                                       if k != "event"})
+                elif mode == "updates":
+                    final = _final_message(chunk) or final
+    except Exception as exc:  # the turn fails, the stream does not: the client is told
+        log.exception("turn %s failed", turn_id)
+        yield TurnEvent(event="error", data={"message": _public_error(exc)})
+        yield TurnEvent(event="done", data={"turn_id": turn_id, "thread_id": thread_id})
+        return
+    if final is not None:
+        yield TurnEvent(event="message", data={
+            "id": final.id, "role": "assistant", "content": final.text,
+            "thread_id": thread_id, "agent": agent,
+        })
+    yield TurnEvent(event="done", data={"turn_id": turn_id, "thread_id": thread_id})
+
+
+def _final_message(update: Any) -> AIMessage | None:
+    if not isinstance(update, dict):
+        return None
+    for node in ("agent", "step_limit"):
+        for message in reversed((update.get(node) or {}).get("messages", [])):
+            if isinstance(message, AIMessage) and not message.tool_calls:
+                return message
+    return None
+
+
+def _public_error(exc: Exception) -> str:
+    # Provider errors are the usual cause; say which kind without leaking internals.
+    name = type(exc).__name__
+    if "Connection" in name or "Timeout" in name:
+        return f"The language model could not be reached ({name}: {exc}). Try again shortly."
+    return f"The turn failed ({name}): {exc}"[:500]

@@ -1,0 +1,101 @@
+"""The provider factory: one string picks LangChain's own chat model class."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from langchain_core.messages import HumanMessage
+from langchain_openai import ChatOpenAI
+
+from agents.catalog import BUILTIN_AGENTS, load_agents
+from agents.fake import ScriptedChatModel
+from agents.providers import ModelOptions, ProviderError, make_chat_model, parse_provider
+from agents.spec import AgentSpec
+
+
+def test_openai_provider_builds_chat_openai() -> None:
+    model = make_chat_model("openai:gpt-4o-mini", ModelOptions(api_key="sk-test",
+                                                              temperature=0.1))
+    assert isinstance(model, ChatOpenAI)
+    assert model.model_name == "gpt-4o-mini"
+    assert model.temperature == 0.1
+
+
+def test_openai_compatible_needs_a_base_url() -> None:
+    with pytest.raises(ProviderError, match="PARLEY_LLM_BASE_URL"):
+        make_chat_model("openai-compatible:llama", ModelOptions())
+    model = make_chat_model("openai-compatible:llama",
+                            ModelOptions(base_url="http://127.0.0.1:9/v1"))
+    assert isinstance(model, ChatOpenAI)
+    assert str(model.openai_api_base) == "http://127.0.0.1:9/v1"
+
+
+def test_unknown_provider_names_the_known_ones() -> None:
+    with pytest.raises(ProviderError, match=r"unknown model provider 'gpt'.*openai"):
+        parse_provider("gpt:4")
+
+
+def test_missing_extra_says_what_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
+    import builtins
+
+    real_import = builtins.__import__
+
+    def no_anthropic(name: str, *args, **kwargs):  # type: ignore[no-untyped-def]
+        if name.startswith("langchain_anthropic"):
+            raise ImportError(name)
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_anthropic)
+    with pytest.raises(ProviderError, match=r"parley\[anthropic\]"):
+        make_chat_model("anthropic:claude-x", ModelOptions())
+
+
+async def test_fake_provider_plays_a_script_file(tmp_path: Path) -> None:
+    script = tmp_path / "script.json"
+    script.write_text(json.dumps([
+        {"content": "checking", "tool_calls": [{"name": "get_weather",
+                                                 "args": {"place": "Oslo"}}]},
+        "It is cold in Oslo.",
+    ]))
+    model = make_chat_model("fake", ModelOptions(fake_script=script))
+    assert isinstance(model, ScriptedChatModel)
+    first = await model.ainvoke([HumanMessage("weather?")])
+    assert first.tool_calls[0]["name"] == "get_weather"
+    assert first.tool_calls[0]["args"] == {"place": "Oslo"}
+    second = await model.ainvoke([HumanMessage("and?")])
+    assert second.content == "It is cold in Oslo."
+
+
+async def test_fake_router_picks_a_step_by_keyword(tmp_path: Path) -> None:
+    script = tmp_path / "router.json"
+    script.write_text(json.dumps([{"route": {
+        "weather": {"tool_calls": [{"name": "get_weather", "args": {"place": "Rome"}}]},
+        "*": "Hello!",
+    }}]))
+    model = make_chat_model("fake", ModelOptions(fake_script=script))
+    assert (await model.ainvoke([HumanMessage("hi")])).content == "Hello!"
+    routed = await model.ainvoke([HumanMessage("What's the weather?")])
+    assert routed.tool_calls[0]["args"] == {"place": "Rome"}
+
+
+def test_agents_are_data_and_allow_lists_apply(tmp_path: Path) -> None:
+    agents = load_agents()
+    assert set(agents) == {a.name for a in BUILTIN_AGENTS}
+    assert agents["assistant"].allows("anything_at_all")
+    assert agents["weather"].allows("get_weather")
+    assert not agents["weather"].allows("translate_text")
+    narrowed = load_agents(tool_overrides={"assistant": ["get_weather"]})
+    assert not narrowed["assistant"].allows("translate_text")
+    with pytest.raises(ValueError, match="unknown agent 'ghost'"):
+        load_agents(tool_overrides={"ghost": ["x"]})
+    custom = tmp_path / "agents.json"
+    custom.write_text(json.dumps([{"name": "poet", "description": "Writes poems.",
+                                   "instructions": "Rhyme.", "tools": []}]))
+    assert list(load_agents(custom)) == ["poet"]
+
+
+def test_agent_names_must_be_url_safe() -> None:
+    with pytest.raises(ValueError, match="lowercase"):
+        AgentSpec(name="Bad Name", description="", instructions="")

@@ -1,0 +1,94 @@
+"""Apps wired with scripted models and test tools, in-process and on a real port."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+import pytest
+from langchain_core.tools import tool
+
+from agents.fake import ScriptedChatModel
+from server.app import create_app
+from server.platform import Platform, build_platform
+from server.settings import Settings
+from tests.support.live import serve_in_thread
+from tools.registry import ToolSource
+
+
+@dataclass
+class Probe:
+    """Shared with the test tools so a test can see what ran and what was cancelled."""
+
+    started: threading.Event = field(default_factory=threading.Event)
+    cancelled: list[str] = field(default_factory=list)
+
+
+@pytest.fixture
+def probe() -> Probe:
+    return Probe()
+
+
+def tool_sources_for(probe: Probe) -> list[ToolSource]:
+    @tool
+    def add(a: int, b: int) -> int:
+        """Add two whole numbers."""
+        return a + b
+
+    @tool
+    async def wait_long(seconds: float) -> str:
+        """Wait for a number of seconds."""
+        probe.started.set()
+        try:
+            await asyncio.sleep(seconds)
+        except asyncio.CancelledError:
+            probe.cancelled.append("wait_long")
+            raise
+        return "done waiting"
+
+    return [ToolSource(name="test", origin="builtin", target=[add, wait_long])]
+
+
+AppFactory = Callable[..., Any]
+
+
+@pytest.fixture
+def make_app(probe: Probe) -> AppFactory:
+    def make(script: list[Any], *, cycle: bool = True, **settings: Any) -> Any:
+        model = ScriptedChatModel(script=script, cycle=cycle)
+
+        async def factory(s: Settings) -> Platform:
+            return await build_platform(s, models={"fake": model},
+                                        tool_sources=tool_sources_for(probe))
+
+        app = create_app(Settings(llm="fake", **settings), platform_factory=factory)
+        app.state.model = model
+        return app
+
+    return make
+
+
+@pytest.fixture
+async def client_for() -> AsyncIterator[Callable[[Any], Any]]:
+    """`async with client_for(app) as client`: the app's lifespan runs around the client."""
+    from contextlib import asynccontextmanager
+
+    @asynccontextmanager
+    async def open_client(app: Any) -> AsyncIterator[httpx.AsyncClient]:
+        async with app.router.lifespan_context(app):
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://parley") as c:
+                yield c
+
+    yield open_client
+
+
+@pytest.fixture
+def live() -> Callable[[Any], Any]:
+    return serve_in_thread
+
+

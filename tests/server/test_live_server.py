@@ -1,0 +1,70 @@
+"""The app on a real port: OpenAPI, disconnects, the playground's assets, the terminal chat."""
+
+from __future__ import annotations
+
+import io
+import re
+import time
+
+import httpx
+from httpx_sse import connect_sse
+
+from agents.fake import call, say
+from server.chat_client import ChatSession, repl
+
+
+def test_openapi_documents_every_route(make_app, live) -> None:
+    with live(make_app([say("ok")])) as url:
+        spec = httpx.get(f"{url}/openapi.json").json()
+    paths = set(spec["paths"])
+    assert {"/chat", "/chat/stream", "/agents", "/tools", "/healthz", "/readyz"} <= paths
+    for agent in ("assistant", "weather", "reports", "summarizer", "translator"):
+        for endpoint in ("invoke", "batch", "stream", "stream_events"):
+            assert f"/agents/{agent}/{endpoint}" in paths
+    chat_body = spec["paths"]["/chat"]["post"]["requestBody"]["content"]["application/json"]
+    assert chat_body["schema"]["$ref"].endswith("/ChatRequest")
+    assert set(spec["components"]["schemas"]["ChatRequest"]["properties"]) == {
+        "message", "thread_id", "agent"}
+
+
+def test_client_disconnect_cancels_the_run(make_app, live, probe) -> None:
+    app = make_app([call("wait_long", seconds=60), say("finished")], cycle=False)
+    with live(app) as url, httpx.Client(timeout=30) as client:
+        with connect_sse(client, "POST", f"{url}/chat/stream",
+                         json={"message": "wait please"}) as source:
+            for sse in source.iter_sse():
+                if sse.event == "tool_start":
+                    break
+        # Leaving the block closed the connection mid-stream.
+        deadline = time.monotonic() + 20
+        while not probe.cancelled and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert probe.cancelled == ["wait_long"]
+        # The server is fine afterwards.
+        assert client.get(f"{url}/healthz").status_code == 200
+    assert len(app.state.model.calls) == 1  # the model was not asked to go on
+
+
+def test_playground_page_loads_its_assets(make_app, live) -> None:
+    with live(make_app([say("ok")])) as url:
+        page = httpx.get(f"{url}/agents/assistant/playground/")
+        assert page.status_code == 200
+        assets = re.findall(r'(?:src|href)="(/agents/assistant/playground/[^"]+)"', page.text)
+        assert any(a.endswith(".js") for a in assets)
+        for asset in assets:
+            response = httpx.get(f"{url}{asset}")
+            assert response.status_code == 200, asset
+            assert len(response.content) > 0
+
+
+def test_terminal_chat_streams_and_keeps_the_thread(make_app, live) -> None:
+    app = make_app([call("add", a=3, b=4), say("Seven."), say("Still seven.")], cycle=False)
+    lines = iter(["3+4?", "/thread", "and again?", "/quit"])
+    out = io.StringIO()
+    with live(app) as url:
+        session = ChatSession(base_url=url)
+        repl(session, read=lambda _prompt: next(lines), out=out)
+    text = out.getvalue()
+    assert "[tool add" in text and "Seven." in text and "Still seven." in text
+    assert session.thread_id and f"[thread {session.thread_id}]" in text
+    assert "3+4?" in [m.content for m in app.state.model.calls[-1]]

@@ -1,0 +1,36 @@
+"""Headless Chromium (Debian's, not a downloaded build) driven by Playwright."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+CHROMIUM_ARGS = [
+    "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]
+
+
+def chromium_path() -> str:
+    found = shutil.which("chromium") or shutil.which("chromium-browser")
+    if not found:
+        raise RuntimeError("Chromium is not installed: apt-get install chromium")
+    return found
+
+
+@contextmanager
+def browser_page() -> Iterator[Any]:
+    from playwright.sync_api import sync_playwright
+
+    profile = tempfile.mkdtemp(prefix="parley-chromium-")
+    with sync_playwright() as pw:
+        context = pw.chromium.launch_persistent_context(
+            profile, executable_path=chromium_path(), args=CHROMIUM_ARGS, headless=True)
+        try:
+            yield context.new_page()
+        finally:
+            context.close()
+            shutil.rmtree(profile, ignore_errors=True)

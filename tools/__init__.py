@@ -1,0 +1,1 @@
+"""Parley's tools: LangChain tools, built-in or from plugins (entry-point group `parley.tools`)."""
