@@ -8,6 +8,8 @@ server), `anthropic:<model>`, `google:<model>`, `mistral:<model>` (optional extr
 from __future__ import annotations
 
 import importlib
+import importlib.util
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -86,7 +88,7 @@ def _fake(_model: str, opts: ModelOptions) -> BaseChatModel:
 
 def _local(_model: str, opts: ModelOptions) -> BaseChatModel:
     try:
-        from agents.local_model import make_local_chat_model
+        from agents.local_model import make_local_chat_model  # type: ignore[import-not-found]
     except ImportError as exc:
         raise ProviderError(
             "the local model is not installed: run `make install` (it builds llama-cpp-python)"
@@ -117,6 +119,17 @@ def parse_provider(spec: str) -> tuple[str, str]:
         known = ", ".join(sorted(PROVIDERS))
         raise ProviderError(f"unknown model provider {provider!r} in {spec!r}; use one of {known}")
     return provider, model
+
+
+def check_provider(spec: str, options: ModelOptions) -> None:
+    """Fail fast, with a message that says what to configure, before anything is loaded."""
+    provider, _model = parse_provider(spec)
+    if provider == "openai-compatible" and not options.base_url:
+        _openai_compatible("", options)  # raises the explanatory error
+    if provider == "openai" and not (options.api_key or os.environ.get("OPENAI_API_KEY")):
+        raise ProviderError("the openai provider needs OPENAI_API_KEY (or PARLEY_LLM_API_KEY)")
+    if provider == "local" and importlib.util.find_spec("llama_cpp") is None:
+        _local("", options)  # raises the explanatory error
 
 
 def make_chat_model(spec: str, options: ModelOptions) -> BaseChatModel:

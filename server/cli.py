@@ -21,9 +21,11 @@ def serve(
     local Redis under the data folder."""
     import uvicorn
 
+    from agents.providers import ProviderError, check_provider
     from server.app import create_app
     from server.embedded.platform import build_embedded_platform
     from server.logs import configure_logging
+    from server.platform import model_options
     from server.settings import Settings
 
     settings = Settings()
@@ -34,6 +36,11 @@ def serve(
         updates["port"] = port
     settings = settings.model_copy(update=updates)
     configure_logging(settings.log_format, settings.log_level)
+    try:
+        check_provider(settings.llm, model_options(settings))
+    except ProviderError as exc:
+        typer.echo(f"Cannot start with PARLEY_LLM={settings.llm}: {exc}", err=True)
+        raise typer.Exit(2) from exc
     typer.echo(f"Parley on http://{settings.host}:{settings.port}  (playground: "
                f"http://{settings.host}:{settings.port}/agents/assistant/playground/)")
     uvicorn.run(create_app(settings, platform_factory=build_embedded_platform),

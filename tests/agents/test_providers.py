@@ -99,3 +99,15 @@ def test_agents_are_data_and_allow_lists_apply(tmp_path: Path) -> None:
 def test_agent_names_must_be_url_safe() -> None:
     with pytest.raises(ValueError, match="lowercase"):
         AgentSpec(name="Bad Name", description="", instructions="")
+
+
+def test_check_provider_fails_fast_with_what_to_set(monkeypatch: pytest.MonkeyPatch) -> None:
+    from agents.providers import check_provider
+
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    with pytest.raises(ProviderError, match="OPENAI_API_KEY"):
+        check_provider("openai:gpt-4o-mini", ModelOptions())
+    check_provider("openai:gpt-4o-mini", ModelOptions(api_key="sk-x"))
+    check_provider("fake", ModelOptions())
+    with pytest.raises(ProviderError, match="unknown model provider"):
+        check_provider("nope", ModelOptions())

@@ -51,3 +51,17 @@ def test_serve_starts_redis_keeps_threads_across_restarts(tmp_path: Path) -> Non
         assert state["message"]["content"] == "Your first message was: remember the lighthouse"
         fresh = httpx.post(f"{url}/chat", json={"message": "new here"}, timeout=30).json()
         assert fresh["message"]["content"] == "Your first message was: new here"
+
+
+def test_serve_says_how_to_configure_a_missing_model(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    env = {**os.environ, "PARLEY_LLM": "openai-compatible:llama3",
+           "PARLEY_DATA_DIR": str(tmp_path)}
+    env.pop("PARLEY_LLM_BASE_URL", None)
+    done = subprocess.run([sys.executable, "-m", "server.cli", "serve"], env=env,
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2
+    assert "PARLEY_LLM_BASE_URL" in done.stderr
+    assert not (tmp_path / "redis").exists()  # nothing was started
