@@ -1,0 +1,39 @@
+"""The auth service as an app of its own (the distributed shape)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from services.auth.context import AuthContext, build_auth
+from services.auth.routes import build_router
+from services.auth.settings import AuthSettings
+
+
+def create_app(settings: AuthSettings, ctx: AuthContext | None = None) -> FastAPI:
+    auth = ctx or build_auth(settings)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        auth.start()
+        try:
+            yield
+        finally:
+            auth.close()
+
+    app = FastAPI(title="Parley auth", lifespan=lifespan)
+    app.state.auth = auth
+    app.include_router(build_router(auth))
+    return app
+
+
+def main() -> None:  # pragma: no cover - process entry point
+    import uvicorn
+
+    uvicorn.run(create_app(AuthSettings()), host="0.0.0.0", port=8001)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,66 @@
+"""What the auth API takes and gives."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+USERNAME = re.compile(r"[A-Za-z0-9_.-]{3,32}")
+
+
+class Credentials(BaseModel):
+    username: str
+    password: str = Field(max_length=256)
+
+
+class Registration(Credentials):
+    @field_validator("username")
+    @classmethod
+    def _username(cls, value: str) -> str:
+        if not USERNAME.fullmatch(value):
+            raise ValueError("username must be 3-32 letters, digits, '_', '.' or '-'")
+        return value.lower()
+
+    @model_validator(mode="after")
+    def _policy(self) -> Registration:
+        password = self.password
+        if len(password) < 10:
+            raise ValueError("password must be at least 10 characters long")
+        if password.isdigit():
+            raise ValueError("password must not be only digits")
+        if password.lower() == self.username.lower():
+            raise ValueError("password must not be the username")
+        return self
+
+
+class TokenPair(BaseModel):
+    access_token: str
+    refresh_token: str
+    token_type: str = "bearer"
+    expires_in: int
+
+
+class RefreshRequest(BaseModel):
+    refresh_token: str = Field(min_length=10, max_length=200)
+
+
+class UserOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    username: str
+    display_name: str | None
+    preferred_language: str | None
+    custom_instructions: str | None
+    roles: list[str] = ["user"]
+    created_at: datetime
+
+
+class ProfileUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    display_name: str | None = Field(default=None, max_length=80)
+    preferred_language: str | None = Field(default=None, max_length=35)
+    custom_instructions: str | None = Field(default=None, max_length=2000)

@@ -1,0 +1,14 @@
+"""The services run on SQLite and on a real PostgreSQL: tests take both."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'service.db'}"
+    return str(request.getfixturevalue("postgres_url"))
