@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import redis
 from sqlalchemy import Engine
 from sqlalchemy.orm import sessionmaker
 
-from services.auth.db import make_engine, make_sessions, upgrade_database
 from services.auth.keys import KeyStore
 from services.auth.ratelimit import LoginLimiter, MemoryLimiter, RedisLimiter
 from services.auth.settings import AuthSettings
+from services.database import make_engine, make_sessions, upgrade_database
 from services.tokens import TokenVerifier
+
+MIGRATIONS = Path(__file__).parent / "migrations"
 
 
 @dataclass
@@ -26,7 +29,7 @@ class AuthContext:
 
     def start(self) -> None:
         """Migrate the schema and make sure a signing key exists."""
-        upgrade_database(self.settings.database_url)
+        upgrade_database(self.settings.database_url, MIGRATIONS)
         self.keys.current()
 
     def close(self) -> None:

@@ -17,8 +17,8 @@ from sqlalchemy import inspect
 
 from services.auth.app import create_app
 from services.auth.context import build_auth
-from services.auth.db import make_engine
 from services.auth.settings import AuthSettings
+from services.database import make_engine
 from services.tokens import InvalidToken, TokenVerifier, static_jwks
 from tests.support.live import serve_in_thread
 

@@ -1,4 +1,6 @@
-"""Engine, sessions and migrations: the same code on SQLite and PostgreSQL."""
+"""SQLAlchemy engines and Alembic upgrades for the services: the same code on SQLite (the
+embedded shape) and PostgreSQL (the distributed one). A library, not shared state: each
+service has its own database, models and migrations."""
 
 from __future__ import annotations
 
@@ -8,8 +10,6 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import sessionmaker
-
-MIGRATIONS = Path(__file__).parent / "migrations"
 
 
 def make_engine(url: str) -> Engine:
@@ -25,10 +25,10 @@ def make_sessions(engine: Engine) -> sessionmaker:  # type: ignore[type-arg]
     return sessionmaker(engine, expire_on_commit=False)
 
 
-def upgrade_database(url: str) -> None:
+def upgrade_database(url: str, migrations: Path) -> None:
     """Bring the schema to the newest migration (safe to run at every start)."""
     config = Config()
-    config.set_main_option("script_location", str(MIGRATIONS))
+    config.set_main_option("script_location", str(migrations))
     config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
     if url.startswith("sqlite"):
         _ensure_sqlite_dir(url)

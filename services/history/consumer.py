@@ -1,0 +1,118 @@
+"""The turn-stream consumer: read with a consumer group, commit, then acknowledge.
+
+An entry is acknowledged only after its messages are committed, so a crash between the two
+redelivers it, and message ids make the second write a no-op. Entries left pending by a
+consumer that died are claimed after `claim_idle_ms`. A malformed entry goes to the
+dead-letter stream and is acknowledged, so it cannot block the queue.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from pydantic import ValidationError
+from redis.asyncio import Redis
+from redis.exceptions import ResponseError
+
+from services.history import crud
+from services.history.context import HistoryContext
+from services.history.schemas import TurnEvent
+
+log = logging.getLogger(__name__)
+
+
+async def ensure_group(redis: Redis, ctx: HistoryContext) -> None:
+    try:
+        await redis.xgroup_create(ctx.settings.stream, ctx.settings.group, id="0",
+                                  mkstream=True)
+    except ResponseError as exc:
+        if "BUSYGROUP" not in str(exc):
+            raise
+
+
+def _store(ctx: HistoryContext, event: TurnEvent) -> None:
+    with ctx.sessions() as session:
+        crud.store_messages(session=session, user_id=event.user_id, thread_id=event.thread_id,
+                            agent=event.agent, messages=event.messages)
+        session.commit()
+
+
+async def _handle(redis: Redis, ctx: HistoryContext, entry_id: Any,
+                  fields: dict[Any, Any]) -> None:
+    raw = fields.get(b"turn") or fields.get("turn") or b""
+    try:
+        event = TurnEvent.model_validate_json(raw)
+    except ValidationError as exc:
+        log.error("turn %s is malformed; moved to %s: %s", entry_id,
+                  ctx.settings.dead_letter_stream, exc.errors()[:3])
+        await redis.xadd(ctx.settings.dead_letter_stream,
+                         {"turn": raw, "error": str(exc)[:1000], "entry": entry_id})
+        await redis.xack(ctx.settings.stream, ctx.settings.group, entry_id)
+        return
+    await asyncio.to_thread(_store, ctx, event)  # the database call is blocking
+    await redis.xack(ctx.settings.stream, ctx.settings.group, entry_id)
+
+
+async def consume_once(redis: Redis, ctx: HistoryContext, *, block_ms: int | None = None
+                       ) -> int:
+    """Handle what is there: first this consumer's own unacknowledged entries, then idle
+    ones of dead consumers, then new ones (waiting up to `block_ms`). Returns the count."""
+    s = ctx.settings
+    handled = 0
+    own: Any = await redis.xreadgroup(s.group, s.consumer, {s.stream: "0"}, count=s.batch)
+    claimed = await redis.xautoclaim(s.stream, s.group, s.consumer, s.claim_idle_ms,
+                                     start_id="0-0", count=s.batch)
+    batches: list[Any] = [entries for _name, entries in own or []]
+    batches.append(claimed[1] if claimed else [])
+    if not any(batches):
+        fresh: Any = await redis.xreadgroup(s.group, s.consumer, {s.stream: ">"}, count=s.batch,
+                                       block=s.block_ms if block_ms is None else block_ms)
+        batches = [entries for _name, entries in fresh or []]
+    for entries in batches:
+        for entry_id, fields in entries:
+            if fields:  # a pending entry trimmed from the stream comes back empty
+                await _handle(redis, ctx, entry_id, fields)
+            else:
+                await redis.xack(s.stream, s.group, entry_id)
+            handled += 1
+    return handled
+
+
+async def run_consumer(redis: Redis, ctx: HistoryContext, stop: asyncio.Event) -> None:
+    await ensure_group(redis, ctx)
+    while not stop.is_set():
+        try:
+            await consume_once(redis, ctx)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("history consumer step failed; retrying")
+            await asyncio.sleep(1.0)
+
+
+def main() -> None:  # pragma: no cover - process entry point
+    """Run the consumer as its own process: `python -m services.history.consumer`."""
+    from services.history.context import build_history
+    from services.history.settings import HistorySettings
+
+    settings = HistorySettings()
+    if not settings.redis_url:
+        raise SystemExit("set PARLEY_HISTORY_REDIS_URL")
+
+    async def run() -> None:
+        ctx = build_history(settings)
+        ctx.start()
+        redis = Redis.from_url(settings.redis_url or "")
+        try:
+            await run_consumer(redis, ctx, asyncio.Event())
+        finally:
+            await redis.aclose()
+            ctx.close()
+
+    asyncio.run(run())
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,91 @@
+"""What the history API and the turn stream carry."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+_ID = re.compile(r"[A-Za-z0-9_.:-]{1,128}")
+
+
+def _check_id(value: str, what: str) -> str:
+    if not _ID.fullmatch(value):
+        raise ValueError(f"{what} must be 1-128 letters, digits or '_.:-'")
+    return value
+
+
+class MessageIn(BaseModel):
+    id: str = Field(description="Unique message id; posting it again changes nothing.")
+    role: Literal["user", "assistant", "tool", "system"]
+    content: str = Field(max_length=1_000_000)
+    name: str | None = None
+    tool_call_id: str | None = None
+    meta: dict[str, Any] | None = None
+    created_at: datetime | None = None
+
+    @field_validator("id")
+    @classmethod
+    def _id(cls, value: str) -> str:
+        return _check_id(value, "message id")
+
+
+class MessagesIn(BaseModel):
+    thread_id: str
+    agent: str | None = None
+    messages: list[MessageIn] = Field(min_length=1, max_length=500)
+
+    @field_validator("thread_id")
+    @classmethod
+    def _thread(cls, value: str) -> str:
+        return _check_id(value, "thread_id")
+
+
+class MessageOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: str
+    thread_id: str
+    role: str
+    content: str
+    name: str | None
+    tool_call_id: str | None
+    meta: dict[str, Any] | None
+    created_at: datetime
+
+
+class MessagePage(BaseModel):
+    messages: list[MessageOut]
+    next_before: str | None = Field(
+        description="Pass as `before` for the next (older) page; null on the last page.")
+
+
+class ThreadOut(BaseModel):
+    id: str
+    title: str
+    agent: str | None
+    message_count: int
+    created_at: datetime
+    updated_at: datetime
+
+
+class ThreadPatch(BaseModel):
+    title: str = Field(min_length=1, max_length=200)
+
+
+class StoredCount(BaseModel):
+    stored: int
+    duplicates: int
+
+
+class TurnEvent(BaseModel):
+    """One finished chat turn, as the agent server publishes it to the turn stream."""
+
+    event_id: str
+    user_id: str
+    thread_id: str
+    agent: str | None = None
+    messages: list[MessageIn]
+    created_at: datetime | None = None

@@ -1,0 +1,27 @@
+"""The history service's settings (`PARLEY_HISTORY_*` when it runs on its own)."""
+
+from __future__ import annotations
+
+import os
+import socket
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class HistorySettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="PARLEY_HISTORY_", extra="ignore")
+
+    database_url: str = "sqlite:///data/history.db"
+    redis_url: str | None = None  # the turn stream; unset: no consumer
+    stream: str = "parley:turns"
+    dead_letter_stream: str = "parley:turns:dead"
+    group: str = "history"
+    consumer: str = Field(default_factory=lambda: f"{socket.gethostname()}-{os.getpid()}")
+    block_ms: int = 2000
+    batch: int = 50
+    claim_idle_ms: int = 60_000  # entries another consumer left unacked this long move here
+    # Token verification: the auth service's JWKS (distributed shape)
+    jwks_url: str | None = None
+    issuer: str = "parley-auth"
+    audience: str = "parley"

@@ -1,0 +1,17 @@
+"""Publishing finished turns to the Redis Stream the history service consumes."""
+
+from __future__ import annotations
+
+from redis.asyncio import Redis
+
+from services.history.schemas import TurnEvent
+
+DEFAULT_STREAM = "parley:turns"
+
+
+async def publish_turn(redis: Redis, event: TurnEvent, *, stream: str = DEFAULT_STREAM,
+                       maxlen: int = 1_000_000) -> str:
+    """XADD the turn; it waits in the stream until a history consumer commits it."""
+    entry_id = await redis.xadd(stream, {"turn": event.model_dump_json()}, maxlen=maxlen,
+                                approximate=True)
+    return entry_id.decode() if isinstance(entry_id, bytes) else str(entry_id)
