@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AnyMessage
@@ -15,8 +16,10 @@ class TurnContext:
     """Who is talking, taken from the run's `configurable`, never from the request body."""
 
     user_id: str
-    thread_id: str
+    thread_id: str  # the conversation's id as its user knows it
     agent: str
+    persist: bool = True  # False for one-off runs whose client keeps the conversation
+    profile: Mapping[str, Any] | None = None  # the user's profile, from the gateway
 
 
 @dataclass(frozen=True)

@@ -17,8 +17,11 @@ def turn_context(config: RunnableConfig) -> TurnContext:
     configurable = config.get("configurable") or {}
     return TurnContext(
         user_id=str(configurable.get("user_id") or "anonymous"),
-        thread_id=str(configurable.get("thread_id") or ""),
+        thread_id=str(configurable.get("conversation_id") or configurable.get("thread_id")
+                      or ""),
         agent=str(configurable.get("agent") or ""),
+        persist=not configurable.get("ephemeral", False),
+        profile=configurable.get("profile"),
     )
 
 

@@ -5,18 +5,23 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from urllib.parse import quote
 
 from fastapi import FastAPI, Request
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
-from fastapi.responses import JSONResponse, RedirectResponse
+from fastapi.responses import JSONResponse, RedirectResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from agents.catalog import load_agents
+from server.gateway import build_services
 from server.langserve_routes import add_agent_routes
 from server.limits import BodySizeLimit
 from server.logs import RequestContext
 from server.platform import Platform, build_platform
-from server.routes import catalog, chat, health
+from server.ratelimit import RateLimiter
+from server.routes import catalog, chat, health, login
 from server.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -26,14 +31,18 @@ PlatformFactory = Callable[[Settings], Awaitable[Platform]]
 
 def create_app(settings: Settings, *, platform_factory: PlatformFactory | None = None) -> FastAPI:
     factory = platform_factory or build_platform
+    services = build_services(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         platform = await factory(settings)
-        app.state.platform = platform
-        log.info("parley ready: agents %s", ", ".join(sorted(platform.agents)))
         try:
-            yield
+            app.state.rate_limiter = RateLimiter(platform.redis, settings.rate_limit_per_minute,
+                                                 settings.rate_limit_burst)
+            async with services.running(platform.settings.redis_url):
+                app.state.platform = platform
+                log.info("parley ready: agents %s", ", ".join(sorted(platform.agents)))
+                yield
         finally:
             await platform.aclose()
 
@@ -45,13 +54,17 @@ def create_app(settings: Settings, *, platform_factory: PlatformFactory | None =
         lifespan=lifespan,
     )
     app.state.settings = settings
-    app.state.verifier = None
+    app.state.services = services
+    app.state.verifier = services.verifier
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_bytes)
     app.add_middleware(RequestContext)
     if settings.cors_origins:
         app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins,
                            allow_credentials=True, allow_methods=["*"], allow_headers=["*"])
     app.exception_handler(RequestValidationError)(_validation_error)
+    app.exception_handler(StarletteHTTPException)(_http_error)
+    services.include(app)
+    app.include_router(login.router)
     app.include_router(health.router)
     app.include_router(catalog.router)
     app.include_router(chat.router)
@@ -62,6 +75,15 @@ def create_app(settings: Settings, *, platform_factory: PlatformFactory | None =
         return RedirectResponse("/agents/assistant/playground/")
 
     return app
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, StarletteHTTPException)
+    # A browser asking for a page without a session goes to the login page instead.
+    if (exc.status_code == 401 and request.method == "GET"
+            and "text/html" in request.headers.get("accept", "")):
+        return RedirectResponse(f"/login?next={quote(request.url.path)}", status_code=303)
+    return await http_exception_handler(request, exc)
 
 
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:

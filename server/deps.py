@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, HTTPException, Request, status
 
@@ -50,7 +50,21 @@ def get_current_user(request: Request) -> Principal:
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, f"invalid access token: {exc.reason}",
                             headers={"WWW-Authenticate": "Bearer"}) from exc
     request.state.principal = principal
+    request.state.access_token = token
     return principal
 
 
 CurrentUser = Annotated[Principal, Depends(get_current_user)]
+
+
+async def get_profile(request: Request, user: CurrentUser) -> dict[str, Any] | None:
+    """The caller's profile from the auth service, for the agents to follow."""
+    services = getattr(request.app.state, "services", None)
+    if services is None:
+        return None
+    profile: dict[str, Any] | None = await services.profile(
+        request.app, user, getattr(request.state, "access_token", None))
+    return profile
+
+
+Profile = Annotated[dict[str, Any] | None, Depends(get_profile)]

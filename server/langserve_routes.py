@@ -29,7 +29,8 @@ from langgraph.types import StreamMode
 from langserve import add_routes
 from pydantic import BaseModel, Field, WithJsonSchema
 
-from server.deps import get_current_user
+from server.deps import get_current_user, get_profile
+from server.ratelimit import enforce_rate_limit
 from server.streams import in_own_task
 
 TOOL_NOTE = "🛠"
@@ -84,6 +85,7 @@ def agent_runnable(graph_of: Callable[[], CompiledStateGraph], agent: str) -> Ru
         configurable.setdefault("user_id", "local")
         configurable["thread_id"] = f"langserve:{uuid.uuid4().hex}"
         configurable["agent"] = agent
+        configurable["ephemeral"] = True  # the client keeps this conversation, not us
         run_config: RunnableConfig = {**config, "configurable": configurable}
         previous_step_spoke = False
         modes: list[StreamMode] = ["messages", "custom"]
@@ -112,11 +114,12 @@ def agent_runnable(graph_of: Callable[[], CompiledStateGraph], agent: str) -> Ru
 
 
 def add_agent_routes(app: FastAPI, agent_names: list[str]) -> None:
-    def with_user(config: dict[str, Any], request: Request) -> dict[str, Any]:
+    async def with_user(config: dict[str, Any], request: Request) -> dict[str, Any]:
         # The user comes from the verified token; whatever the client put in
         # `configurable` is dropped.
         principal = get_current_user(request)
-        return {**config, "configurable": {"user_id": principal.user_id}}
+        profile = await get_profile(request, principal)
+        return {**config, "configurable": {"user_id": principal.user_id, "profile": profile}}
 
     def graph_of(name: str) -> Callable[[], CompiledStateGraph]:
         return lambda: app.state.platform.agents[name].stateless_graph
@@ -128,7 +131,7 @@ def add_agent_routes(app: FastAPI, agent_names: list[str]) -> None:
             path=f"/agents/{name}",
             playground_type="chat",
             per_req_config_modifier=with_user,
-            dependencies=[Depends(get_current_user)],
+            dependencies=[Depends(get_current_user), Depends(enforce_rate_limit)],
             enabled_endpoints=["invoke", "batch", "stream", "stream_log", "stream_events",
                                "input_schema", "output_schema", "config_schema", "config_hashes",
                                "playground"],

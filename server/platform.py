@@ -18,8 +18,10 @@ from agents.catalog import load_agents
 from agents.providers import ModelOptions, make_chat_model
 from agents.spec import AgentSpec
 from graphs.builder import build_graph
-from graphs.deps import GraphDeps
+from graphs.deps import GraphDeps, RememberFn, remember_nothing
+from server.profile import recall_profile
 from server.settings import Settings
+from server.turn_log import turn_publisher
 from tools.context import ToolContext
 from tools.registry import LoadedTool, ToolSource, build_tools, discover_sources
 
@@ -103,6 +105,10 @@ async def build_platform(
         log.warning("PARLEY_REDIS_URL is unset: thread state lives in this process only")
         checkpointer = InMemorySaver()
 
+    remember: RememberFn = remember_nothing
+    if redis is not None and settings.auth_enabled:
+        remember = turn_publisher(redis, settings.turn_stream)
+
     sources = discover_sources() if tool_sources is None else tool_sources
     cache: dict[str, BaseChatModel] = dict(models or {})
     options = model_options(settings)
@@ -120,6 +126,8 @@ async def build_platform(
             instructions=spec.instructions,
             max_steps=spec.max_steps or settings.max_steps,
             tool_timeout=settings.tool_timeout,
+            recall=recall_profile,
+            remember=remember,
         )
         builder = build_graph(deps)
         agents[spec.name] = Agent(

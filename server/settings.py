@@ -52,11 +52,35 @@ class Settings(BaseSettings):
 
     # Stores
     redis_url: str | None = None  # unset: the embedded runner starts a local redis-server
-    database_url: str | None = None  # unset: SQLite under data_dir
+
+    # Auth and history. Embedded (the default): both services are mounted in this process
+    # on SQLite files under data_dir. Distributed: set the URLs of the running services.
+    auth_enabled: bool = True
+    auth_url: str | None = None  # e.g. http://auth:8001; unset: mounted here
+    history_url: str | None = None  # e.g. http://history:8002; unset: mounted here
+    auth_database_url: str | None = None  # unset: sqlite under data_dir
+    history_database_url: str | None = None  # unset: sqlite under data_dir
+    auth_issuer: str = "parley-auth"
+    auth_audience: str = "parley"
+    access_ttl_seconds: int = 900
+    admin_usernames: list[str] = Field(default_factory=list)
+    secure_cookies: bool = False  # set behind HTTPS
+    turn_stream: str = "parley:turns"
+
+    # Per-user rate limit on chat routes (token bucket in Redis)
+    rate_limit_per_minute: float = 30.0
+    rate_limit_burst: int = 10
 
     @property
     def resolved_data_dir(self) -> Path:
         return self.data_dir.expanduser().resolve()
+
+    @property
+    def embedded_services(self) -> bool:
+        return self.auth_enabled and self.auth_url is None
+
+    def sqlite_url(self, name: str) -> str:
+        return f"sqlite:///{self.resolved_data_dir / name}"
 
     def tool_options(self) -> dict[str, object]:
         """The settings tools may read, by name (tools never see the settings object)."""

@@ -39,12 +39,15 @@ def new_thread_id() -> str:
     return uuid.uuid4().hex
 
 
-def run_config(*, user_id: str, thread_id: str, agent: str, turn_id: str) -> dict[str, Any]:
+def run_config(*, user_id: str, thread_id: str, agent: str, turn_id: str,
+               profile: dict[str, Any] | None = None) -> dict[str, Any]:
     return {
         "configurable": {
             "thread_id": checkpoint_thread(user_id, thread_id),
+            "conversation_id": thread_id,
             "user_id": user_id,
             "agent": agent,
+            "profile": profile,
         },
         "metadata": {"user_id": user_id, "parley_thread_id": thread_id, "turn_id": turn_id},
         "run_name": f"parley:{agent}",
@@ -59,11 +62,13 @@ async def stream_turn(
     thread_id: str,
     agent: str,
     turn_id: str | None = None,
+    profile: dict[str, Any] | None = None,
 ) -> AsyncIterator[TurnEvent]:
     """Run one turn and yield its events; the last event is always `done`, after either a
     `message` or an `error`. Cancelling the iteration cancels the run."""
     turn_id = turn_id or uuid.uuid4().hex
-    config = run_config(user_id=user_id, thread_id=thread_id, agent=agent, turn_id=turn_id)
+    config = run_config(user_id=user_id, thread_id=thread_id, agent=agent, turn_id=turn_id,
+                        profile=profile)
     final: AIMessage | None = None
     try:
         # In a task of its own: when the client goes away, its running tools are cancelled.

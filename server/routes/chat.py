@@ -8,15 +8,16 @@ import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
-from fastapi import APIRouter, HTTPException, Request, status
+from fastapi import APIRouter, Depends, HTTPException, Request, status
 from pydantic import BaseModel, Field, field_validator
 from sse_starlette.sse import EventSourceResponse
 
-from server.deps import CurrentUser, PlatformDep
+from server.deps import CurrentUser, PlatformDep, Profile
 from server.platform import Agent, Platform
+from server.ratelimit import enforce_rate_limit
 from server.turns import TurnEvent, new_thread_id, stream_turn
 
-router = APIRouter(prefix="/chat", tags=["chat"])
+router = APIRouter(prefix="/chat", tags=["chat"], dependencies=[Depends(enforce_rate_limit)])
 
 _THREAD_ID = re.compile(r"[A-Za-z0-9_.:-]{1,128}")
 
@@ -67,7 +68,8 @@ def _resolve(platform: Platform, body: ChatRequest) -> Agent:
 
 
 @router.post("", response_model=ChatResponse)
-async def chat(body: ChatRequest, platform: PlatformDep, user: CurrentUser) -> ChatResponse:
+async def chat(body: ChatRequest, platform: PlatformDep, user: CurrentUser,
+               profile: Profile) -> ChatResponse:
     agent = _resolve(platform, body)
     thread_id = body.thread_id or new_thread_id()
     turn_id = uuid.uuid4().hex
@@ -75,7 +77,8 @@ async def chat(body: ChatRequest, platform: PlatformDep, user: CurrentUser) -> C
     error: str | None = None
     tools: list[dict[str, Any]] = []
     async for event in stream_turn(agent.graph, message=body.message, user_id=user.user_id,
-                                   thread_id=thread_id, agent=body.agent, turn_id=turn_id):
+                                   thread_id=thread_id, agent=body.agent, turn_id=turn_id,
+                                   profile=profile):
         if event.event == "message":
             message = event.data
         elif event.event == "error":
@@ -90,12 +93,13 @@ async def chat(body: ChatRequest, platform: PlatformDep, user: CurrentUser) -> C
     200: {"content": {"text/event-stream": {}},
           "description": "Events: token, tool_start, tool_end, message, error, done."}})
 async def chat_stream(body: ChatRequest, request: Request, platform: PlatformDep,
-                      user: CurrentUser) -> EventSourceResponse:
+                      user: CurrentUser, profile: Profile) -> EventSourceResponse:
     agent = _resolve(platform, body)
     thread_id = body.thread_id or new_thread_id()
     turn_id = uuid.uuid4().hex
     events = stream_turn(agent.graph, message=body.message, user_id=user.user_id,
-                         thread_id=thread_id, agent=body.agent, turn_id=turn_id)
+                         thread_id=thread_id, agent=body.agent, turn_id=turn_id,
+                         profile=profile)
     return EventSourceResponse(_sse(events, turn_id), ping=15)
 
 

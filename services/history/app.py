@@ -2,38 +2,16 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
-from redis.asyncio import Redis
 
-from services.history.consumer import run_consumer
+from services.history.consumer import consumer_running
 from services.history.context import HistoryContext, build_history
 from services.history.routes import build_router
 from services.history.settings import HistorySettings
 from services.tokens import TokenVerifier
-
-
-@asynccontextmanager
-async def consuming(ctx: HistoryContext) -> AsyncIterator[None]:
-    """Run the turn-stream consumer while the block is open (when Redis is configured)."""
-    if not ctx.settings.redis_url:
-        yield
-        return
-    redis = Redis.from_url(ctx.settings.redis_url)
-    stop = asyncio.Event()
-    task = asyncio.create_task(run_consumer(redis, ctx, stop))
-    try:
-        yield
-    finally:
-        stop.set()
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-        await redis.aclose()
 
 
 def create_app(settings: HistorySettings, verifier: TokenVerifier | None = None,
@@ -44,7 +22,10 @@ def create_app(settings: HistorySettings, verifier: TokenVerifier | None = None,
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         history.start()
         try:
-            async with consuming(history):
+            if history.settings.redis_url:
+                async with consumer_running(history.settings.redis_url, history):
+                    yield
+            else:
                 yield
         finally:
             history.close()

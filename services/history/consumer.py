@@ -9,7 +9,10 @@ dead-letter stream and is acknowledged, so it cannot block the queue.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 from pydantic import ValidationError
@@ -81,15 +84,42 @@ async def consume_once(redis: Redis, ctx: HistoryContext, *, block_ms: int | Non
 
 
 async def run_consumer(redis: Redis, ctx: HistoryContext, stop: asyncio.Event) -> None:
+    """Consume until `stop` is set; each step blocks at most `block_ms`, so setting `stop`
+    ends the loop between commands, without cancelling one midway."""
     await ensure_group(redis, ctx)
     while not stop.is_set():
         try:
             await consume_once(redis, ctx)
-        except asyncio.CancelledError:
-            raise
+        except ResponseError as exc:
+            if "NOGROUP" not in str(exc):
+                raise
+            # The stream or its group is gone (Redis flushed or restarted empty).
+            log.warning("turn stream group missing; creating it again")
+            await ensure_group(redis, ctx)
         except Exception:
             log.exception("history consumer step failed; retrying")
-            await asyncio.sleep(1.0)
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(stop.wait(), 1.0)
+
+
+@asynccontextmanager
+async def consumer_running(redis_url: str, ctx: HistoryContext) -> AsyncIterator[None]:
+    """Run the consumer, on a Redis connection of its own, while the block is open."""
+    redis = Redis.from_url(redis_url)
+    stop = asyncio.Event()
+    task = asyncio.create_task(run_consumer(redis, ctx, stop))
+    try:
+        yield
+    finally:
+        stop.set()
+        _done, pending = await asyncio.wait({task}, timeout=ctx.settings.block_ms / 1000 + 2)
+        for leftover in pending:
+            leftover.cancel()
+        if pending:
+            await asyncio.wait(pending, timeout=2)
+        if task.done() and not task.cancelled() and task.exception():
+            log.error("history consumer ended with %r", task.exception())
+        await redis.aclose()
 
 
 def main() -> None:  # pragma: no cover - process entry point

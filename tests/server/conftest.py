@@ -6,6 +6,7 @@ import asyncio
 import threading
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -57,8 +58,13 @@ AppFactory = Callable[..., Any]
 
 
 @pytest.fixture
-def make_app(probe: Probe) -> AppFactory:
+def make_app(probe: Probe, tmp_path: Path) -> AppFactory:
+    """An app with a scripted model. Auth is off unless `auth_enabled=True` is passed (then
+    the auth and history services are mounted, on SQLite under the test's folder)."""
+
     def make(script: list[Any], *, cycle: bool = True, **settings: Any) -> Any:
+        settings.setdefault("auth_enabled", False)
+        settings.setdefault("data_dir", tmp_path / "data")
         model = ScriptedChatModel(script=script, cycle=cycle)
 
         async def factory(s: Settings) -> Platform:

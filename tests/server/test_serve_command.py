@@ -9,7 +9,7 @@ from pathlib import Path
 
 import httpx
 
-from tests.support.serve import parley_serve
+from tests.support.serve import parley_serve, sign_up
 
 
 def alive(pid: int) -> bool:
@@ -31,8 +31,11 @@ def test_serve_starts_redis_keeps_threads_across_restarts(tmp_path: Path) -> Non
         assert redis_pid is not None and alive(redis_pid)
         ready = httpx.get(f"{url}/readyz").json()
         assert ready["checks"]["redis"] == "ok"
+        ada = sign_up(url, "ada")
+        unauthenticated = httpx.post(f"{url}/chat", json={"message": "hi"})
+        assert unauthenticated.status_code == 401
         first = httpx.post(f"{url}/chat", json={"message": "remember the lighthouse"},
-                           timeout=30).json()
+                           headers=ada, timeout=30).json()
         assert first["message"]["content"] == "Your first message was: remember the lighthouse"
         thread = first["thread_id"]
     # Stopping the server stopped its Redis, by pid.
@@ -45,11 +48,22 @@ def test_serve_starts_redis_keeps_threads_across_restarts(tmp_path: Path) -> Non
     # The thread lives on in Redis's append-only file across a restart.
     with parley_serve(tmp_path, env) as served:
         url = served.url
+        ada = sign_up(url, "ada")  # the account survived the restart too
         state = httpx.post(f"{url}/chat", json={"message": "again", "thread_id": thread},
-                           timeout=30).json()
+                           headers=ada, timeout=30).json()
         assert state["thread_id"] == thread
         assert state["message"]["content"] == "Your first message was: remember the lighthouse"
-        fresh = httpx.post(f"{url}/chat", json={"message": "new here"}, timeout=30).json()
+        fresh = httpx.post(f"{url}/chat", json={"message": "new here"}, headers=ada,
+                           timeout=30).json()
+        # Turns reach the history service through the stream, a moment later.
+        expected = {thread, fresh["thread_id"]}
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            threads = httpx.get(f"{url}/history/threads", headers=ada).json()
+            if {t["id"] for t in threads} == expected:
+                break
+            time.sleep(0.1)
+        assert {t["id"] for t in threads} == expected
         assert fresh["message"]["content"] == "Your first message was: new here"
 
 

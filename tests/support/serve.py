@@ -57,3 +57,12 @@ def parley_serve(data_dir: Path, env: dict[str, str] | None = None,
             proc.wait(30)
         except subprocess.TimeoutExpired:
             proc.kill()
+
+
+def sign_up(url: str, username: str, password: str = "a long enough password") -> dict[str, str]:
+    """Register (if new) and log in on a running server; returns the Authorization header."""
+    httpx.post(f"{url}/auth/register", json={"username": username, "password": password})
+    response = httpx.post(f"{url}/auth/login", json={"username": username,
+                                                     "password": password})
+    response.raise_for_status()
+    return {"Authorization": f"Bearer {response.json()['access_token']}"}

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import httpx
 
-from tests.support.serve import parley_serve
+from tests.support.serve import parley_serve, sign_up
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "plugin-example"
 
@@ -32,10 +32,11 @@ def test_installed_plugin_is_discovered_and_called(tmp_path: Path, redis_url: st
            "PYTHONPATH": os.pathsep.join(filter(None, [str(site),
                                                        os.environ.get("PYTHONPATH")]))}
     with parley_serve(tmp_path, env) as served:
-        tools = {t["name"]: t for t in httpx.get(f"{served.url}/tools").json()}
+        me = sign_up(served.url, "plugin-user")
+        tools = {t["name"]: t for t in httpx.get(f"{served.url}/tools", headers=me).json()}
         turn = httpx.post(f"{served.url}/chat", json={"message": "convert 5 km to miles"},
-                          timeout=30).json()
-        weather_agent = next(a for a in httpx.get(f"{served.url}/agents").json()
+                          headers=me, timeout=30).json()
+        weather_agent = next(a for a in httpx.get(f"{served.url}/agents", headers=me).json()
                              if a["name"] == "weather")
     plugin = tools["convert_units"]
     assert plugin["source"] == "parley-plugin-example"

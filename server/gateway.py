@@ -1,0 +1,106 @@
+"""The gateway's view of the auth and history services: mounted in this process on SQLite
+(embedded), or reached over HTTP with tokens checked against the auth service's JWKS
+(distributed). Same code, a setting apart."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+from fastapi import FastAPI
+
+from server.settings import Settings
+from services.auth.context import AuthContext, build_auth
+from services.auth.routes import build_router as auth_router
+from services.auth.settings import AuthSettings
+from services.history.consumer import consumer_running
+from services.history.context import HistoryContext, build_history
+from services.history.routes import build_router as history_router
+from services.history.settings import HistorySettings
+from services.tokens import Principal, TokenVerifier, url_jwks
+
+
+@dataclass
+class Services:
+    settings: Settings
+    verifier: TokenVerifier | None
+    auth: AuthContext | None = None  # set when mounted here
+    history: HistoryContext | None = None
+    _profiles: dict[str, tuple[float, dict[str, Any]]] = field(default_factory=dict)
+
+    def include(self, app: FastAPI) -> None:
+        if self.auth is not None:
+            app.include_router(auth_router(self.auth))
+        if self.history is not None:
+            app.include_router(history_router(self.history))
+
+    def auth_client(self, app: FastAPI) -> httpx.AsyncClient:
+        if self.settings.auth_url:
+            return httpx.AsyncClient(base_url=self.settings.auth_url, timeout=10)
+        return httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
+                                 base_url="http://parley", timeout=10)
+
+    def history_client(self, app: FastAPI) -> httpx.AsyncClient:
+        if self.settings.history_url:
+            return httpx.AsyncClient(base_url=self.settings.history_url, timeout=10)
+        return httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
+                                 base_url="http://parley", timeout=10)
+
+    async def profile(self, app: FastAPI, principal: Principal, token: str | None
+                      ) -> dict[str, Any] | None:
+        """The caller's profile (custom instructions, language), cached for a minute."""
+        if token is None or self.verifier is None:
+            return None
+        cached = self._profiles.get(principal.user_id)
+        if cached and time.monotonic() - cached[0] < 60:
+            return cached[1]
+        async with self.auth_client(app) as client:
+            response = await client.get("/auth/me", headers={"Authorization": f"Bearer {token}"})
+        if response.status_code != 200:
+            return None
+        profile = {k: response.json().get(k) for k in
+                   ("display_name", "preferred_language", "custom_instructions")}
+        self._profiles[principal.user_id] = (time.monotonic(), profile)
+        return profile
+
+    def forget_profile(self, user_id: str) -> None:
+        self._profiles.pop(user_id, None)
+
+    @asynccontextmanager
+    async def running(self, redis_url: str | None) -> AsyncIterator[None]:
+        """Migrate the mounted services' databases and run the history consumer."""
+        async with AsyncExitStack() as stack:
+            if self.auth is not None:
+                await asyncio.to_thread(self.auth.start)
+                stack.callback(self.auth.close)
+            if self.history is not None:
+                await asyncio.to_thread(self.history.start)
+                stack.callback(self.history.close)
+                if redis_url:
+                    await stack.enter_async_context(consumer_running(redis_url, self.history))
+            yield
+
+
+def build_services(settings: Settings) -> Services:
+    if not settings.auth_enabled:
+        return Services(settings=settings, verifier=None)
+    if settings.auth_url:  # distributed: the services run elsewhere
+        jwks = url_jwks(f"{settings.auth_url}/auth/.well-known/jwks.json")
+        return Services(settings=settings, verifier=TokenVerifier(
+            jwks, settings.auth_issuer, settings.auth_audience))
+    data = settings.resolved_data_dir
+    auth = build_auth(AuthSettings(
+        database_url=settings.auth_database_url or settings.sqlite_url("auth.db"),
+        keys_dir=data / "keys", issuer=settings.auth_issuer, audience=settings.auth_audience,
+        access_ttl_seconds=settings.access_ttl_seconds,
+        admin_usernames=settings.admin_usernames, redis_url=settings.redis_url))
+    history = build_history(HistorySettings(
+        database_url=settings.history_database_url or settings.sqlite_url("history.db"),
+        redis_url=settings.redis_url, stream=settings.turn_stream, block_ms=500),
+        auth.verifier)
+    return Services(settings=settings, verifier=auth.verifier, auth=auth, history=history)

@@ -1,0 +1,69 @@
+"""Per-user token buckets for the chat routes, kept in Redis so replicas share them."""
+
+from __future__ import annotations
+
+import math
+import time
+from typing import Any
+
+from fastapi import HTTPException, Request, status
+
+# KEYS[1] bucket; ARGV: rate per second, burst, now (s). Returns the wait in ms (0 = go).
+_BUCKET = """
+local rate, burst, now = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local state = redis.call('HMGET', KEYS[1], 'tokens', 'at')
+local tokens = tonumber(state[1]) or burst
+local at = tonumber(state[2]) or now
+tokens = math.min(burst, tokens + (now - at) * rate)
+local wait = 0
+if tokens >= 1 then
+  tokens = tokens - 1
+else
+  wait = math.ceil((1 - tokens) / rate * 1000)
+end
+redis.call('HSET', KEYS[1], 'tokens', tokens, 'at', now)
+redis.call('EXPIRE', KEYS[1], math.ceil(burst / rate) + 1)
+return wait
+"""
+
+
+class RateLimiter:
+    def __init__(self, redis: Any, per_minute: float, burst: int) -> None:
+        self.redis = redis
+        self.rate = per_minute / 60.0
+        self.burst = burst
+        self._script = redis.register_script(_BUCKET) if redis is not None else None
+        self._local: dict[str, tuple[float, float]] = {}
+
+    async def wait_for(self, user_id: str) -> float:
+        """Seconds until this user may send again; 0 when the request may go now."""
+        if self.rate <= 0:
+            return 0.0
+        if self._script is not None:
+            wait_ms = await self._script(keys=[f"parley:ratelimit:{user_id}"],
+                                         args=[self.rate, self.burst, time.time()])
+            return int(wait_ms) / 1000
+        tokens, at = self._local.get(user_id, (float(self.burst), time.monotonic()))
+        now = time.monotonic()
+        tokens = min(self.burst, tokens + (now - at) * self.rate)
+        if tokens >= 1:
+            self._local[user_id] = (tokens - 1, now)
+            return 0.0
+        self._local[user_id] = (tokens, now)
+        return (1 - tokens) / self.rate
+
+
+async def enforce_rate_limit(request: Request) -> None:
+    """A FastAPI dependency for chat routes: 429 with Retry-After when over the limit."""
+    from server.deps import get_current_user
+
+    limiter: RateLimiter | None = getattr(request.app.state, "rate_limiter", None)
+    if limiter is None or request.method != "POST":  # pages and schemas are free
+        return
+    user = get_current_user(request)
+    wait = await limiter.wait_for(user.user_id)
+    if wait > 0:
+        seconds = max(1, math.ceil(wait))
+        raise HTTPException(status.HTTP_429_TOO_MANY_REQUESTS,
+                            f"rate limit reached: try again in {seconds} s",
+                            headers={"Retry-After": str(seconds)})

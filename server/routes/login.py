@@ -1,0 +1,98 @@
+"""A small login page for browsers: it signs in through the auth service and keeps the
+access token in an HttpOnly cookie, which the gateway accepts like a Bearer header, so the
+LangServe playground works behind auth."""
+
+from __future__ import annotations
+
+import html
+from typing import Annotated
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from server.deps import ACCESS_COOKIE
+
+router = APIRouter(include_in_schema=False)
+
+_PAGE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Parley: sign in</title>
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<style>
+ body {{ font-family: system-ui, sans-serif; background: #f5f6fa; display: grid;
+        place-items: center; min-height: 100vh; margin: 0; }}
+ form {{ background: white; padding: 2rem; border-radius: 12px; width: 20rem;
+        box-shadow: 0 2px 12px #0001; display: grid; gap: .75rem; }}
+ input, button {{ font: inherit; padding: .6rem; border-radius: 8px; border: 1px solid #ccd; }}
+ button {{ background: #1d3557; color: white; border: none; cursor: pointer; }}
+ button.secondary {{ background: white; color: #1d3557; border: 1px solid #1d3557; }}
+ .error {{ color: #b00020; }} h1 {{ margin: 0 0 .5rem; font-size: 1.4rem; }}
+</style></head>
+<body><form method="post" action="/login">
+ <h1>Sign in to Parley</h1>
+ {error}
+ <input type="hidden" name="next" value="{next}">
+ <label>Username
+  <input name="username" autocomplete="username" required value="{username}"></label>
+ <label>Password
+  <input name="password" type="password" autocomplete="current-password" required></label>
+ <button type="submit" name="action" value="login">Sign in</button>
+ <button type="submit" name="action" value="register" class="secondary">Create account</button>
+</form></body></html>"""
+
+
+def safe_next(target: str | None) -> str:
+    """Only same-site paths, so the page cannot be used to redirect elsewhere."""
+    if target and target.startswith("/") and not target.startswith("//"):
+        return target
+    return "/agents/assistant/playground/"
+
+
+def page(next_url: str, error: str = "", username: str = "", status: int = 200) -> HTMLResponse:
+    message = f'<p class="error" role="alert">{html.escape(error)}</p>' if error else ""
+    return HTMLResponse(_PAGE.format(error=message, next=html.escape(next_url),
+                                     username=html.escape(username)), status_code=status)
+
+
+@router.get("/login")
+async def login_page(next: str | None = None) -> HTMLResponse:
+    return page(safe_next(next))
+
+
+@router.post("/login")
+async def login(request: Request, username: Annotated[str, Form()],
+                password: Annotated[str, Form()], next: Annotated[str, Form()] = "",
+                action: Annotated[str, Form()] = "login") -> Response:
+    services = request.app.state.services
+    target = safe_next(next)
+    creds = {"username": username, "password": password}
+    async with services.auth_client(request.app) as auth:
+        if action == "register":
+            created = await auth.post("/auth/register", json=creds)
+            if created.status_code != 201:
+                return page(target, _detail(created), username, created.status_code)
+        response = await auth.post("/auth/login", json=creds)
+    if response.status_code != 200:
+        return page(target, _detail(response), username, response.status_code)
+    tokens = response.json()
+    redirect = RedirectResponse(target, status_code=303)
+    redirect.set_cookie(ACCESS_COOKIE, tokens["access_token"], max_age=tokens["expires_in"],
+                        httponly=True, samesite="lax",
+                        secure=request.app.state.settings.secure_cookies)
+    return redirect
+
+
+@router.post("/logout")
+async def logout() -> Response:
+    response = RedirectResponse("/login", status_code=303)
+    response.delete_cookie(ACCESS_COOKIE)
+    return response
+
+
+def _detail(response: object) -> str:
+    try:
+        detail = response.json().get("detail")  # type: ignore[attr-defined]
+    except ValueError:
+        return "sign-in failed"
+    if isinstance(detail, list):  # validation errors: say what to fix
+        return "; ".join(str(d.get("msg", d)) for d in detail)
+    return str(detail)
