@@ -11,7 +11,8 @@ from typing import Any, TextIO
 import httpx
 from httpx_sse import connect_sse
 
-HELP = """Commands: /new (start a new thread), /agent NAME, /agents, /thread, /help, /quit"""
+HELP = ("Commands: /new (new thread), /threads (your threads), /open ID (continue one), "
+        "/history (this thread's messages), /agent NAME, /agents, /thread, /help, /quit")
 
 
 @dataclass
@@ -41,10 +42,37 @@ class ChatSession:
                     self.thread_id = data.get("thread_id", self.thread_id)
                 yield sse.event, data
 
+    def login(self, username: str, password: str) -> None:
+        response = self.client.post(f"{self.base_url}/auth/login",
+                                    json={"username": username, "password": password})
+        if response.status_code != 200:
+            raise LoginFailed(_detail(response))
+        self.token = response.json()["access_token"]
+
+    def _get(self, path: str, **params: Any) -> Any:
+        response = self.client.get(f"{self.base_url}{path}", headers=self.headers(),
+                                   params=params)
+        if response.status_code >= 400:
+            raise httpx.HTTPStatusError(_detail(response), request=response.request,
+                                        response=response)
+        return response.json()
+
     def agents(self) -> list[dict[str, Any]]:
-        response = self.client.get(f"{self.base_url}/agents", headers=self.headers())
-        response.raise_for_status()
-        return list(response.json())
+        return list(self._get("/agents"))
+
+    def threads(self) -> list[dict[str, Any]]:
+        return list(self._get("/history/threads"))
+
+    def history(self, limit: int = 20) -> list[dict[str, Any]]:
+        """The current thread's latest messages, oldest first."""
+        if not self.thread_id:
+            return []
+        page = self._get("/history", thread_id=self.thread_id, limit=limit)
+        return list(reversed(page["messages"]))
+
+
+class LoginFailed(Exception):
+    pass
 
 
 def _detail(response: httpx.Response) -> str:
@@ -66,8 +94,11 @@ def repl(session: ChatSession, *, read: Callable[[str], str] = input,
         if not line:
             continue
         if line.startswith("/"):
-            if not _command(session, line, out):
-                return
+            try:
+                if not _command(session, line, out):
+                    return
+            except httpx.HTTPError as exc:
+                out.write(f"[{exc}]\n")
             continue
         out.write(f"{session.agent}> ")
         out.flush()
@@ -94,6 +125,18 @@ def _command(session: ChatSession, line: str, out: TextIO) -> bool:
             out.write(f"  {agent['name']}: {agent['description']}\n")
     elif name == "/thread":
         out.write(f"[thread {session.thread_id or '(new)'}]\n")
+    elif name == "/threads":
+        for thread in session.threads():
+            marker = "*" if thread["id"] == session.thread_id else " "
+            out.write(f" {marker} {thread['id']}  {thread['title']}  "
+                      f"({thread['message_count']} messages)\n")
+    elif name == "/open" and arg:
+        session.thread_id = arg.strip()
+        out.write(f"[continuing thread {session.thread_id}]\n")
+    elif name == "/history":
+        for message in session.history():
+            if message["role"] in ("user", "assistant") and message["content"]:
+                out.write(f"  {message['role']}: {message['content']}\n")
     else:
         out.write(HELP + "\n")
     return True

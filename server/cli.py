@@ -73,12 +73,22 @@ def chat(
     agent: Annotated[str, typer.Option(help="Which agent to talk to.")] = "assistant",
     thread: Annotated[str | None, typer.Option(help="Continue this thread id.")] = None,
     token: Annotated[str | None, typer.Option(help="Access token (or PARLEY_TOKEN).")] = None,
+    user: Annotated[str | None, typer.Option(help="Log in as this user (asks the password, "
+                                                  "or reads PARLEY_PASSWORD).")] = None,
 ) -> None:
     """Chat in the terminal with a running server, streaming the answers."""
-    from server.chat_client import ChatSession, repl
+    from server.chat_client import ChatSession, LoginFailed, repl
 
     session = ChatSession(base_url=url, agent=agent, thread_id=thread,
                           token=token or os.environ.get("PARLEY_TOKEN"))
+    if user:
+        password = os.environ.get("PARLEY_PASSWORD") or typer.prompt("password",
+                                                                      hide_input=True)
+        try:
+            session.login(user, password)
+        except LoginFailed as exc:
+            typer.echo(f"login failed: {exc}", err=True)
+            raise typer.Exit(1) from exc
     repl(session)
 
 

@@ -57,14 +57,30 @@ def test_playground_page_loads_its_assets(make_app, live) -> None:
             assert len(response.content) > 0
 
 
-def test_terminal_chat_streams_and_keeps_the_thread(make_app, live) -> None:
-    app = make_app([call("add", a=3, b=4), say("Seven."), say("Still seven.")], cycle=False)
-    lines = iter(["3+4?", "/thread", "and again?", "/quit"])
-    out = io.StringIO()
+def test_terminal_chat_streams_and_keeps_the_thread(make_app, live, redis_url) -> None:
+    app = make_app([call("add", a=3, b=4), say("Seven."), say("Still seven."), say("Hi.")],
+                   cycle=False, auth_enabled=True, redis_url=redis_url)
     with live(app) as url:
+        httpx.post(f"{url}/auth/register", json={"username": "tess",
+                                                 "password": "a long enough password"})
         session = ChatSession(base_url=url)
+        session.login("tess", "a long enough password")
+        out = io.StringIO()
+        lines = iter(["3+4?", "/thread", "and again?", "/quit"])
         repl(session, read=lambda _prompt: next(lines), out=out)
+        first_thread = session.thread_id
+        # The turns reach history through the stream; then /threads and /history show them.
+        deadline = time.monotonic() + 20
+        while len(session.history()) < 5 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        lines = iter(["/new", "hello", "/threads", f"/open {first_thread}", "/history",
+                      "/quit"])
+        later = io.StringIO()
+        repl(session, read=lambda _prompt: next(lines), out=later)
     text = out.getvalue()
     assert "[tool add" in text and "Seven." in text and "Still seven." in text
-    assert session.thread_id and f"[thread {session.thread_id}]" in text
-    assert "3+4?" in [m.content for m in app.state.model.calls[-1]]
+    assert first_thread and f"[thread {first_thread}]" in text
+    assert "3+4?" in [m.content for m in app.state.model.calls[-2]]
+    listing = later.getvalue()
+    assert f"{first_thread}  3+4?" in listing  # the thread list, titled by its first message
+    assert "user: 3+4?" in listing and "assistant: Still seven." in listing

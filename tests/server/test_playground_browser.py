@@ -10,9 +10,16 @@ from tests.support.browser import browser_page
 
 def test_playground_holds_a_multi_turn_conversation(make_app, live, tmp_path: Path) -> None:
     app = make_app([say("Hello, I am Parley."), call("add", a=2, b=5),
-                    say("The sum is 7."), say("You first said hello.")], cycle=False)
+                    say("The sum is 7."), say("You first said hello.")], cycle=False,
+                   auth_enabled=True)
     with live(app) as url, browser_page() as page:
+        # Behind auth: the playground sends the browser to the login page and back.
         page.goto(f"{url}/agents/assistant/playground/")
+        page.wait_for_url("**/login?next=/agents/assistant/playground/")
+        page.fill("input[name=username]", "playground-user")
+        page.fill("input[name=password]", "a long enough password")
+        page.click("button[value=register]")
+        page.wait_for_url("**/agents/assistant/playground/")
         box = page.get_by_placeholder("Send a message...")
         for text, answer in [("hello", "Hello, I am Parley."), ("what is 2+5?", "The sum is 7."),
                              ("what did I say first?", "You first said hello.")]:
