@@ -3,6 +3,7 @@ stores, built once at start-up from the settings and closed at shutdown."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable
 from contextlib import AsyncExitStack
@@ -117,7 +118,12 @@ async def build_platform(
         provider = spec.model or settings.llm
         if provider not in cache:
             cache[provider] = make_chat_model(provider, options)
-        model = cache[provider]
+    for model in cache.values():
+        preload = getattr(model, "preload", None)
+        if preload is not None:  # a local model: load it once, now, showing progress
+            await asyncio.to_thread(preload, log.info)
+    for spec in load_agents(settings.agents_file, settings.agent_tools).values():
+        model = cache[spec.model or settings.llm]
         ctx = ToolContext(llm=model, options=settings.tool_options(), redis=redis)
         tools = [t for t in build_tools(sources, ctx) if spec.allows(t.tool.name)]
         deps = GraphDeps(

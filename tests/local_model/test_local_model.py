@@ -1,0 +1,104 @@
+"""The embedded llama.cpp model, for real: streaming, constrained tool calls, concurrency."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from langchain_core.messages import AIMessage, HumanMessage, ToolMessage
+from langchain_core.tools import tool
+
+from agents.local_model import LocalChatModel, default_model_path, load_model
+from agents.providers import ModelOptions, make_chat_model
+
+
+@tool
+def get_weather(place: str, days: int = 1) -> str:
+    """Current weather conditions and a forecast of up to 7 days for a place name."""
+    return f"Sunny in {place}"
+
+
+@pytest.fixture(scope="module")
+def model() -> LocalChatModel:
+    built = make_chat_model("local", ModelOptions(local_n_ctx=2048, temperature=0.0))
+    assert isinstance(built, LocalChatModel)
+    return built
+
+
+def test_the_default_model_ships_in_a_wheel() -> None:
+    path = default_model_path()
+    assert path.suffix == ".gguf" and "site-packages" in str(path)
+    assert path.stat().st_size > 50_000_000
+
+
+def test_the_model_is_loaded_once_per_process(model: LocalChatModel) -> None:
+    first = load_model(default_model_path(), n_ctx=2048, n_threads=None)
+    again = load_model(default_model_path(), n_ctx=2048, n_threads=None)
+    assert first is again
+
+
+async def test_streams_tokens(model: LocalChatModel) -> None:
+    chunks = [c async for c in model.astream("Write two sentences about the sea.")]
+    text = "".join(str(c.content) for c in chunks)
+    assert len(chunks) > 5 and len(text.split()) > 5
+
+
+async def test_a_bound_tool_is_called_with_valid_arguments(model: LocalChatModel) -> None:
+    reply = await model.bind_tools([get_weather]).ainvoke("What's the weather in Paris?")
+    assert isinstance(reply, AIMessage)
+    assert [c["name"] for c in reply.tool_calls] == ["get_weather"]
+    args = reply.tool_calls[0]["args"]
+    assert "paris" in args["place"].lower()
+    get_weather.args_schema.model_validate(args)  # type: ignore[union-attr]
+
+
+async def test_after_a_tool_result_it_answers_in_words(model: LocalChatModel) -> None:
+    bound = model.bind_tools([get_weather])
+    call = {"name": "get_weather", "args": {"place": "Paris"}, "id": "c1"}
+    reply = await bound.ainvoke([
+        HumanMessage("What's the weather in Paris?"),
+        AIMessage(content="", tool_calls=[call]),
+        ToolMessage(content="Sunny, 24 °C", tool_call_id="c1", name="get_weather"),
+    ])
+    assert not reply.tool_calls and reply.text.strip()
+
+
+async def test_generation_leaves_the_event_loop_free(model: LocalChatModel) -> None:
+    ticks = 0
+    stop = asyncio.Event()
+
+    async def ticker() -> None:
+        nonlocal ticks
+        while not stop.is_set():
+            ticks += 1
+            await asyncio.sleep(0.005)
+
+    task = asyncio.create_task(ticker())
+    await model.ainvoke("Tell me about mountains in three sentences.")
+    stop.set()
+    await task
+    assert ticks > 3
+
+
+async def test_concurrent_requests_queue_and_both_finish(model: LocalChatModel) -> None:
+    one, two = await asyncio.gather(model.ainvoke("Say hello."), model.ainvoke("Say goodbye."))
+    assert one.text.strip() and two.text.strip()
+
+
+def test_serve_answers_with_no_key_and_no_configuration(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """What `make run` does on a fresh machine: the local model is the default."""
+    import httpx
+
+    from tests.support.serve import parley_serve, sign_up
+
+    with parley_serve(tmp_path, {"PARLEY_LLM": "local", "OPENAI_API_KEY": ""}) as served:
+        me = sign_up(served.url, "offline")
+        turn = httpx.post(f"{served.url}/chat", headers=me, timeout=120,
+                          json={"message": "Say hello in one short sentence."}).json()
+        invoked = httpx.post(f"{served.url}/agents/assistant/invoke", headers=me, timeout=120,
+                             json={"input": {"messages": [{"type": "human",
+                                                           "content": "Hi!"}]}}).json()
+        log = served.log.read_text()
+    assert turn["error"] is None and turn["message"]["content"].strip()
+    assert invoked["output"]["content"].strip()
+    assert "loaded SmolLM2-135M-Instruct.Q4_1.gguf" in log
