@@ -21,21 +21,21 @@ from server.limits import BodySizeLimit
 from server.logs import RequestContext
 from server.platform import Platform, build_platform
 from server.ratelimit import RateLimiter
-from server.routes import catalog, chat, health, login
+from server.routes import catalog, chat, health, login, reports
 from server.settings import Settings
 
 log = logging.getLogger(__name__)
 
-PlatformFactory = Callable[[Settings], Awaitable[Platform]]
+PlatformFactory = Callable[..., Awaitable[Platform]]  # (settings, *, tool_services)
 
 
 def create_app(settings: Settings, *, platform_factory: PlatformFactory | None = None) -> FastAPI:
-    factory = platform_factory or build_platform
     services = build_services(settings)
+    factory = platform_factory or build_platform
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        platform = await factory(settings)
+        platform = await factory(settings, tool_services=services.tool_services())
         try:
             app.state.rate_limiter = RateLimiter(platform.redis, settings.rate_limit_per_minute,
                                                  settings.rate_limit_burst)
@@ -65,6 +65,7 @@ def create_app(settings: Settings, *, platform_factory: PlatformFactory | None =
     app.exception_handler(StarletteHTTPException)(_http_error)
     services.include(app)
     app.include_router(login.router)
+    app.include_router(reports.router)
     app.include_router(health.router)
     app.include_router(catalog.router)
     app.include_router(chat.router)

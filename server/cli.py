@@ -52,13 +52,15 @@ def serve(
 def tools() -> None:
     """List every tool this installation offers: built-in and from plugins."""
     from agents.fake import ScriptedChatModel
+    from server.gateway import build_services
     from server.settings import Settings
     from tools.context import ToolContext
     from tools.registry import build_tools, discover_sources
 
     settings = Settings()
     # Listing only: tools that need a model are built with an inert one.
-    ctx = ToolContext(llm=ScriptedChatModel(), options=settings.tool_options())
+    ctx = ToolContext(llm=ScriptedChatModel(), options=settings.tool_options(),
+                      services=build_services(settings).tool_services())
     for loaded in build_tools(discover_sources(), ctx):
         schema = loaded.tool.tool_call_schema
         args = schema.model_json_schema() if hasattr(schema, "model_json_schema") else {}

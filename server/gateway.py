@@ -68,6 +68,14 @@ class Services:
         self._profiles[principal.user_id] = (time.monotonic(), profile)
         return profile
 
+    def tool_services(self) -> dict[str, Any]:
+        """What tools may use of the services: the reports tool reads history."""
+        if self.history is None:
+            return {}
+        from server.report_source import HistoryDatabaseReader
+
+        return {"history": HistoryDatabaseReader(self.history)}
+
     def forget_profile(self, user_id: str) -> None:
         self._profiles.pop(user_id, None)
 

@@ -86,6 +86,7 @@ async def build_platform(
     *,
     models: dict[str, BaseChatModel] | None = None,
     tool_sources: list[ToolSource] | None = None,
+    tool_services: dict[str, Any] | None = None,
 ) -> Platform:
     """Build every agent. `models` maps provider strings to ready models (tests pass
     scripted ones); `tool_sources` replaces entry-point discovery."""
@@ -124,7 +125,8 @@ async def build_platform(
             await asyncio.to_thread(preload, log.info)
     for spec in load_agents(settings.agents_file, settings.agent_tools).values():
         model = cache[spec.model or settings.llm]
-        ctx = ToolContext(llm=model, options=settings.tool_options(), redis=redis)
+        ctx = ToolContext(llm=model, options=settings.tool_options(), redis=redis,
+                          services=tool_services or {})
         tools = [t for t in build_tools(sources, ctx) if spec.allows(t.tool.name)]
         deps = GraphDeps(
             model=model,

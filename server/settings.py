@@ -85,6 +85,8 @@ class Settings(BaseSettings):
     def tool_options(self) -> dict[str, object]:
         """The settings tools may read, by name (tools never see the settings object)."""
         return {
+            "reports_dir": str(self.resolved_data_dir / "reports"),
+            "reports_url": "/reports",
             "http_timeout": self.http_timeout,
             "weather_geocoding_url": self.weather_geocoding_url,
             "weather_forecast_url": self.weather_forecast_url,

@@ -5,6 +5,7 @@ platform's lifetime. Tied to the app's lifespan, so it stops on every orderly sh
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from server.embedded.redis_server import start_redis
 from server.platform import Platform, build_platform
@@ -13,15 +14,16 @@ from server.settings import Settings
 log = logging.getLogger(__name__)
 
 
-async def build_embedded_platform(settings: Settings) -> Platform:
+async def build_embedded_platform(settings: Settings, **kwargs: Any) -> Platform:
     if settings.redis_url is not None:
-        return await build_platform(settings)
+        return await build_platform(settings, **kwargs)
     redis_dir = settings.resolved_data_dir / "redis"
     redis = start_redis(redis_dir)
     print(f"started redis-server (pid {redis.pid}) on {redis.url}, data in {redis_dir}",
           flush=True)
     try:
-        platform = await build_platform(settings.model_copy(update={"redis_url": redis.url}))
+        platform = await build_platform(settings.model_copy(update={"redis_url": redis.url}),
+                                        **kwargs)
     except BaseException:
         redis.stop()
         raise

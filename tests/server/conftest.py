@@ -67,9 +67,9 @@ def make_app(probe: Probe, tmp_path: Path) -> AppFactory:
         settings.setdefault("data_dir", tmp_path / "data")
         model = ScriptedChatModel(script=script, cycle=cycle)
 
-        async def factory(s: Settings) -> Platform:
+        async def factory(s: Settings, **kwargs: Any) -> Platform:
             return await build_platform(s, models={"fake": model},
-                                        tool_sources=tool_sources_for(probe))
+                                        tool_sources=tool_sources_for(probe), **kwargs)
 
         app = create_app(Settings(llm="fake", **settings), platform_factory=factory)
         app.state.model = model
