@@ -79,6 +79,12 @@ async def test_two_users_never_see_each_other(make_app, client_for, redis_url) -
             "config": {"configurable": {"user_id": "ada", "thread_id": "ada:shared"}}})
         assert [o["content"] for o in batch.json()["output"]] == [
             "Your first message was: one", "Your first message was: two"]
+        # The playground's own endpoint (stream_log) is Bob's run too.
+        log = await client.post("/agents/assistant/stream_log", headers=bob, json={
+            "input": conversation("playground?"),
+            "config": {"configurable": {"user_id": "ada"}}})
+        assert log.status_code == 200 and "my secret is 42" not in log.text
+        assert "Your first message was: playground?" in log.text
         for call in app.state.model.calls:
             if "what is the secret?" in first_human_texts(call):
                 assert "my secret is 42" not in first_human_texts(call)
