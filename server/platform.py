@@ -19,8 +19,9 @@ from agents.catalog import load_agents
 from agents.providers import ModelOptions, make_chat_model
 from agents.spec import AgentSpec
 from graphs.builder import build_graph
-from graphs.deps import GraphDeps, RememberFn, remember_nothing
-from server.profile import recall_profile
+from graphs.deps import GraphDeps, RememberFn
+from memory.semantic import SemanticMemory
+from server.memory_hooks import make_recall, make_remember
 from server.settings import Settings
 from server.turn_log import turn_publisher
 from tools.context import ToolContext
@@ -45,6 +46,7 @@ class Platform:
     tool_sources: list[ToolSource]
     checkpointer: BaseCheckpointSaver
     redis: Any = None
+    memory: SemanticMemory | None = None
     _stack: AsyncExitStack = field(default_factory=AsyncExitStack, repr=False)
     _finally: list[Callable[[], Any]] = field(default_factory=list, repr=False)
 
@@ -107,9 +109,12 @@ async def build_platform(
         log.warning("PARLEY_REDIS_URL is unset: thread state lives in this process only")
         checkpointer = InMemorySaver()
 
-    remember: RememberFn = remember_nothing
+    publish: RememberFn | None = None
     if redis is not None and settings.auth_enabled:
-        remember = turn_publisher(redis, settings.turn_stream)
+        publish = turn_publisher(redis, settings.turn_stream)
+    memory = build_memory(settings)
+    recall = make_recall(memory, k=settings.memory_top_k, min_score=settings.memory_min_score)
+    remember = make_remember(memory, publish)
 
     sources = discover_sources() if tool_sources is None else tool_sources
     cache: dict[str, BaseChatModel] = dict(models or {})
@@ -134,7 +139,7 @@ async def build_platform(
             instructions=spec.instructions,
             max_steps=spec.max_steps or settings.max_steps,
             tool_timeout=settings.tool_timeout,
-            recall=recall_profile,
+            recall=recall,
             remember=remember,
         )
         builder = build_graph(deps)
@@ -144,7 +149,16 @@ async def build_platform(
             stateless_graph=builder.compile(name=spec.name),
         )
     return Platform(settings=settings, agents=agents, tool_sources=sources,
-                    checkpointer=checkpointer, redis=redis, _stack=stack)
+                    checkpointer=checkpointer, redis=redis, memory=memory, _stack=stack)
+
+
+def build_memory(settings: Settings) -> SemanticMemory | None:
+    if not settings.memory_enabled:
+        return None
+    from memory.embeddings import make_embeddings
+    from memory.faiss_store import FaissMemory
+
+    return FaissMemory(settings.resolved_data_dir / "memory", make_embeddings(settings.embeddings))
 
 
 async def _close_saver(saver: Any) -> None:

@@ -2,12 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
-from langchain_core.messages import AnyMessage
-
-from graphs.deps import Recalled, TurnContext
-
 
 def render_profile(profile: dict[str, object] | None) -> str:
     if not profile:
@@ -20,7 +14,3 @@ def render_profile(profile: dict[str, object] | None) -> str:
     if profile.get("custom_instructions"):
         lines.append(f"The user's instructions: {profile['custom_instructions']}")
     return "\n".join(lines)
-
-
-async def recall_profile(ctx: TurnContext, _messages: Sequence[AnyMessage]) -> Recalled:
-    return Recalled(context=render_profile(dict(ctx.profile or {})))

@@ -67,6 +67,12 @@ class Settings(BaseSettings):
     secure_cookies: bool = False  # set behind HTTPS
     turn_stream: str = "parley:turns"
 
+    # Long-term (semantic) memory per user
+    memory_enabled: bool = True
+    embeddings: str = "local"  # the MiniLM shipped in a wheel; or "openai"
+    memory_top_k: int = 4
+    memory_min_score: float = 0.35
+
     # Per-user rate limit on chat routes (token bucket in Redis)
     rate_limit_per_minute: float = 30.0
     rate_limit_burst: int = 10

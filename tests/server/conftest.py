@@ -64,6 +64,7 @@ def make_app(probe: Probe, tmp_path: Path) -> AppFactory:
 
     def make(script: list[Any], *, cycle: bool = True, **settings: Any) -> Any:
         settings.setdefault("auth_enabled", False)
+        settings.setdefault("memory_enabled", False)
         settings.setdefault("data_dir", tmp_path / "data")
         model = ScriptedChatModel(script=script, cycle=cycle)
 

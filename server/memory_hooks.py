@@ -1,0 +1,60 @@
+"""The graph's recall and remember, as the server composes them: the user's profile and
+their relevant long-term memories in; new facts about the user and the turn out."""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Sequence
+
+from langchain_core.messages import AnyMessage
+
+from graphs.deps import Recalled, RecallFn, RememberFn, TurnContext
+from memory.semantic import SemanticMemory
+from server.profile import render_profile
+
+log = logging.getLogger(__name__)
+
+# A user message that says something about the user is worth keeping across threads.
+_PERSONAL = re.compile(r"\b(i|i'm|i am|i've|my|mine|me|we|our)\b", re.IGNORECASE)
+
+
+def is_personal_fact(text: str) -> bool:
+    words = text.split()
+    return 3 <= len(words) <= 80 and bool(_PERSONAL.search(text)) and not text.rstrip(
+        ).endswith("?")
+
+
+def make_recall(memory: SemanticMemory | None, *, k: int, min_score: float) -> RecallFn:
+    async def recall(ctx: TurnContext, messages: Sequence[AnyMessage]) -> Recalled:
+        parts = [render_profile(dict(ctx.profile or {}))]
+        question = messages[-1].text if messages and messages[-1].type == "human" else ""
+        if memory is not None and question:
+            try:
+                found = await memory.search(ctx.user_id, question, k=k, min_score=min_score)
+            except Exception:
+                log.exception("memory recall failed; answering without it")
+                found = []
+            if found:
+                parts.append("Things the user told you before (use them when relevant):\n"
+                             + "\n".join(f"- {m.record.text}" for m in found))
+        return Recalled(context="\n\n".join(p for p in parts if p))
+
+    return recall
+
+
+def make_remember(memory: SemanticMemory | None, publish: RememberFn | None) -> RememberFn:
+    async def remember(ctx: TurnContext, messages: Sequence[AnyMessage]) -> None:
+        if publish is not None:
+            await publish(ctx, messages)
+        if memory is None or not messages or messages[0].type != "human":
+            return
+        said = messages[0].text.strip()
+        if is_personal_fact(said):
+            try:
+                await memory.add(ctx.user_id, [said], {"kind": "fact",
+                                                       "thread_id": ctx.thread_id})
+            except Exception:
+                log.exception("could not store a memory; the turn goes on")
+
+    return remember

@@ -1,0 +1,83 @@
+"""Long-term memory through the gateway: recalled across threads of one user, never for
+another, listed, searched and deleted over /memories, kept across a restart."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import httpx
+
+from agents.fake import say
+from tests.server.test_gateway import login
+
+
+def system_prompts(app) -> list[str]:  # type: ignore[no-untyped-def]
+    return [call[0].content for call in app.state.model.calls]
+
+
+async def test_a_fact_crosses_threads_of_one_user_only(make_app, client_for,
+                                                       tmp_path: Path) -> None:
+    app = make_app([say("Noted.")], auth_enabled=True, memory_enabled=True,
+                   data_dir=tmp_path / "data")
+    async with client_for(app) as client:
+        ada, bob = await login(client, "ada"), await login(client, "bob")
+        await client.post("/chat", headers=ada, json={
+            "message": "My sister Alice lives in Lyon.", "thread_id": "one"})
+        await client.post("/chat", headers=ada, json={
+            "message": "Where does my sister live?", "thread_id": "two"})
+        await client.post("/chat", headers=bob, json={
+            "message": "Where does my sister live?", "thread_id": "two"})
+        listed = (await client.get("/memories", headers=ada)).json()
+        searched = (await client.get("/memories", headers=ada,
+                                     params={"query": "sibling city"})).json()
+        bobs = (await client.get("/memories", headers=bob)).json()
+        steal = await client.delete(f"/memories/{listed[0]['id']}", headers=bob)
+        empty = await client.get("/memories", headers=ada, params={"query": " "})
+    prompts = system_prompts(app)
+    assert "My sister Alice lives in Lyon." in prompts[1]  # Ada, another thread
+    assert "Alice" not in prompts[2]  # Bob
+    assert [m["text"] for m in listed] == ["My sister Alice lives in Lyon."]
+    assert listed[0]["metadata"] == {"kind": "fact", "thread_id": "one"}
+    assert searched[0]["text"] == "My sister Alice lives in Lyon." and searched[0]["score"] > 0.3
+    assert bobs == []
+    assert steal.status_code == 404
+    assert empty.status_code == 422
+
+
+async def test_delete_one_clear_all_and_keep_across_restart(make_app, client_for,
+                                                            tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    first = make_app([say("Ok.")], auth_enabled=True, memory_enabled=True, data_dir=data)
+    async with client_for(first) as client:
+        ada = await login(client, "ada")
+        for fact in ("I am allergic to peanuts.", "My dog is called Rex.",
+                     "I work as a nurse."):
+            await client.post("/chat", headers=ada, json={"message": fact})
+        await client.post("/chat", headers=ada, json={"message": "What's up?"})  # a question
+        listed = (await client.get("/memories", headers=ada)).json()
+        rex = next(m for m in listed if "Rex" in m["text"])
+        assert (await client.delete(f"/memories/{rex['id']}", headers=ada)).status_code == 204
+    assert len(listed) == 3
+    second = make_app([say("Ok.")], auth_enabled=True, memory_enabled=True, data_dir=data)
+    async with client_for(second) as client:
+        ada = await login(client, "ada")  # the account is on disk too
+        kept = (await client.get("/memories", headers=ada)).json()
+        await client.post("/chat", headers=ada, json={"message": "What should I not eat?"})
+        cleared = (await client.delete("/memories", headers=ada)).json()
+        after = (await client.get("/memories", headers=ada)).json()
+    assert sorted(m["text"] for m in kept) == ["I am allergic to peanuts.", "I work as a nurse."]
+    assert "I am allergic to peanuts." in system_prompts(second)[0]
+    assert cleared == {"deleted": 2} and after == []
+
+
+async def test_memory_routes_need_a_token(make_app, client_for) -> None:
+    async with client_for(make_app([say("x")], auth_enabled=True)) as client:
+        assert (await client.get("/memories")).status_code == 401
+        assert (await client.delete("/memories")).status_code == 401
+
+
+async def test_memory_off_says_so(make_app, client_for) -> None:
+    async with client_for(make_app([say("x")])) as client:
+        response = await client.get("/memories")
+    assert response.status_code == 404 and "PARLEY_MEMORY_ENABLED" in response.text
+    assert isinstance(response, httpx.Response)
