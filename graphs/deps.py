@@ -26,6 +26,7 @@ class TurnContext:
 class Recalled:
     context: str = ""  # memories and profile, as text for the system prompt
     summary: str | None = None  # the thread's running summary, when memory keeps one
+    restored: Sequence[AnyMessage] = ()  # the thread's earlier messages, when rebuilt
 
 
 RecallFn = Callable[[TurnContext, Sequence[AnyMessage]], Awaitable[Recalled]]
@@ -47,5 +48,6 @@ class GraphDeps:
     instructions: str = "You are a helpful assistant."
     max_steps: int = 8
     tool_timeout: float = 30.0
+    window_tokens: int | None = None  # fold older messages into the summary past this
     recall: RecallFn = field(default=recall_nothing)
     remember: RememberFn = field(default=remember_nothing)

@@ -6,11 +6,19 @@ from collections.abc import Sequence
 from typing import Any
 
 from langchain_core.language_models import BaseChatModel
-from langchain_core.messages import AIMessage, AnyMessage, SystemMessage, ToolMessage
+from langchain_core.messages import (
+    AIMessage,
+    AnyMessage,
+    RemoveMessage,
+    SystemMessage,
+    ToolMessage,
+)
 from langchain_core.runnables import Runnable, RunnableConfig
+from langgraph.graph.message import REMOVE_ALL_MESSAGES
 
 from graphs.deps import GraphDeps, TurnContext
 from graphs.state import AgentState
+from memory.window import fold_summary, plan_fold
 
 
 def turn_context(config: RunnableConfig) -> TurnContext:
@@ -50,6 +58,11 @@ def make_nodes(deps: GraphDeps) -> dict[str, Any]:
     async def recall(state: AgentState, config: RunnableConfig) -> dict[str, Any]:
         recalled = await deps.recall(turn_context(config), state["messages"])
         update: dict[str, Any] = {"context": recalled.context, "steps": 0}
+        if recalled.restored:
+            # The thread's state was lost (an expired or flushed Redis): put its history
+            # back before the new message.
+            update["messages"] = [RemoveMessage(id=REMOVE_ALL_MESSAGES),
+                                  *recalled.restored, *state["messages"]]
         if recalled.summary is not None:
             update["summary"] = recalled.summary
         return update
@@ -74,7 +87,17 @@ def make_nodes(deps: GraphDeps) -> dict[str, Any]:
         return {"messages": [*skipped, note]}
 
     async def remember(state: AgentState, config: RunnableConfig) -> dict[str, Any]:
-        await deps.remember(turn_context(config), current_turn(state["messages"]))
-        return {}
+        ctx = turn_context(config)
+        await deps.remember(ctx, current_turn(state["messages"]))
+        if not deps.window_tokens or not ctx.persist:
+            return {}
+        # The answer has streamed already; now keep the thread's window within budget.
+        plan = plan_fold(state["messages"], deps.window_tokens)
+        update: dict[str, Any] = {"messages": list(plan.trimmed)}
+        if plan.folded:
+            update["summary"] = await fold_summary(deps.model, state.get("summary", ""),
+                                                   plan.folded)
+            update["messages"] += [RemoveMessage(id=m.id) for m in plan.folded if m.id]
+        return update if update["messages"] else {}
 
     return {"recall": recall, "agent": agent, "step_limit": step_limit, "remember": remember}

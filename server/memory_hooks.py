@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Sequence
+from typing import Any
 
 from langchain_core.messages import AnyMessage
 
@@ -25,8 +26,16 @@ def is_personal_fact(text: str) -> bool:
         ).endswith("?")
 
 
-def make_recall(memory: SemanticMemory | None, *, k: int, min_score: float) -> RecallFn:
+def make_recall(memory: SemanticMemory | None, *, k: int, min_score: float,
+                history: Any = None) -> RecallFn:
     async def recall(ctx: TurnContext, messages: Sequence[AnyMessage]) -> Recalled:
+        restored: list[AnyMessage] = []
+        if history is not None and ctx.persist and len(messages) == 1:
+            # A new checkpoint for a thread the history service knows: Redis lost it.
+            try:
+                restored = await history.thread_messages(ctx.user_id, ctx.thread_id)
+            except Exception:
+                log.exception("could not rebuild the thread from history")
         parts = [render_profile(dict(ctx.profile or {}))]
         question = messages[-1].text if messages and messages[-1].type == "human" else ""
         if memory is not None and question:
@@ -38,7 +47,7 @@ def make_recall(memory: SemanticMemory | None, *, k: int, min_score: float) -> R
             if found:
                 parts.append("Things the user told you before (use them when relevant):\n"
                              + "\n".join(f"- {m.record.text}" for m in found))
-        return Recalled(context="\n\n".join(p for p in parts if p))
+        return Recalled(context="\n\n".join(p for p in parts if p), restored=restored)
 
     return recall
 

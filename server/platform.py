@@ -101,7 +101,9 @@ async def build_platform(
 
         redis = Redis.from_url(settings.redis_url)
         stack.push_async_callback(redis.aclose)
-        saver = AsyncRedisSaver(redis_url=settings.redis_url)
+        # Short-term memory is the checkpointer: a TTL, refreshed whenever a thread is read.
+        saver = AsyncRedisSaver(redis_url=settings.redis_url, ttl={
+            "default_ttl": settings.thread_ttl_minutes, "refresh_on_read": True})
         await saver.asetup()
         stack.push_async_callback(_close_saver, saver)
         checkpointer = saver
@@ -113,7 +115,8 @@ async def build_platform(
     if redis is not None and settings.auth_enabled:
         publish = turn_publisher(redis, settings.turn_stream)
     memory = build_memory(settings)
-    recall = make_recall(memory, k=settings.memory_top_k, min_score=settings.memory_min_score)
+    recall = make_recall(memory, k=settings.memory_top_k, min_score=settings.memory_min_score,
+                         history=(tool_services or {}).get("history"))
     remember = make_remember(memory, publish)
 
     sources = discover_sources() if tool_sources is None else tool_sources
@@ -139,6 +142,7 @@ async def build_platform(
             instructions=spec.instructions,
             max_steps=spec.max_steps or settings.max_steps,
             tool_timeout=settings.tool_timeout,
+            window_tokens=settings.window_tokens,
             recall=recall,
             remember=remember,
         )

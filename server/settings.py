@@ -67,6 +67,10 @@ class Settings(BaseSettings):
     secure_cookies: bool = False  # set behind HTTPS
     turn_stream: str = "parley:turns"
 
+    # Short-term memory: the thread's window and running summary (LangGraph checkpoints)
+    window_tokens: int = 3000  # past this, the oldest messages fold into the summary
+    thread_ttl_minutes: int = 60 * 24 * 30  # a thread idle this long expires from Redis
+
     # Long-term (semantic) memory per user
     memory_enabled: bool = True
     embeddings: str = "local"  # the MiniLM shipped in a wheel; or "openai"

@@ -87,18 +87,17 @@ async def stream_turn(
                     event = chunk["event"]
                     yield TurnEvent(event=event, data={k: v for k, v in chunk.items()
                                                        if k != "event"})
-                elif mode == "updates":
-                    final = _final_message(chunk) or final
+                elif mode == "updates" and final is None:
+                    final = _final_message(chunk)
+                    if final is not None:  # send the answer now; memory work follows
+                        yield TurnEvent(event="message", data={
+                            "id": final.id, "role": "assistant", "content": final.text,
+                            "thread_id": thread_id, "agent": agent})
     except Exception as exc:  # the turn fails, the stream does not: the client is told
         log.exception("turn %s failed", turn_id)
         yield TurnEvent(event="error", data={"message": _public_error(exc)})
         yield TurnEvent(event="done", data={"turn_id": turn_id, "thread_id": thread_id})
         return
-    if final is not None:
-        yield TurnEvent(event="message", data={
-            "id": final.id, "role": "assistant", "content": final.text,
-            "thread_id": thread_id, "agent": agent,
-        })
     yield TurnEvent(event="done", data={"turn_id": turn_id, "thread_id": thread_id})
 
 

@@ -1,0 +1,80 @@
+"""Short-term memory on a real Redis: the window folds into a running summary, and a thread
+Redis lost is rebuilt from the history service."""
+
+from __future__ import annotations
+
+import asyncio
+
+import redis as redis_sync
+from langchain_core.messages import AIMessage, BaseMessage
+
+from agents.fake import say
+from memory.window import SUMMARY_PROMPT, tokens
+from tests.server.test_gateway import login
+
+
+def responder(messages: list[BaseMessage]) -> AIMessage:
+    system = messages[0].text
+    if system.startswith(SUMMARY_PROMPT):
+        # A faithful summarizer: it keeps every line the user said.
+        said = [line for line in messages[1].text.splitlines()
+                if line.startswith(("User:", "Earlier summary:")) or "code" in line]
+        return say("Summary so far: " + " | ".join(said))
+    return say(f"Answer number {len(messages)}.")
+
+
+async def test_a_fact_from_turn_one_is_used_in_turn_twelve(make_app, client_for,
+                                                           redis_url) -> None:
+    app = make_app([responder], redis_url=redis_url, window_tokens=150)
+    async with client_for(app) as client:
+        first = await client.post("/chat", json={"message": "My locker code is 4312."})
+        thread = first.json()["thread_id"]
+        for i in range(10):
+            await client.post("/chat", json={"message": f"Small talk number {i}, "
+                                             "nothing important at all here.",
+                                             "thread_id": thread})
+        await client.post("/chat", json={"message": "What is my locker code?",
+                                          "thread_id": thread})
+    agent_calls = [c for c in app.state.model.calls if not c[0].text.startswith(SUMMARY_PROMPT)]
+    summaries = [c for c in app.state.model.calls if c[0].text.startswith(SUMMARY_PROMPT)]
+    last = agent_calls[-1]
+    assert summaries, "the window never folded"
+    assert "My locker code is 4312." not in [m.text for m in last[1:]]  # folded away...
+    assert "4312" in last[0].text  # ...but carried in the running summary
+    # The window the model saw, before the new question, stayed within its budget.
+    assert tokens(last[1:-1]) <= 150 < tokens([m for c in agent_calls for m in c[1:]])
+
+
+async def test_a_thread_lost_by_redis_is_rebuilt_from_history(make_app, client_for,
+                                                              redis_url) -> None:
+    app = make_app([say("Got it.")], auth_enabled=True, redis_url=redis_url)
+    async with client_for(app) as client:
+        ada = await login(client, "ada")
+        await client.post("/chat", headers=ada, json={"message": "I parked on level 3.",
+                                                      "thread_id": "car"})
+        await client.post("/chat", headers=ada, json={"message": "Near the blue door.",
+                                                      "thread_id": "car"})
+        for _ in range(100):  # wait until the history service has both turns
+            page = (await client.get("/history", headers=ada,
+                                     params={"thread_id": "car"})).json()
+            if len(page.get("messages", [])) == 4:
+                break
+            await asyncio.sleep(0.05)
+        client_redis = redis_sync.Redis.from_url(redis_url)
+        client_redis.flushall()  # Redis loses every thread (an expiry would do the same)
+        client_redis.close()
+        await client.post("/chat", headers=ada, json={"message": "Where did I park?",
+                                                      "thread_id": "car"})
+        for _ in range(100):
+            page = (await client.get("/history", headers=ada,
+                                     params={"thread_id": "car", "limit": 50})).json()
+            if len(page.get("messages", [])) == 6:
+                break
+            await asyncio.sleep(0.05)
+    texts = [m.text for m in app.state.model.calls[-1][1:]]
+    assert texts == ["I parked on level 3.", "Got it.", "Near the blue door.", "Got it.",
+                     "Where did I park?"]
+    # Nothing was stored twice when the rebuilt thread went on.
+    assert [m["content"] for m in reversed(page["messages"])] == [
+        "I parked on level 3.", "Got it.", "Near the blue door.", "Got it.",
+        "Where did I park?", "Got it."]
