@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -92,6 +93,53 @@ def chat(
             typer.echo(f"login failed: {exc}", err=True)
             raise typer.Exit(1) from exc
     repl(session)
+
+
+memory_app = typer.Typer(help="Long-term memory of a user.", no_args_is_help=True)
+app.add_typer(memory_app, name="memory")
+
+
+@memory_app.command("ingest")
+def memory_ingest(
+    files: Annotated[list[Path], typer.Argument(help="Text, Markdown or PDF files.")],
+    user: Annotated[str, typer.Option(help="The username whose memory receives them.")],
+    chunk_size: Annotated[int, typer.Option(help="Characters per chunk.")] = 800,
+) -> None:
+    """Add documents to a user's memory, in chunks, with a progress bar."""
+    import asyncio
+
+    from rich.progress import Progress
+
+    from memory.ingest import IngestError, ingest
+    from server.gateway import build_services
+    from server.platform import build_memory
+    from server.settings import Settings
+    from services.auth import crud
+
+    settings = Settings()
+    services = build_services(settings)
+    memory = build_memory(settings)
+    if services.auth is None or memory is None:
+        typer.echo("needs the embedded auth service and memory (PARLEY_MEMORY_ENABLED)",
+                   err=True)
+        raise typer.Exit(2)
+    services.auth.start()
+    with services.auth.sessions() as session:
+        account = crud.get_user_by_username(session=session, username=user)
+    if account is None:
+        typer.echo(f"no user {user!r}: register first (POST /auth/register or /login)",
+                   err=True)
+        raise typer.Exit(2)
+    with Progress() as bar:
+        task = bar.add_task(f"ingesting {len(files)} file(s)", total=None)
+        try:
+            stored = asyncio.run(ingest(
+                memory, str(account.id), files, chunk_size=chunk_size,
+                progress=lambda done, total: bar.update(task, completed=done, total=total)))
+        except IngestError as exc:
+            typer.echo(f"nothing stored: {exc}", err=True)
+            raise typer.Exit(1) from exc
+    typer.echo(f"stored {stored} chunks in {user}'s memory")
 
 
 def _main() -> None:  # pragma: no cover - console entry

@@ -97,12 +97,13 @@ async def build_platform(
     checkpointer: BaseCheckpointSaver
     if settings.redis_url:
         from langgraph.checkpoint.redis.aio import AsyncRedisSaver
-        from redis.asyncio import Redis
 
-        redis = Redis.from_url(settings.redis_url)
+        redis = redis_client(settings.redis_url)
         stack.push_async_callback(redis.aclose)
         # Short-term memory is the checkpointer: a TTL, refreshed whenever a thread is read.
-        saver = AsyncRedisSaver(redis_url=settings.redis_url, ttl={
+        saver_redis = redis_client(settings.redis_url)
+        stack.push_async_callback(saver_redis.aclose)
+        saver = AsyncRedisSaver(redis_client=saver_redis, ttl={
             "default_ttl": settings.thread_ttl_minutes, "refresh_on_read": True})
         await saver.asetup()
         stack.push_async_callback(_close_saver, saver)
@@ -154,6 +155,19 @@ async def build_platform(
         )
     return Platform(settings=settings, agents=agents, tool_sources=sources,
                     checkpointer=checkpointer, redis=redis, memory=memory, _stack=stack)
+
+
+def redis_client(url: str) -> Any:
+    """An async client that rides out a Redis restart: stale connections are retried."""
+    from redis.asyncio import Redis
+    from redis.asyncio.retry import Retry
+    from redis.backoff import ExponentialBackoff
+    from redis.exceptions import ConnectionError as RedisConnectionError
+    from redis.exceptions import TimeoutError as RedisTimeoutError
+
+    return Redis.from_url(url, retry=Retry(ExponentialBackoff(cap=1.0, base=0.05), 6),
+                          retry_on_error=[RedisConnectionError, RedisTimeoutError],
+                          health_check_interval=15)
 
 
 def build_memory(settings: Settings) -> SemanticMemory | None:

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import logging
 import math
 import time
 from typing import Any
 
 from fastapi import HTTPException, Request, status
+from redis.exceptions import RedisError
+
+log = logging.getLogger(__name__)
 
 # KEYS[1] bucket; ARGV: rate per second, burst, now (s). Returns the wait in ms (0 = go).
 _BUCKET = """
@@ -40,8 +44,13 @@ class RateLimiter:
         if self.rate <= 0:
             return 0.0
         if self._script is not None:
-            wait_ms = await self._script(keys=[f"parley:ratelimit:{user_id}"],
-                                         args=[self.rate, self.burst, time.time()])
+            try:
+                wait_ms = await self._script(keys=[f"parley:ratelimit:{user_id}"],
+                                             args=[self.rate, self.burst, time.time()])
+            except RedisError:
+                # A Redis outage must not stop every chat: let the request through.
+                log.warning("rate limit unavailable (Redis error); request allowed")
+                return 0.0
             return int(wait_ms) / 1000
         tokens, at = self._local.get(user_id, (float(self.burst), time.monotonic()))
         now = time.monotonic()

@@ -78,3 +78,24 @@ async def test_a_thread_lost_by_redis_is_rebuilt_from_history(make_app, client_f
     assert [m["content"] for m in reversed(page["messages"])] == [
         "I parked on level 3.", "Got it.", "Near the blue door.", "Got it.",
         "Where did I park?", "Got it."]
+
+
+async def test_redis_restarted_mid_conversation_loses_nothing(make_app, client_for,
+                                                              tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from agents.fake import echo_first
+    from server.embedded.redis_server import start_redis
+
+    redis = start_redis(tmp_path / "redis")
+    try:
+        app = make_app([echo_first], redis_url=redis.url)
+        async with client_for(app) as client:
+            first = (await client.post("/chat", json={"message": "remember the lighthouse"}
+                                       )).json()
+            redis.stop()  # Redis goes down mid-conversation and comes back (AOF on disk)
+            redis = start_redis(tmp_path / "redis", port=redis.port)
+            again = (await client.post("/chat", json={
+                "message": "and now?", "thread_id": first["thread_id"]})).json()
+    finally:
+        redis.stop()
+    assert again["error"] is None
+    assert again["message"]["content"] == "Your first message was: remember the lighthouse"
