@@ -59,11 +59,17 @@ def make_remember(memory: SemanticMemory | None, publish: RememberFn | None) -> 
         if memory is None or not messages or messages[0].type != "human":
             return
         said = messages[0].text.strip()
-        if is_personal_fact(said):
-            try:
+        answer = messages[-1].text.strip() if messages[-1].type == "ai" else ""
+        try:
+            if is_personal_fact(said):
                 await memory.add(ctx.user_id, [said], {"kind": "fact",
                                                        "thread_id": ctx.thread_id})
-            except Exception:
-                log.exception("could not store a memory; the turn goes on")
+            elif answer and ctx.persist:
+                # The exchange itself, so a later question in any thread can find it.
+                exchange = f"Q: {said[:300]}\nA: {answer[:400]}"
+                await memory.add(ctx.user_id, [exchange], {"kind": "exchange",
+                                                           "thread_id": ctx.thread_id})
+        except Exception:
+            log.exception("could not store a memory; the turn goes on")
 
     return remember
