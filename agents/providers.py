@@ -95,10 +95,12 @@ def _local(_model: str, opts: ModelOptions) -> BaseChatModel:
             ", or set PARLEY_LLM to another provider, e.g. PARLEY_LLM=openai:gpt-4o-mini with "
             "OPENAI_API_KEY, or PARLEY_LLM=openai-compatible:<model> with PARLEY_LLM_BASE_URL"
         ) from exc
+    from memory.embeddings import LocalEmbeddings
+
     return make_local_chat_model(
         model_path=str(opts.local_model_path) if opts.local_model_path else None,
         n_ctx=opts.local_n_ctx, n_threads=opts.local_n_threads,
-        temperature=opts.temperature,
+        temperature=opts.temperature, router=LocalEmbeddings(),
     )
 
 

@@ -162,4 +162,7 @@ def reports_tools(ctx: ToolContext) -> list[BaseTool]:
         coroutine=usage_report, name="usage_report", args_schema=ReportArgs,
         description="A report with a chart of the user's own activity on Parley: messages "
                     "per day, tools used and top topics over the last N days.",
-        handle_tool_error=True)]
+        handle_tool_error=True,
+        metadata={"examples": ["show my usage statistics", "how many chats did I have in May",
+                               "chart of my activity on Parley", "which tools did I use",
+                               "report on my conversations", "my message count per day"]})]

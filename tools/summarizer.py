@@ -108,4 +108,7 @@ def summarizer_tools(ctx: ToolContext) -> list[BaseTool]:
         coroutine=summarize_text, name="summarize_text", args_schema=SummarizeArgs,
         description="Summarize a text the user gives, of any length (articles, notes, "
                     "emails, whole documents): as bullets, one paragraph or a one-line tl;dr.",
-        handle_tool_error=True)]
+        handle_tool_error=True,
+        metadata={"examples": ["summarize this article", "tl;dr of this",
+                               "key points of this memo", "shorten this paragraph for me",
+                               "give me a brief summary of the text below"]})]

@@ -81,4 +81,7 @@ def translator_tools(ctx: ToolContext) -> list[BaseTool]:
         coroutine=translate_text, name="translate_text", args_schema=TranslateArgs,
         description="Translate a text into another language (name or ISO code), detecting "
                     "the source language and keeping lists and code blocks intact.",
-        handle_tool_error=True)]
+        handle_tool_error=True,
+        metadata={"examples": ["translate 'cheese' to French", "say 'good luck' in Korean",
+                               "put this in Spanish", "how do you say hello in Greek",
+                               "translate the following into Polish"]})]

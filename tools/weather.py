@@ -155,7 +155,11 @@ def weather_tools(ctx: ToolContext) -> list[BaseTool]:
         coroutine=get_weather, name="get_weather", args_schema=WeatherArgs,
         description="Current weather conditions and a forecast of up to 7 days for a place "
                     "name: temperature, rain, wind. Use it for any question about weather.",
-        handle_tool_error=True)
+        handle_tool_error=True,
+        # Phrasings that should pick this tool: small local models route by them.
+        metadata={"examples": ["what's the weather in Rome", "will it snow in Denver this week",
+                               "forecast for Nairobi tomorrow", "is it windy in Boston",
+                               "temperature outside in Seoul", "do I need a coat in Dublin"]})
     return [tool]
 
 

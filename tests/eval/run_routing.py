@@ -1,7 +1,7 @@
 """Tool-routing accuracy of a chat model on tests/eval/routing.jsonl: `make eval`.
 
-Each prompt names the tool a good assistant would call, or none. The model is bound to
-stand-ins with the built-in tools' names, descriptions and argument schemas.
+Each prompt names the tool a good assistant would call, or none. The model is bound to the
+real built-in tools: their names, descriptions, argument schemas and example phrasings.
 """
 
 from __future__ import annotations
@@ -10,48 +10,44 @@ import argparse
 import asyncio
 import json
 import sys
+import tempfile
 import time
 from pathlib import Path
-from typing import Literal
 
 from langchain_core.language_models import BaseChatModel
-from langchain_core.tools import tool
+from langchain_core.tools import BaseTool
 
 CASES = Path(__file__).with_name("routing.jsonl")
+# Written after the router's threshold was chosen on CASES, to check it was not overfitted.
+HOLDOUT = Path(__file__).with_name("routing_holdout.jsonl")
 
 
-@tool
-def get_weather(place: str, days: int = 1) -> str:
-    """Current weather conditions and a forecast of up to 7 days for a place name."""
-    return ""
+class NoHistory:
+    """The reports tool needs a history to read; routing never calls it."""
+
+    async def rows(self, user_id: str, since: object) -> list[object]:
+        return []
 
 
-@tool
-def usage_report(period_days: int = 30) -> str:
-    """A report with a chart of the user's own activity on Parley: messages per day,
-    tools used, top topics."""
-    return ""
+def built_in_tools(model: BaseChatModel, folder: Path) -> list[BaseTool]:
+    """The real built-in tools: their names, descriptions, schemas and examples."""
+    from tools.context import ToolContext
+    from tools.reports import reports_tools
+    from tools.summarizer import summarizer_tools
+    from tools.translator import translator_tools
+    from tools.weather import weather_tools
+
+    ctx = ToolContext(llm=model, options={"reports_dir": str(folder)},
+                      services={"history": NoHistory()})
+    return [*weather_tools(ctx), *reports_tools(ctx), *summarizer_tools(ctx),
+            *translator_tools(ctx)]
 
 
-@tool
-def summarize_text(text: str, style: Literal["bullets", "paragraph", "tldr"] = "paragraph"
-                   ) -> str:
-    """Summarize a text the user gives, of any length."""
-    return ""
-
-
-@tool
-def translate_text(text: str, target_language: str) -> str:
-    """Translate a text into a target language, keeping its formatting."""
-    return ""
-
-
-TOOLS = [get_weather, usage_report, summarize_text, translate_text]
-
-
-async def evaluate(model: BaseChatModel) -> dict[str, object]:
-    bound = model.bind_tools(TOOLS)
-    cases = [json.loads(line) for line in CASES.read_text().splitlines() if line.strip()]
+async def evaluate(model: BaseChatModel, cases_file: Path = CASES) -> dict[str, object]:
+    with tempfile.TemporaryDirectory() as folder:
+        bound = model.bind_tools(built_in_tools(model, Path(folder)))
+    text = await asyncio.to_thread(cases_file.read_text)
+    cases = [json.loads(line) for line in text.splitlines() if line.strip()]
     right = wrong_tool = missed = false_call = 0
     misses = []
     started = time.perf_counter()
@@ -79,18 +75,27 @@ def main() -> int:
     parser.add_argument("--model-path", help="a GGUF file (default: the shipped model)")
     parser.add_argument("--min-accuracy", type=float, default=0.0,
                         help="exit 1 below this accuracy (0-1)")
+    parser.add_argument("--no-router", action="store_true",
+                        help="let the model choose through a JSON enum instead")
     args = parser.parse_args()
     from agents.local_model import make_local_chat_model
+    from memory.embeddings import LocalEmbeddings
 
     model = make_local_chat_model(model_path=args.model_path, n_ctx=2048, n_threads=None,
-                                  temperature=0.0)
-    result = asyncio.run(evaluate(model))
-    for miss in result["misses"]:  # type: ignore[attr-defined]
-        print(f"  expected {miss['expected']!s:15} got {miss['got']!s:15} {miss['prompt']}")
-    print(f"routing accuracy {result['accuracy']:.0%} over {result['cases']} prompts: "
-          f"wrong tool {result['wrong_tool']}, missed tool {result['missed_tool']}, "
-          f"tool called for chit-chat {result['false_call']} ({result['seconds']} s)")
-    return 0 if float(result["accuracy"]) >= args.min_accuracy else 1  # type: ignore[arg-type]
+                                  temperature=0.0,
+                                  router=None if args.no_router else LocalEmbeddings())
+    worst = 1.0
+    for name, cases in (("routing.jsonl", CASES), ("routing_holdout.jsonl", HOLDOUT)):
+        result = asyncio.run(evaluate(model, cases))
+        for miss in result["misses"]:  # type: ignore[attr-defined]
+            print(f"  expected {miss['expected']!s:15} got {miss['got']!s:15} "
+                  f"{miss['prompt']}")
+        print(f"{name}: routing accuracy {result['accuracy']:.0%} over {result['cases']} "
+              f"prompts: wrong tool {result['wrong_tool']}, missed tool "
+              f"{result['missed_tool']}, tool called for chit-chat {result['false_call']} "
+              f"({result['seconds']} s)")
+        worst = min(worst, float(result["accuracy"]))  # type: ignore[arg-type]
+    return 0 if worst >= args.min_accuracy else 1
 
 
 if __name__ == "__main__":
