@@ -87,19 +87,33 @@ async def test_concurrent_requests_queue_and_both_finish(model: LocalChatModel) 
 
 def test_serve_answers_with_no_key_and_no_configuration(tmp_path) -> None:  # type: ignore[no-untyped-def]
     """What `make run` does on a fresh machine: the local model is the default."""
+    from pathlib import Path
+
     import httpx
 
+    from tests.support.replay_server import Answer, replay_server
     from tests.support.serve import parley_serve, sign_up
 
-    with parley_serve(tmp_path, {"PARLEY_LLM": "local", "OPENAI_API_KEY": ""}) as served:
+    recordings = Path(__file__).parents[1] / "tools" / "recordings" / "weather"
+    with replay_server() as weather, parley_serve(tmp_path, {
+            "PARLEY_LLM": "local", "OPENAI_API_KEY": "",
+            "PARLEY_WEATHER_GEOCODING_URL": f"{weather.url}/v1/search",
+            "PARLEY_WEATHER_FORECAST_URL": f"{weather.url}/v1/forecast"}) as served:
+        weather.on("/v1/search", Answer.file(recordings / "geocoding_paris.json"))
+        weather.on("/v1/forecast", Answer.file(recordings / "forecast_paris.json"))
         me = sign_up(served.url, "offline")
         turn = httpx.post(f"{served.url}/chat", headers=me, timeout=120,
                           json={"message": "Say hello in one short sentence."}).json()
+        forecast = httpx.post(f"{served.url}/chat", headers=me, timeout=120,
+                              json={"message": "What's the weather in Paris today?"}).json()
         invoked = httpx.post(f"{served.url}/agents/assistant/invoke", headers=me, timeout=120,
                              json={"input": {"messages": [{"type": "human",
                                                            "content": "Hi!"}]}}).json()
         log = served.log.read_text()
     assert turn["error"] is None and turn["message"]["content"].strip()
+    assert [(t["tool"], t["status"]) for t in forecast["tool_calls"]] == [("get_weather", "ok")]
+    assert "Weather for Paris" in forecast["tool_calls"][0]["output"]
+    assert forecast["message"]["content"].strip()
     assert invoked["output"]["content"].strip()
     assert "loaded SmolLM2-135M-Instruct.Q4_1.gguf" in log
 
