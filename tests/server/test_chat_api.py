@@ -126,3 +126,18 @@ async def test_request_id_is_echoed(make_app, client_for) -> None:
     async with client_for(make_app([say("ok")])) as client:
         response = await client.get("/healthz", headers={"x-request-id": "abc123"})
     assert response.headers["x-request-id"] == "abc123"
+
+
+async def test_cors_is_a_setting(make_app, client_for) -> None:
+    app = make_app([say("ok")], cors_origins=["https://chat.example.org"])
+    async with client_for(app) as client:
+        allowed = await client.options("/chat", headers={
+            "Origin": "https://chat.example.org", "Access-Control-Request-Method": "POST"})
+        other = await client.options("/chat", headers={
+            "Origin": "https://evil.example", "Access-Control-Request-Method": "POST"})
+    assert allowed.headers["access-control-allow-origin"] == "https://chat.example.org"
+    assert "access-control-allow-origin" not in other.headers
+    async with client_for(make_app([say("ok")])) as client:
+        closed = await client.options("/chat", headers={
+            "Origin": "https://chat.example.org", "Access-Control-Request-Method": "POST"})
+    assert "access-control-allow-origin" not in closed.headers
