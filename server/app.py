@@ -19,6 +19,7 @@ from server.gateway import build_services
 from server.langserve_routes import add_agent_routes
 from server.limits import BodySizeLimit
 from server.logs import RequestContext
+from server.metrics import Metrics, MetricsMiddleware, metrics_endpoint
 from server.platform import Platform, build_platform
 from server.ratelimit import RateLimiter
 from server.routes import catalog, chat, health, login, memories, reports
@@ -35,7 +36,8 @@ def create_app(settings: Settings, *, platform_factory: PlatformFactory | None =
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        platform = await factory(settings, tool_services=services.tool_services())
+        platform = await factory(settings, tool_services=services.tool_services(),
+                                 observe_recall=metrics.recall_seconds.observe)
         try:
             app.state.rate_limiter = RateLimiter(platform.redis, settings.rate_limit_per_minute,
                                                  settings.rate_limit_burst)
@@ -54,10 +56,13 @@ def create_app(settings: Settings, *, platform_factory: PlatformFactory | None =
         lifespan=lifespan,
     )
     app.state.settings = settings
+    metrics = Metrics()
+    app.state.metrics = metrics
     app.state.services = services
     app.state.verifier = services.verifier
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_bytes)
     app.add_middleware(RequestContext)
+    app.add_middleware(MetricsMiddleware, metrics=metrics)
     if settings.cors_origins:
         app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins,
                            allow_credentials=True, allow_methods=["*"], allow_headers=["*"])
@@ -68,6 +73,7 @@ def create_app(settings: Settings, *, platform_factory: PlatformFactory | None =
     app.include_router(reports.router)
     app.include_router(memories.router)
     app.include_router(health.router)
+    app.add_api_route("/metrics", metrics_endpoint, include_in_schema=False)
     app.include_router(catalog.router)
     app.include_router(chat.router)
     add_agent_routes(app, sorted(load_agents(settings.agents_file, settings.agent_tools)))

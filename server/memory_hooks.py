@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from langchain_core.messages import AnyMessage
@@ -27,7 +28,8 @@ def is_personal_fact(text: str) -> bool:
 
 
 def make_recall(memory: SemanticMemory | None, *, k: int, min_score: float,
-                history: Any = None) -> RecallFn:
+                history: Any = None, observe: Callable[[float], None] | None = None
+                ) -> RecallFn:
     async def recall(ctx: TurnContext, messages: Sequence[AnyMessage]) -> Recalled:
         restored: list[AnyMessage] = []
         if history is not None and ctx.persist and len(messages) == 1:
@@ -39,8 +41,11 @@ def make_recall(memory: SemanticMemory | None, *, k: int, min_score: float,
         parts = [render_profile(dict(ctx.profile or {}))]
         question = messages[-1].text if messages and messages[-1].type == "human" else ""
         if memory is not None and question:
+            started = time.perf_counter()
             try:
                 found = await memory.search(ctx.user_id, question, k=k, min_score=min_score)
+                if observe is not None:
+                    observe(time.perf_counter() - started)
             except Exception:
                 log.exception("memory recall failed; answering without it")
                 found = []

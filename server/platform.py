@@ -89,6 +89,7 @@ async def build_platform(
     models: dict[str, BaseChatModel] | None = None,
     tool_sources: list[ToolSource] | None = None,
     tool_services: dict[str, Any] | None = None,
+    observe_recall: Callable[[float], None] | None = None,
 ) -> Platform:
     """Build every agent. `models` maps provider strings to ready models (tests pass
     scripted ones); `tool_sources` replaces entry-point discovery."""
@@ -117,7 +118,7 @@ async def build_platform(
         publish = turn_publisher(redis, settings.turn_stream)
     memory = build_memory(settings)
     recall = make_recall(memory, k=settings.memory_top_k, min_score=settings.memory_min_score,
-                         history=(tool_services or {}).get("history"))
+                         history=(tool_services or {}).get("history"), observe=observe_recall)
     remember = make_remember(memory, publish)
 
     sources = discover_sources() if tool_sources is None else tool_sources

@@ -63,12 +63,15 @@ async def stream_turn(
     agent: str,
     turn_id: str | None = None,
     profile: dict[str, Any] | None = None,
+    metrics: Any = None,
 ) -> AsyncIterator[TurnEvent]:
     """Run one turn and yield its events; the last event is always `done`, after either a
     `message` or an `error`. Cancelling the iteration cancels the run."""
     turn_id = turn_id or uuid.uuid4().hex
     config = run_config(user_id=user_id, thread_id=thread_id, agent=agent, turn_id=turn_id,
                         profile=profile)
+    if metrics is not None:
+        config["callbacks"] = [metrics.model_callback]
     final: AIMessage | None = None
     try:
         # In a task of its own: when the client goes away, its running tools are cancelled.
@@ -85,6 +88,10 @@ async def stream_turn(
                         yield TurnEvent(event="token", data={"text": token.text})
                 elif mode == "custom" and isinstance(chunk, dict) and "event" in chunk:
                     event = chunk["event"]
+                    if metrics is not None and event == "tool_end":
+                        metrics.tool_calls.labels(chunk["tool"], chunk["status"]).inc()
+                        metrics.tool_seconds.labels(chunk["tool"]).observe(
+                            chunk["duration_ms"] / 1000)
                     yield TurnEvent(event=event, data={k: v for k, v in chunk.items()
                                                        if k != "event"})
                 elif mode == "updates" and final is None:
@@ -95,9 +102,13 @@ async def stream_turn(
                             "thread_id": thread_id, "agent": agent})
     except Exception as exc:  # the turn fails, the stream does not: the client is told
         log.exception("turn %s failed", turn_id)
+        if metrics is not None:
+            metrics.turns.labels(agent, "error").inc()
         yield TurnEvent(event="error", data={"message": _public_error(exc)})
         yield TurnEvent(event="done", data={"turn_id": turn_id, "thread_id": thread_id})
         return
+    if metrics is not None:
+        metrics.turns.labels(agent, "ok").inc()
     yield TurnEvent(event="done", data={"turn_id": turn_id, "thread_id": thread_id})
 
 

@@ -68,7 +68,7 @@ def _resolve(platform: Platform, body: ChatRequest) -> Agent:
 
 
 @router.post("", response_model=ChatResponse)
-async def chat(body: ChatRequest, platform: PlatformDep, user: CurrentUser,
+async def chat(body: ChatRequest, request: Request, platform: PlatformDep, user: CurrentUser,
                profile: Profile) -> ChatResponse:
     agent = _resolve(platform, body)
     thread_id = body.thread_id or new_thread_id()
@@ -78,7 +78,7 @@ async def chat(body: ChatRequest, platform: PlatformDep, user: CurrentUser,
     tools: list[dict[str, Any]] = []
     async for event in stream_turn(agent.graph, message=body.message, user_id=user.user_id,
                                    thread_id=thread_id, agent=body.agent, turn_id=turn_id,
-                                   profile=profile):
+                                   profile=profile, metrics=request.app.state.metrics):
         if event.event == "message":
             message = event.data
         elif event.event == "error":
@@ -99,7 +99,7 @@ async def chat_stream(body: ChatRequest, request: Request, platform: PlatformDep
     turn_id = uuid.uuid4().hex
     events = stream_turn(agent.graph, message=body.message, user_id=user.user_id,
                          thread_id=thread_id, agent=body.agent, turn_id=turn_id,
-                         profile=profile)
+                         profile=profile, metrics=request.app.state.metrics)
     return EventSourceResponse(_sse(events, turn_id), ping=15)
 
 
