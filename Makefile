@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed
 export CMAKE_ARGS ?= -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DLLAMA_CURL=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF
 export CMAKE_BUILD_PARALLEL_LEVEL ?= 2
 
-.PHONY: install run test lint typecheck unit eval lock clean
+.PHONY: install run test lint typecheck unit eval bench lock clean
 
 $(STAMP): requirements.lock requirements-models.lock pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -38,6 +38,10 @@ test: lint typecheck unit
 # Tool-routing accuracy of the default local model (tests/eval/routing.jsonl).
 eval: install
 	$(PY) -m tests.eval.run_routing
+
+# Parley's cost beside LangServe and a bare FastAPI floor: bench/results/ and the README.
+bench: install
+	$(PY) -m bench.run
 
 # Re-resolve the hash-pinned lock after changing dependencies in pyproject.toml.
 lock: install
