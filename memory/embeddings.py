@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import math
 import threading
 from pathlib import Path
 from typing import Any
@@ -45,8 +46,13 @@ def _erf(x: np.ndarray) -> np.ndarray:
 
 
 def _gelu(x: np.ndarray) -> np.ndarray:
-    out: np.ndarray = 0.5 * x * (1.0 + _erf(x / np.sqrt(2.0)))
+    out: np.ndarray = 0.5 * x * (1.0 + _erf(x * _INV_SQRT2))
     return out
+
+
+# Plain Python floats: a numpy float64 scalar would promote every float32 array to float64
+# (NumPy 2 promotion rules) and make each matrix product cast its weights first.
+_INV_SQRT2 = 1.0 / math.sqrt(2.0)
 
 
 class MiniLMEncoder:
@@ -61,13 +67,17 @@ class MiniLMEncoder:
         self.layers = int(config["num_hidden_layers"])
         self.eps = float(config["layer_norm_eps"])
         self.w: dict[str, np.ndarray] = load_file(str(model_dir / "model.safetensors"))
+        # Dense weights stored transposed and contiguous, as the products read them.
+        self.wt = {name[: -len(".weight")]: np.ascontiguousarray(value.T)
+                   for name, value in self.w.items()
+                   if name.endswith(".weight") and value.ndim == 2 and "embeddings" not in name}
         self.tokenizer = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
         self.tokenizer.enable_truncation(max_length=max_tokens)
         self.tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")
         self.dim = int(config["hidden_size"])
 
     def _dense(self, x: np.ndarray, name: str) -> np.ndarray:
-        out: np.ndarray = x @ self.w[f"{name}.weight"].T + self.w[f"{name}.bias"]
+        out: np.ndarray = x @ self.wt[name] + self.w[f"{name}.bias"]
         return out
 
     def encode(self, texts: list[str]) -> np.ndarray:
@@ -83,7 +93,7 @@ class MiniLMEncoder:
              + w["embeddings.token_type_embeddings.weight"][types])
         x = _layer_norm(x, w["embeddings.LayerNorm.weight"], w["embeddings.LayerNorm.bias"],
                         self.eps)
-        bias = (1.0 - mask)[:, None, None, :] * -1e9
+        bias = ((1.0 - mask)[:, None, None, :] * -1e9).astype(np.float32)
         n, t, d = x.shape
         hd = d // self.heads
         for i in range(self.layers):
@@ -95,7 +105,7 @@ class MiniLMEncoder:
             q = split(self._dense(x, f"{p}.attention.self.query"))
             k = split(self._dense(x, f"{p}.attention.self.key"))
             v = split(self._dense(x, f"{p}.attention.self.value"))
-            scores = q @ k.transpose(0, 1, 3, 2) / np.sqrt(hd) + bias
+            scores = q @ k.transpose(0, 1, 3, 2) * (1.0 / math.sqrt(hd)) + bias
             scores = np.exp(scores - scores.max(-1, keepdims=True))
             scores /= scores.sum(-1, keepdims=True)
             context = (scores @ v).transpose(0, 2, 1, 3).reshape(n, t, d)
@@ -141,11 +151,16 @@ class LocalEmbeddings(Embeddings):
 
 
 def make_embeddings(kind: str = "local", **options: Any) -> Embeddings:
-    """`local` (the shipped MiniLM) or `openai` (OpenAIEmbeddings, needs a key)."""
+    """`local` (the shipped MiniLM) or `openai` (OpenAIEmbeddings, needs a key);
+    `hashing` is a meaningless word-hash embedder for tests of store mechanics only."""
     if kind == "local":
         return LocalEmbeddings(**options)
     if kind == "openai":
         from langchain_openai import OpenAIEmbeddings
 
         return OpenAIEmbeddings(**options)
+    if kind == "hashing":
+        from memory.hashing_embeddings import HashingTestEmbeddings
+
+        return HashingTestEmbeddings(**options)
     raise ValueError(f"unknown embeddings {kind!r}: use 'local' or 'openai'")

@@ -25,6 +25,7 @@ import numpy as np
 
 from memory.embeddings import LocalEmbeddings
 from memory.semantic import MemoryRecord, ScoredMemory
+from memory.vectors import unit_vectors
 
 
 @dataclass
@@ -50,11 +51,7 @@ class FaissMemory:
         return self.root / _folder_name(user_id)
 
     def _vectors(self, texts: Sequence[str]) -> np.ndarray:
-        if hasattr(self.embeddings, "embed_array"):
-            return np.asarray(self.embeddings.embed_array(list(texts)), dtype=np.float32)
-        vectors = np.asarray(self.embeddings.embed_documents(list(texts)), dtype=np.float32)
-        vectors /= np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
-        return vectors
+        return unit_vectors(self.embeddings, texts)
 
     def _load(self, user_id: str) -> _UserIndex:
         if user_id in self._users:
@@ -159,6 +156,8 @@ class FaissMemory:
 
     async def search(self, user_id: str, query: str, *, k: int = 5,
                      min_score: float = 0.0) -> list[ScoredMemory]:
+        if k < 1:
+            raise ValueError("k must be at least 1")
         return await asyncio.to_thread(self._search, user_id, query, k, min_score)
 
     async def list(self, user_id: str, *, limit: int = 100,

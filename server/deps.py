@@ -13,13 +13,15 @@ ACCESS_COOKIE = "parley_access"
 LOCAL_USER = Principal(user_id="local", username="local", roles=("user", "admin"))
 
 
-def get_platform(request: Request) -> Platform:
+async def get_platform(request: Request) -> Platform:
     platform: Platform | None = getattr(request.app.state, "platform", None)
     if platform is None:
         raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, "the server is starting")
     return platform
 
 
+# Dependencies are `async def`: FastAPI runs plain `def` ones in a thread pool, a hop that
+# cost more per request than the work they do.
 PlatformDep = Annotated[Platform, Depends(get_platform)]
 
 
@@ -54,7 +56,11 @@ def get_current_user(request: Request) -> Principal:
     return principal
 
 
-CurrentUser = Annotated[Principal, Depends(get_current_user)]
+async def current_user(request: Request) -> Principal:
+    return get_current_user(request)
+
+
+CurrentUser = Annotated[Principal, Depends(current_user)]
 
 
 async def get_profile(request: Request, user: CurrentUser) -> dict[str, Any] | None:

@@ -29,7 +29,7 @@ from langgraph.types import StreamMode
 from langserve import add_routes
 from pydantic import BaseModel, Field, WithJsonSchema
 
-from server.deps import get_current_user, get_profile
+from server.deps import current_user, get_current_user, get_profile
 from server.ratelimit import enforce_rate_limit
 from server.streams import in_own_task
 
@@ -131,7 +131,7 @@ def add_agent_routes(app: FastAPI, agent_names: list[str]) -> None:
             path=f"/agents/{name}",
             playground_type="chat",
             per_req_config_modifier=with_user,
-            dependencies=[Depends(get_current_user), Depends(enforce_rate_limit)],
+            dependencies=[Depends(current_user), Depends(enforce_rate_limit)],
             enabled_endpoints=["invoke", "batch", "stream", "stream_log", "stream_events",
                                "input_schema", "output_schema", "config_schema", "config_hashes",
                                "playground"],

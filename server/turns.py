@@ -20,6 +20,7 @@ from server.streams import in_own_task
 log = logging.getLogger(__name__)
 
 STREAM_MODES: list[StreamMode] = ["messages", "custom", "updates"]
+QUIET_MODES: list[StreamMode] = ["custom", "updates"]  # no per-token events: cheaper
 
 EventName = Literal["token", "tool_start", "tool_end", "message", "error", "done"]
 
@@ -64,6 +65,7 @@ async def stream_turn(
     turn_id: str | None = None,
     profile: dict[str, Any] | None = None,
     metrics: Any = None,
+    tokens: bool = True,
 ) -> AsyncIterator[TurnEvent]:
     """Run one turn and yield its events; the last event is always `done`, after either a
     `message` or an `error`. Cancelling the iteration cancels the run."""
@@ -76,8 +78,11 @@ async def stream_turn(
     try:
         # In a task of its own: when the client goes away, its running tools are cancelled.
         turn_input = {"messages": [HumanMessage(content=message)]}
+        # Checkpoint once, when the run ends, instead of after every step: a turn that fails
+        # midway is retried whole anyway, and each write costs a Redis round of its own.
         run = in_own_task(graph.astream(turn_input, cast(RunnableConfig, config),
-                                        stream_mode=STREAM_MODES))
+                                        stream_mode=STREAM_MODES if tokens else QUIET_MODES,
+                                        durability="exit"))
         async with aclosing(run):
             async for part in run:
                 mode, chunk = cast(tuple[str, Any], part)

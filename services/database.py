@@ -4,11 +4,14 @@ service has its own database, models and migrations."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event
+from fastapi import APIRouter, Response
+from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.orm import sessionmaker
 
 
@@ -47,3 +50,43 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:  # type: ignore[no-untyp
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA busy_timeout=5000")
     cursor.close()
+
+
+def run_migrations(metadata: Any, version_table: str) -> None:
+    """The body of a service's Alembic env.py: online migrations on the configured URL.
+    Each service keeps its own version table, so two services may share one database."""
+    from alembic import context
+
+    url = context.config.get_main_option("sqlalchemy.url")
+    if not url:
+        raise RuntimeError("sqlalchemy.url is not set")
+    engine = create_engine(url)
+    try:
+        with engine.connect() as connection:
+            context.configure(connection=connection, target_metadata=metadata,
+                              version_table=version_table, render_as_batch=True)
+            with context.begin_transaction():
+                context.run_migrations()
+    finally:
+        engine.dispose()
+
+
+def health_router(prefix: str, sessions: Callable[[], Any]) -> APIRouter:
+    """`/healthz` (alive) and `/readyz` (the database answers) for a service."""
+    router = APIRouter(prefix=prefix, tags=["health"])
+
+    @router.get("/healthz")
+    def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @router.get("/readyz")
+    def readyz(response: Response) -> dict[str, str]:
+        try:
+            with sessions() as session:
+                session.execute(text("SELECT 1"))
+        except Exception as exc:
+            response.status_code = 503
+            return {"status": "not ready", "database": type(exc).__name__}
+        return {"status": "ready", "database": "ok"}
+
+    return router

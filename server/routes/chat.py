@@ -78,7 +78,8 @@ async def chat(body: ChatRequest, request: Request, platform: PlatformDep, user:
     tools: list[dict[str, Any]] = []
     async for event in stream_turn(agent.graph, message=body.message, user_id=user.user_id,
                                    thread_id=thread_id, agent=body.agent, turn_id=turn_id,
-                                   profile=profile, metrics=request.app.state.metrics):
+                                   profile=profile, metrics=request.app.state.metrics,
+                                   tokens=False):
         if event.event == "message":
             message = event.data
         elif event.event == "error":

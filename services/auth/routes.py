@@ -10,7 +10,6 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Request, Response, status
 from fastapi.security import OAuth2PasswordBearer
-from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
@@ -27,6 +26,7 @@ from services.auth.schemas import (
     UserOut,
 )
 from services.auth.security import issue_access_token, verify_password
+from services.database import health_router
 from services.tokens import InvalidToken
 
 WRONG_CREDENTIALS = "wrong username or password"
@@ -158,18 +158,6 @@ def build_router(ctx: AuthContext) -> APIRouter:
     def jwks() -> dict[str, object]:
         return ctx.keys.jwks()
 
-    @router.get("/healthz")
-    def healthz() -> dict[str, str]:
-        return {"status": "ok"}
-
-    @router.get("/readyz")
-    def readyz(session: SessionDep, response: Response) -> dict[str, str]:
-        try:
-            session.execute(text("SELECT 1"))
-        except Exception as exc:
-            response.status_code = status.HTTP_503_SERVICE_UNAVAILABLE
-            return {"status": "not ready", "database": type(exc).__name__}
-        return {"status": "ready", "database": "ok"}
-
+    router.include_router(health_router("", ctx.sessions))
     return router
 

@@ -10,9 +10,9 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response, status
 from fastapi.responses import StreamingResponse
-from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from services.database import health_router
 from services.history import crud
 from services.history.context import HistoryContext
 from services.history.schemas import (
@@ -119,17 +119,5 @@ def build_router(ctx: HistoryContext) -> APIRouter:
         return StreamingResponse(lines(), media_type="application/x-ndjson", headers={
             "Content-Disposition": 'attachment; filename="parley-history.jsonl"'})
 
-    @router.get("/healthz")
-    def healthz() -> dict[str, str]:
-        return {"status": "ok"}
-
-    @router.get("/readyz")
-    def readyz(session: SessionDep, response: Response) -> dict[str, str]:
-        try:
-            session.execute(text("SELECT 1"))
-        except Exception as exc:
-            response.status_code = status.HTTP_503_SERVICE_UNAVAILABLE
-            return {"status": "not ready", "database": type(exc).__name__}
-        return {"status": "ready", "database": "ok"}
-
+    router.include_router(health_router("", ctx.sessions))
     return router

@@ -17,7 +17,7 @@ from agents.fake import ScriptedChatModel
 from server.app import create_app
 from server.platform import Platform, build_platform
 from server.settings import Settings
-from tests.support.live import serve_in_thread
+from tests.support.live import reset_sse_state, serve_in_thread
 from tools.registry import ToolSource
 
 
@@ -86,6 +86,7 @@ async def client_for() -> AsyncIterator[Callable[[Any], Any]]:
 
     @asynccontextmanager
     async def open_client(app: Any) -> AsyncIterator[httpx.AsyncClient]:
+        reset_sse_state()
         async with app.router.lifespan_context(app):
             transport = httpx.ASGITransport(app=app)
             async with httpx.AsyncClient(transport=transport, base_url="http://parley") as c:

@@ -12,13 +12,17 @@ import uvicorn
 from server.embedded.redis_server import free_port
 
 
-@contextmanager
-def serve_in_thread(app: object, *, ready_timeout: float = 30.0) -> Iterator[str]:
+def reset_sse_state() -> None:
+    """sse-starlette keeps one process-wide exit event, bound to the first event loop that
+    used it; tests run apps on several loops, so each app starts with none."""
     from sse_starlette.sse import AppStatus
 
-    # sse-starlette keeps one process-wide exit event bound to the first event loop that
-    # used it; each test server runs its own loop, so it starts with none.
     AppStatus.should_exit_event = None
+
+
+@contextmanager
+def serve_in_thread(app: object, *, ready_timeout: float = 30.0) -> Iterator[str]:
+    reset_sse_state()
     port = free_port()
     config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",  # type: ignore[arg-type]
                             lifespan="on")
