@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 from redis.asyncio import Redis
 from redis.commands.search.document import Document
-from redis.commands.search.field import NumericField, TagField, VectorField
+from redis.commands.search.field import Field, NumericField, TagField, VectorField
 from redis.commands.search.index_definition import IndexDefinition, IndexType
 from redis.commands.search.query import Query
 from redis.exceptions import ResponseError
@@ -99,9 +99,9 @@ class RedisVectorMemory:
     async def _ensure_index(self, dim: int) -> None:
         existing = await self._index_dim()
         if existing is None:
-            schema = (TagField("user"), NumericField("created", sortable=True),
+            schema: list[Field] = [TagField("user"), NumericField("created", sortable=True),
                       VectorField("vec", self.algorithm, {"TYPE": "FLOAT32", "DIM": dim,
-                                                          "DISTANCE_METRIC": "COSINE"}))
+                                                          "DISTANCE_METRIC": "COSINE"})]
             try:
                 await self.redis.ft(self.index_name).create_index(
                     schema, definition=IndexDefinition(prefix=[f"{self.prefix}:"],
@@ -146,8 +146,9 @@ class RedisVectorMemory:
             async with self.redis.pipeline(transaction=False) as pipe:
                 for i, (text, vector) in enumerate(zip(new, vectors, strict=True)):
                     # +i microseconds: a batch lists newest-first in a stable order.
-                    fields = {"user": user, "text": text, "metadata": meta,
-                              "created": now + i, "vec": vector.astype(np.float32).tobytes()}
+                    fields: dict[Any, Any] = {
+                        "user": user, "text": text, "metadata": meta, "created": now + i,
+                        "vec": vector.astype(np.float32).tobytes()}
                     pipe.hset(self._key(user, ids[text]), mapping=fields)
                     known[text] = self._record(ids[text], fields)
                 await pipe.execute()

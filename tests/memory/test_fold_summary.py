@@ -3,14 +3,19 @@ whose answer becomes the new running summary, while the kept window stays in bud
 
 from __future__ import annotations
 
-from langchain_core.messages import (AIMessage, BaseMessage, HumanMessage, SystemMessage,
-                                     ToolMessage)
+from langchain_core.messages import (
+    AIMessage,
+    AnyMessage,
+    HumanMessage,
+    SystemMessage,
+    ToolMessage,
+)
 
 from agents.fake import ScriptedChatModel
 from memory.window import SUMMARY_PROMPT, fold_summary, plan_fold, tokens
 
 
-def conversation() -> list[BaseMessage]:
+def conversation() -> list[AnyMessage]:
     call = {"name": "get_weather", "args": {"place": "Lyon"}, "id": "c1"}
     filler = "word " * 60
     return [HumanMessage("My sister Alice lives in Lyon and was born in 1984.", id="h0"),
@@ -25,7 +30,7 @@ def conversation() -> list[BaseMessage]:
             AIMessage("Long ago " + filler, id="a4")]
 
 
-def summarizer(messages: list[BaseMessage]) -> AIMessage:
+def summarizer(messages: list[AnyMessage]) -> AIMessage:
     # Stands in for a real model: keeps the fact only if it was actually given the fact.
     prompt = str(messages[-1].content)
     fact = "Alice (sister) lives in Lyon, born 1984." if "Alice lives in Lyon" in prompt else ""
