@@ -116,7 +116,7 @@ async def build_platform(
     publish: RememberFn | None = None
     if redis is not None and settings.auth_enabled:
         publish = turn_publisher(redis, settings.turn_stream)
-    memory = build_memory(settings)
+    memory = build_memory(settings, redis)
     recall = make_recall(memory, k=settings.memory_top_k, min_score=settings.memory_min_score,
                          history=(tool_services or {}).get("history"), observe=observe_recall)
     remember = make_remember(memory, publish)
@@ -171,13 +171,25 @@ def redis_client(url: str) -> Any:
                           health_check_interval=15)
 
 
-def build_memory(settings: Settings) -> SemanticMemory | None:
+def build_memory(settings: Settings, redis: Any = None) -> SemanticMemory | None:
+    """FAISS files for one process; Redis vector search when several replicas share
+    memories (PARLEY_MEMORY_ENGINE=redis, see docs/memory-engines.md)."""
     if not settings.memory_enabled:
         return None
     from memory.embeddings import make_embeddings
+
+    embeddings = make_embeddings(settings.embeddings)
+    if settings.memory_engine == "redis":
+        from memory.redis_store import RedisVectorMemory
+
+        if redis is None:
+            if not settings.redis_url:
+                raise ValueError("PARLEY_MEMORY_ENGINE=redis needs PARLEY_REDIS_URL")
+            redis = redis_client(settings.redis_url)
+        return RedisVectorMemory(redis, embeddings)
     from memory.faiss_store import FaissMemory
 
-    return FaissMemory(settings.resolved_data_dir / "memory", make_embeddings(settings.embeddings))
+    return FaissMemory(settings.resolved_data_dir / "memory", embeddings)
 
 
 async def _close_saver(saver: Any) -> None:

@@ -74,6 +74,7 @@ class Settings(BaseSettings):
     # Long-term (semantic) memory per user
     memory_enabled: bool = True
     embeddings: str = "local"  # the MiniLM shipped in a wheel; or "openai"
+    memory_engine: Literal["faiss", "redis"] = "faiss"  # redis: shared by replicas
     memory_top_k: int = 4
     memory_min_score: float = 0.35
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import httpx
+import pytest
 
 from agents.fake import say
 from tests.server.test_gateway import login
@@ -15,10 +16,11 @@ def system_prompts(app) -> list[str]:  # type: ignore[no-untyped-def]
     return [call[0].content for call in app.state.model.calls]
 
 
-async def test_a_fact_crosses_threads_of_one_user_only(make_app, client_for,
-                                                       tmp_path: Path) -> None:
+@pytest.mark.parametrize("engine", ["faiss", "redis"])
+async def test_a_fact_crosses_threads_of_one_user_only(make_app, client_for, tmp_path: Path,
+                                                       redis_url: str, engine: str) -> None:
     app = make_app([say("Noted.")], auth_enabled=True, memory_enabled=True,
-                   data_dir=tmp_path / "data")
+                   data_dir=tmp_path / "data", memory_engine=engine, redis_url=redis_url)
     async with client_for(app) as client:
         ada, bob = await login(client, "ada"), await login(client, "bob")
         await client.post("/chat", headers=ada, json={
