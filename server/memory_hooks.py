@@ -71,7 +71,7 @@ def make_remember(memory: SemanticMemory | None, publish: RememberFn | None) -> 
                                                        "thread_id": ctx.thread_id})
             elif answer and ctx.persist:
                 # The exchange itself, so a later question in any thread can find it.
-                exchange = f"Q: {said[:300]}\nA: {answer[:400]}"
+                exchange = f"Q: {said[:200]}\nA: {answer[:160]}"
                 await memory.add(ctx.user_id, [exchange], {"kind": "exchange",
                                                            "thread_id": ctx.thread_id})
         except Exception:
