@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed
 export CMAKE_ARGS ?= -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DLLAMA_CURL=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF
 export CMAKE_BUILD_PARALLEL_LEVEL ?= 2
 
-.PHONY: install run test lint typecheck unit eval bench lock clean
+.PHONY: install run run-distributed test lint typecheck unit eval bench lock clean
 
 $(STAMP): requirements.lock requirements-models.lock pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -23,6 +23,11 @@ install: $(STAMP)
 
 run: install
 	$(VENV)/bin/parley serve
+
+# The distributed topology as processes on 127.0.0.1: nginx on :8000 in front of two agent
+# servers, auth, history, PostgreSQL and Redis (needs nginx and PostgreSQL installed).
+run-distributed: install
+	$(PY) -m deploy.run_distributed
 
 lint: install
 	$(VENV)/bin/ruff check .

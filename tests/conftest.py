@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from server.embedded.postgres_server import Postgres, start_postgres
 from server.embedded.redis_server import EmbeddedRedis, start_redis
-from tests.support.postgres import Postgres, start_postgres
 
 
 @pytest.fixture(scope="session")

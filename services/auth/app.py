@@ -29,6 +29,11 @@ def create_app(settings: AuthSettings, ctx: AuthContext | None = None) -> FastAP
     return app
 
 
+def from_env() -> FastAPI:
+    """The app configured from PARLEY_AUTH_* (for `uvicorn --factory`)."""
+    return create_app(AuthSettings())
+
+
 def main() -> None:  # pragma: no cover - process entry point
     import uvicorn
 

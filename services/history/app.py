@@ -36,6 +36,11 @@ def create_app(settings: HistorySettings, verifier: TokenVerifier | None = None,
     return app
 
 
+def from_env() -> FastAPI:
+    """The app configured from PARLEY_HISTORY_* (for `uvicorn --factory`)."""
+    return create_app(HistorySettings())
+
+
 def main() -> None:  # pragma: no cover - process entry point
     import uvicorn
 

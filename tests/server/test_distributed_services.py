@@ -8,12 +8,12 @@ import time
 import httpx
 
 from agents.fake import echo_first
+from server.embedded.postgres_server import Postgres
 from services.auth.app import create_app as create_auth
 from services.auth.settings import AuthSettings
 from services.history.app import create_app as create_history
 from services.history.settings import HistorySettings
 from tests.support.live import serve_in_thread
-from tests.support.postgres import Postgres
 
 PASSWORD = "a long enough password"
 

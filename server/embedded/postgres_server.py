@@ -1,4 +1,5 @@
-"""A throwaway PostgreSQL cluster (initdb + pg_ctl) on a free 127.0.0.1 port, for tests."""
+"""A throwaway PostgreSQL cluster (initdb + pg_ctl) on a free 127.0.0.1 port, for tests and
+`make run-distributed`."""
 
 from __future__ import annotations
 
