@@ -19,11 +19,12 @@ from server.gateway import build_services
 from server.langserve_routes import add_agent_routes
 from server.limits import BodySizeLimit
 from server.logs import RequestContext
-from server.metrics import Metrics, MetricsMiddleware, metrics_endpoint
+from server.metrics import Metrics, metrics_endpoint
 from server.platform import Platform, build_platform
 from server.ratelimit import RateLimiter
 from server.routes import catalog, chat, health, login, memories, reports
 from server.settings import Settings
+from services.http_metrics import MetricsMiddleware
 
 log = logging.getLogger(__name__)
 

@@ -1,33 +1,26 @@
-"""Prometheus metrics of the agent server, served at `/metrics`.
-
-One registry per app (not the process-global default), so several apps in one process, as
-in tests, keep separate counts.
-"""
+"""Prometheus metrics of the agent server, served at `/metrics`: the request metrics every
+app has (services/http_metrics.py) plus turns, tool calls, model calls, recall and the turn
+stream's lag."""
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
-from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from prometheus_client import Counter, Gauge, Histogram
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
+from services.http_metrics import LATENCY_BUCKETS, HttpMetrics
 
 
 @dataclass
-class Metrics:
-    registry: CollectorRegistry = field(default_factory=CollectorRegistry)
+class Metrics(HttpMetrics):
+    """The request metrics every app has, plus the agent server's own."""
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         r = self.registry
-        self.requests = Counter("parley_http_requests_total", "HTTP requests",
-                                ["method", "route", "status"], registry=r)
-        self.latency = Histogram("parley_http_request_seconds", "HTTP request latency",
-                                 ["method", "route"], buckets=LATENCY_BUCKETS, registry=r)
         self.turns = Counter("parley_turns_total", "Chat turns", ["agent", "outcome"],
                              registry=r)
         self.tool_calls = Counter("parley_tool_calls_total", "Tool calls", ["tool", "status"],
@@ -45,43 +38,6 @@ class Metrics:
                                 "Turns published but not yet acknowledged by history",
                                 registry=r)
 
-    def render(self) -> Response:
-        return Response(generate_latest(self.registry), media_type=CONTENT_TYPE_LATEST)
-
-
-def route_of(scope: Scope) -> str:
-    """The route's path template (`/agents/{name}`), not the raw path, to keep labels few.
-    The router leaves the matched route in the scope once it has handled the request."""
-    route = scope.get("route")
-    path = getattr(route, "path_format", None) or getattr(route, "path", None)
-    return str(path) if path else "unmatched"
-
-
-class MetricsMiddleware:
-    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
-        self.app = app
-        self.metrics = metrics
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        started = time.perf_counter()
-        status = 500
-
-        async def record_status(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
-        try:
-            await self.app(scope, receive, record_status)
-        finally:
-            route = route_of(scope)
-            method = scope.get("method", "GET")
-            self.metrics.requests.labels(method, route, str(status)).inc()
-            self.metrics.latency.labels(method, route).observe(time.perf_counter() - started)
 
 
 async def metrics_endpoint(request: Request) -> Response:

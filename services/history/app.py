@@ -11,6 +11,7 @@ from services.history.consumer import consumer_running
 from services.history.context import HistoryContext, build_history
 from services.history.routes import build_router
 from services.history.settings import HistorySettings
+from services.http_metrics import add_metrics
 from services.tokens import TokenVerifier
 
 
@@ -33,6 +34,7 @@ def create_app(settings: HistorySettings, verifier: TokenVerifier | None = None,
     app = FastAPI(title="Parley history", lifespan=lifespan)
     app.state.history = history
     app.include_router(build_router(history))
+    add_metrics(app)
     return app
 
 
