@@ -1,11 +1,7 @@
-"""The auth service as an app of its own (the distributed shape).
-
-`uvicorn --factory services.auth.app:from_env` runs it configured from `PARLEY_AUTH_*`.
-"""
+"""The auth service as an app of its own (the distributed shape)."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -14,6 +10,7 @@ from fastapi import FastAPI
 from services.auth.context import AuthContext, build_auth
 from services.auth.routes import build_router
 from services.auth.settings import AuthSettings
+from services.http_metrics import add_metrics
 
 
 def create_app(settings: AuthSettings, ctx: AuthContext | None = None) -> FastAPI:
@@ -21,15 +18,16 @@ def create_app(settings: AuthSettings, ctx: AuthContext | None = None) -> FastAP
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        await asyncio.to_thread(auth.start)  # migrations and key files: blocking work
+        auth.start()
         try:
             yield
         finally:
-            await auth.aclose()
+            auth.close()
 
     app = FastAPI(title="Parley auth", lifespan=lifespan)
     app.state.auth = auth
     app.include_router(build_router(auth))
+    add_metrics(app)
     return app
 
 
@@ -41,7 +39,7 @@ def from_env() -> FastAPI:
 def main() -> None:  # pragma: no cover - process entry point
     import uvicorn
 
-    uvicorn.run(from_env(), host="0.0.0.0", port=8001)
+    uvicorn.run(create_app(AuthSettings()), host="0.0.0.0", port=8001)
 
 
 if __name__ == "__main__":  # pragma: no cover
