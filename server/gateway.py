@@ -85,7 +85,7 @@ class Services:
         async with AsyncExitStack() as stack:
             if self.auth is not None:
                 await asyncio.to_thread(self.auth.start)
-                stack.callback(self.auth.close)
+                stack.push_async_callback(self.auth.aclose)
             if self.history is not None:
                 await asyncio.to_thread(self.history.start)
                 stack.callback(self.history.close)

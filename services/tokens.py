@@ -7,7 +7,6 @@ service. This module is that shared format, and nothing else of the auth service
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -46,19 +45,33 @@ def static_jwks(jwks: Mapping[str, Any]) -> JwksSource:
     return lambda: jwks
 
 
-def url_jwks(url: str, *, ttl: float = 300.0, timeout: float = 5.0) -> JwksSource:
-    """Fetch the JWKS over HTTP and cache it for `ttl` seconds."""
-    cache: dict[str, Any] = {"at": 0.0, "jwks": None}
+def url_jwks(url: str, *, ttl: float = 300.0, timeout: float = 5.0,
+             min_refresh_interval: float = 1.0) -> JwksSource:
+    """Fetch the JWKS over HTTP and cache it for `ttl` seconds.
+
+    A token with an unknown `kid` asks for a refetch (`refresh`), but at most once per
+    `min_refresh_interval`: forged kids must not turn every request into a download, yet a
+    freshly rotated key is trusted within a second. While the auth service is unreachable the
+    last good set keeps serving.
+    """
+    cache: dict[str, Any] = {"at": float("-inf"), "jwks": None}
 
     def fetch() -> Mapping[str, Any]:
-        if cache["jwks"] is None or time.monotonic() - cache["at"] > ttl:
-            response = httpx.get(url, timeout=timeout)
-            response.raise_for_status()
-            cache.update(at=time.monotonic(), jwks=response.json())
+        if time.monotonic() - cache["at"] > ttl:
+            try:
+                response = httpx.get(url, timeout=timeout)
+                response.raise_for_status()
+                cache.update(at=time.monotonic(), jwks=response.json())
+            except httpx.HTTPError:
+                if cache["jwks"] is None:
+                    raise
+                # try again after the refresh interval, not on every request
+                cache["at"] = time.monotonic() - ttl + min_refresh_interval
         return cache["jwks"]  # type: ignore[no-any-return]
 
     def refresh() -> None:
-        cache["jwks"] = None
+        if time.monotonic() - cache["at"] >= min_refresh_interval:
+            cache["at"] = float("-inf")
 
     fetch.refresh = refresh  # type: ignore[attr-defined]
     return fetch
@@ -73,21 +86,25 @@ class TokenVerifier:
     audience: str
     leeway: float = 5.0
     _keys: dict[str, PyJWK] = field(default_factory=dict, repr=False)
+    _parsed: Mapping[str, Any] | None = field(default=None, repr=False)
+
+    def _current_keys(self) -> dict[str, PyJWK]:
+        # Re-parse whenever the source hands out a new set, so a key dropped from the JWKS
+        # stops verifying here too (sources cache, so this is an identity check mostly).
+        jwks = self.jwks()
+        if jwks is not self._parsed:
+            self._keys = _parse_jwks(jwks)
+            self._parsed = jwks
+        return self._keys
 
     def _key(self, kid: str) -> PyJWK:
-        if kid not in self._keys:
-            self._load_keys()
-        if kid not in self._keys and hasattr(self.jwks, "refresh"):
+        keys = self._current_keys()
+        if kid not in keys and hasattr(self.jwks, "refresh"):
             self.jwks.refresh()  # a rotated key the cached JWKS does not know yet
-            self._load_keys()
-        if kid not in self._keys:
+            keys = self._current_keys()
+        if kid not in keys:
             raise InvalidToken("token signed with an unknown key")
-        return self._keys[kid]
-
-    def _load_keys(self) -> None:
-        for entry in self.jwks().get("keys", []):
-            if "kid" in entry:
-                self._keys[entry["kid"]] = PyJWK.from_json(json.dumps(entry))
+        return keys[kid]
 
     def verify(self, token: str) -> Principal:
         try:
@@ -114,3 +131,18 @@ class TokenVerifier:
             username=str(claims.get("username", "")),
             roles=tuple(claims.get("roles", ["user"])),
         )
+
+
+def _parse_jwks(jwks: Mapping[str, Any]) -> dict[str, PyJWK]:
+    """The Ed25519 public keys of a JWKS by `kid`; anything else in the set is ignored."""
+    keys: dict[str, PyJWK] = {}
+    for entry in jwks.get("keys", []):
+        if not isinstance(entry, dict) or not isinstance(entry.get("kid"), str):
+            continue
+        if entry.get("kty") != "OKP" or entry.get("crv") != "Ed25519" or "d" in entry:
+            continue
+        try:
+            keys[entry["kid"]] = PyJWK.from_dict(entry, algorithm="EdDSA")
+        except jwt.PyJWTError:
+            continue
+    return keys

@@ -1,7 +1,11 @@
-"""The auth service as an app of its own (the distributed shape)."""
+"""The auth service as an app of its own (the distributed shape).
+
+`uvicorn --factory services.auth.app:from_env` runs it configured from `PARLEY_AUTH_*`.
+"""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -18,11 +22,11 @@ def create_app(settings: AuthSettings, ctx: AuthContext | None = None) -> FastAP
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        auth.start()
+        await asyncio.to_thread(auth.start)  # migrations and key files: blocking work
         try:
             yield
         finally:
-            auth.close()
+            await auth.aclose()
 
     app = FastAPI(title="Parley auth", lifespan=lifespan)
     app.state.auth = auth
@@ -39,7 +43,7 @@ def from_env() -> FastAPI:
 def main() -> None:  # pragma: no cover - process entry point
     import uvicorn
 
-    uvicorn.run(create_app(AuthSettings()), host="0.0.0.0", port=8001)
+    uvicorn.run(from_env(), host="0.0.0.0", port=8001)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -3,48 +3,64 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
-import redis
+from redis.asyncio import Redis
 from sqlalchemy import Engine
-from sqlalchemy.orm import sessionmaker
+from sqlalchemy.orm import Session, sessionmaker
 
+from services.auth import db
 from services.auth.keys import KeyStore
 from services.auth.ratelimit import LoginLimiter, MemoryLimiter, RedisLimiter
+from services.auth.security import dummy_hash
 from services.auth.settings import AuthSettings
-from services.database import make_engine, make_sessions, upgrade_database
 from services.tokens import TokenVerifier
 
-MIGRATIONS = Path(__file__).parent / "migrations"
+MIGRATIONS = db.MIGRATIONS
 
 
 @dataclass
 class AuthContext:
     settings: AuthSettings
     engine: Engine
-    sessions: sessionmaker  # type: ignore[type-arg]
+    sessions: sessionmaker[Session]
     keys: KeyStore
     limiter: LoginLimiter
     verifier: TokenVerifier
+    owned_redis: Redis | None = None  # made here from `redis_url`, so closed here
 
     def start(self) -> None:
-        """Migrate the schema and make sure a signing key exists."""
-        upgrade_database(self.settings.database_url, MIGRATIONS)
+        """Migrate the schema, make sure a signing key exists, and pay the dummy hash's
+        cost now rather than on the first login of an unknown user."""
+        db.upgrade_database(self.settings.database_url)
         self.keys.current()
+        dummy_hash()
+
+    def roles(self, username: str) -> list[str]:
+        return ["user", "admin"] if username.lower() in self.settings.admin_usernames \
+            else ["user"]
 
     def close(self) -> None:
         self.engine.dispose()
 
+    async def aclose(self) -> None:
+        if self.owned_redis is not None:
+            await self.owned_redis.aclose()
+        self.close()
 
-def build_auth(settings: AuthSettings) -> AuthContext:
-    engine = make_engine(settings.database_url)
+
+def build_auth(settings: AuthSettings, *, redis: Redis | None = None) -> AuthContext:
+    """The context for `settings`; login limits go to `redis` when given, else to a client
+    made from `settings.redis_url`, else stay in this process."""
+    engine = db.make_engine(settings.database_url)
     keys = KeyStore(settings.keys_dir)
+    owned = None
+    if redis is None and settings.redis_url:
+        redis = owned = Redis.from_url(settings.redis_url)
     limiter: LoginLimiter
-    if settings.redis_url:
-        limiter = RedisLimiter(redis.Redis.from_url(settings.redis_url),
-                               settings.login_max_failures, settings.login_window_seconds)
+    if redis is not None:
+        limiter = RedisLimiter(redis, settings.login_max_failures, settings.login_window_seconds)
     else:
         limiter = MemoryLimiter(settings.login_max_failures, settings.login_window_seconds)
     verifier = TokenVerifier(jwks=keys.jwks, issuer=settings.issuer, audience=settings.audience)
-    return AuthContext(settings=settings, engine=engine, sessions=make_sessions(engine),
-                       keys=keys, limiter=limiter, verifier=verifier)
+    return AuthContext(settings=settings, engine=engine, sessions=db.make_sessions(engine),
+                       keys=keys, limiter=limiter, verifier=verifier, owned_redis=owned)

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import uuid
 from datetime import timedelta
+from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import CursorResult, select, update
 from sqlalchemy.orm import Session
 
 from services.auth.models import RefreshToken, User, utcnow
-from services.auth.security import hash_password, new_refresh_token, token_hash
+from services.auth.security import hash_password, new_refresh_token, token_hash, verify_password
 
 
 def get_user_by_username(*, session: Session, username: str) -> User | None:
@@ -23,22 +24,36 @@ def create_user(*, session: Session, username: str, password: str) -> User:
     return user
 
 
-def update_profile(*, session: Session, user: User, changes: dict[str, str | None]) -> User:
-    for field, value in changes.items():
-        setattr(user, field, value)
+def authenticate(*, session: Session, username: str, password: str) -> User | None:
+    """The user when the password matches. An unknown username costs a hash check too, so
+    the answer time does not tell whether the account exists."""
+    user = get_user_by_username(session=session, username=username)
+    ok, new_hash = verify_password(password, user.password_hash if user else None)
+    if user is None or not ok:
+        return None
+    if new_hash:  # hashing parameters were raised since this password was set
+        user.password_hash = new_hash
+        session.commit()
+    return user
+
+
+def update_profile(*, session: Session, user: User, changes: dict[str, Any]) -> User:
+    for name, value in changes.items():
+        setattr(user, name, value)
     session.commit()
     return user
 
 
 def start_refresh_family(*, session: Session, user_id: int, ttl: int) -> str:
-    return _issue(session=session, user_id=user_id, family_id=uuid.uuid4().hex, ttl=ttl)
+    token = _add_token(session=session, user_id=user_id, family_id=uuid.uuid4().hex, ttl=ttl)
+    session.commit()
+    return token
 
 
-def _issue(*, session: Session, user_id: int, family_id: str, ttl: int) -> str:
+def _add_token(*, session: Session, user_id: int, family_id: str, ttl: int) -> str:
     token = new_refresh_token()
     session.add(RefreshToken(token_hash=token_hash(token), family_id=family_id, user_id=user_id,
                              expires_at=utcnow() + timedelta(seconds=ttl)))
-    session.commit()
     return token
 
 
@@ -48,28 +63,35 @@ class RefreshRejected(Exception):
 
 def rotate_refresh(*, session: Session, token: str, ttl: int) -> tuple[int, str]:
     """Spend `token` and issue its successor in the same family. A token presented a second
-    time revokes its whole family."""
-    row = session.scalar(select(RefreshToken).where(RefreshToken.token_hash == token_hash(token))
-                         .with_for_update())
+    time revokes its whole family: only one of the two presenters is the rightful owner."""
+    row = session.scalar(select(RefreshToken).where(RefreshToken.token_hash == token_hash(token)))
     if row is None:
-        raise RefreshRejected("unknown refresh token")
+        raise RefreshRejected("unknown refresh token: log in again")
     if row.revoked_at is not None:
         raise RefreshRejected("refresh token revoked: log in again")
-    if row.used_at is not None:
-        revoke_family(session=session, family_id=row.family_id)
-        raise RefreshRejected("refresh token reused: every session of this login is revoked")
     if row.expires_at <= utcnow():
         raise RefreshRejected("refresh token expired: log in again")
-    row.used_at = utcnow()
+    # Spend it with a conditional UPDATE, so of two concurrent presenters exactly one wins;
+    # the successor goes in the same transaction, so a revocation racing with it sees both.
+    spent: CursorResult[Any] = session.execute(  # type: ignore[assignment]
+        update(RefreshToken)
+        .where(RefreshToken.id == row.id, RefreshToken.used_at.is_(None),
+               RefreshToken.revoked_at.is_(None))
+        .values(used_at=utcnow()).execution_options(synchronize_session=False))
+    if spent.rowcount != 1:
+        session.rollback()
+        revoke_family(session=session, family_id=row.family_id)
+        raise RefreshRejected("refresh token reused: every session of this login is revoked")
+    successor = _add_token(session=session, user_id=row.user_id, family_id=row.family_id,
+                           ttl=ttl)
     session.commit()
-    return row.user_id, _issue(session=session, user_id=row.user_id, family_id=row.family_id,
-                               ttl=ttl)
+    return row.user_id, successor
 
 
 def revoke_family(*, session: Session, family_id: str) -> None:
     session.execute(update(RefreshToken).where(RefreshToken.family_id == family_id,
                                                RefreshToken.revoked_at.is_(None))
-                    .values(revoked_at=utcnow()))
+                    .values(revoked_at=utcnow()).execution_options(synchronize_session=False))
     session.commit()
 
 

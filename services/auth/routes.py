@@ -1,21 +1,19 @@
-"""The auth API under `/auth`: register, login, refresh, logout, profile, JWKS.
+"""The auth API under `/auth`: register, login, refresh, logout, profile, JWKS, health.
 
-No `from __future__ import annotations` here: FastAPI must see the dependency aliases
-defined inside `build_router` as real objects, not as strings it cannot resolve.
+No `from __future__ import annotations`: FastAPI reads the parameter annotations at runtime.
 """
 
-
-from collections.abc import Iterator
-from typing import Annotated
+from typing import Any
 
 from fastapi import APIRouter, Depends, HTTPException, Request, Response, status
-from fastapi.security import OAuth2PasswordBearer
+from pydantic import ValidationError
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from services.auth import crud
 from services.auth.context import AuthContext
+from services.auth.deps import ContextDep, CurrentUser, SessionDep, bind_context
 from services.auth.models import User
 from services.auth.schemas import (
     Credentials,
@@ -25,59 +23,62 @@ from services.auth.schemas import (
     TokenPair,
     UserOut,
 )
-from services.auth.security import issue_access_token, verify_password
+from services.auth.security import issue_access_token
 from services.database import health_router
-from services.tokens import InvalidToken
 
 WRONG_CREDENTIALS = "wrong username or password"
 
+# The login body, documented for both content types (the endpoint parses it itself).
+_LOGIN_BODY: dict[str, Any] = {"requestBody": {"required": True, "content": {
+    "application/json": {"schema": Credentials.model_json_schema()},
+    "application/x-www-form-urlencoded": {"schema": {
+        "type": "object", "required": ["username", "password"],
+        "properties": {"username": {"type": "string"}, "password": {"type": "string",
+                                                                    "format": "password"}}}},
+}}}
+
+
+def user_out(ctx: AuthContext, user: User) -> UserOut:
+    return UserOut.model_validate(user).model_copy(update={"roles": ctx.roles(user.username)})
+
+
+def token_pair(ctx: AuthContext, session: Session, user: User,
+               refresh_token: str | None = None) -> TokenPair:
+    """A fresh access token, with `refresh_token` or the first token of a new family."""
+    settings = ctx.settings
+    access = issue_access_token(keys=ctx.keys, user_id=user.id, username=user.username,
+                                roles=ctx.roles(user.username), issuer=settings.issuer,
+                                audience=settings.audience, ttl=settings.access_ttl_seconds)
+    refresh_token = refresh_token or crud.start_refresh_family(
+        session=session, user_id=user.id, ttl=settings.refresh_ttl_seconds)
+    return TokenPair(access_token=access, refresh_token=refresh_token,
+                     expires_in=settings.access_ttl_seconds)
+
+
+async def read_credentials(request: Request) -> Credentials:
+    """JSON for programs, the OAuth2 password form for Swagger's Authorize button."""
+    content_type = request.headers.get("content-type", "")
+    try:
+        if content_type.startswith("application/json"):
+            return Credentials.model_validate(await request.json())
+        if content_type.startswith(("application/x-www-form-urlencoded", "multipart/form-data")):
+            form = await request.form()
+            return Credentials.model_validate({k: form.get(k) for k in ("username", "password")
+                                               if isinstance(form.get(k), str)})
+    except (ValueError, ValidationError) as exc:  # bad JSON is a ValueError too
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
+                            "send a username and a password, as JSON {\"username\", "
+                            "\"password\"} or as an OAuth2 password form") from exc
+    raise HTTPException(status.HTTP_415_UNSUPPORTED_MEDIA_TYPE,
+                        "send application/json or application/x-www-form-urlencoded")
+
 
 def build_router(ctx: AuthContext) -> APIRouter:
-    settings = ctx.settings
-    router = APIRouter(prefix="/auth", tags=["auth"])
-    oauth2 = OAuth2PasswordBearer(tokenUrl="/auth/login", auto_error=False)
-
-    def get_session() -> Iterator[Session]:
-        with ctx.sessions() as session:
-            yield session
-
-    SessionDep = Annotated[Session, Depends(get_session)]
-
-    def current_user(session: SessionDep,
-                     token: Annotated[str | None, Depends(oauth2)]) -> User:
-        if not token:
-            raise HTTPException(status.HTTP_401_UNAUTHORIZED, "missing access token",
-                                headers={"WWW-Authenticate": "Bearer"})
-        try:
-            principal = ctx.verifier.verify(token)
-        except InvalidToken as exc:
-            raise HTTPException(status.HTTP_401_UNAUTHORIZED, f"invalid access token: "
-                                f"{exc.reason}", headers={"WWW-Authenticate": "Bearer"}) from exc
-        user = session.get(User, int(principal.user_id))
-        if user is None:
-            raise HTTPException(status.HTTP_401_UNAUTHORIZED, "the user no longer exists")
-        return user
-
-    CurrentUser = Annotated[User, Depends(current_user)]
-
-    def roles(user: User) -> list[str]:
-        return ["user", "admin"] if user.username in settings.admin_usernames else ["user"]
-
-    def user_out(user: User) -> UserOut:
-        return UserOut.model_validate(user).model_copy(update={"roles": roles(user)})
-
-    def pair(session: Session, user: User, refresh: str | None = None) -> TokenPair:
-        access = issue_access_token(keys=ctx.keys, user_id=user.id, username=user.username,
-                                    roles=roles(user), issuer=settings.issuer,
-                                    audience=settings.audience,
-                                    ttl=settings.access_ttl_seconds)
-        refresh = refresh or crud.start_refresh_family(
-            session=session, user_id=user.id, ttl=settings.refresh_ttl_seconds)
-        return TokenPair(access_token=access, refresh_token=refresh,
-                         expires_in=settings.access_ttl_seconds)
+    """The routes for `ctx`, to mount in any FastAPI app (`app.include_router(...)`)."""
+    router = APIRouter(prefix="/auth", tags=["auth"], dependencies=[Depends(bind_context(ctx))])
 
     @router.post("/register", response_model=UserOut, status_code=status.HTTP_201_CREATED)
-    def register(body: Registration, session: SessionDep) -> UserOut:
+    def register(body: Registration, session: SessionDep, auth: ContextDep) -> UserOut:
         if crud.get_user_by_username(session=session, username=body.username):
             raise HTTPException(status.HTTP_409_CONFLICT,
                                 f"username {body.username!r} is taken: choose another")
@@ -86,78 +87,70 @@ def build_router(ctx: AuthContext) -> APIRouter:
                                     password=body.password)
         except IntegrityError as exc:  # a concurrent registration won the race
             raise HTTPException(status.HTTP_409_CONFLICT,
-                                f"username {body.username!r} is taken") from exc
-        return user_out(user)
+                                f"username {body.username!r} is taken: choose another") from exc
+        return user_out(auth, user)
 
-    @router.post("/login", response_model=TokenPair)
-    async def login(request: Request) -> TokenPair:
-        # JSON for programs, the OAuth2 password form for Swagger's Authorize button.
-        if request.headers.get("content-type", "").startswith("application/json"):
-            try:
-                creds = Credentials.model_validate(await request.json())
-            except ValueError as exc:
-                raise HTTPException(422, "send JSON {\"username\", \"password\"}") from exc
-        else:
-            form = await request.form()
-            try:
-                creds = Credentials(username=str(form.get("username", "")),
-                                    password=str(form.get("password", "")))
-            except ValueError as exc:
-                raise HTTPException(422, "send the form fields username and password") from exc
+    @router.post("/login", response_model=TokenPair, openapi_extra=_LOGIN_BODY)
+    async def login(request: Request, auth: ContextDep) -> TokenPair:
+        creds = await read_credentials(request)
         client = request.client.host if request.client else "unknown"
-        # Password hashing is slow on purpose: keep it off the event loop.
-        return await run_in_threadpool(_login, creds, client)
-
-    def _login(creds: Credentials, client: str) -> TokenPair:
         keys = [f"user:{creds.username.lower()}", f"ip:{client}"]
-        wait = ctx.limiter.retry_after(keys)
+        wait = await auth.limiter.retry_after(keys)
         if wait:
             raise HTTPException(status.HTTP_429_TOO_MANY_REQUESTS,
                                 f"too many failed logins: try again in {wait} s",
                                 headers={"Retry-After": str(wait)})
-        with ctx.sessions() as session:
-            user = crud.get_user_by_username(session=session, username=creds.username)
-            if not verify_password(creds.password, user.password_hash if user else None) \
-                    or user is None:
-                ctx.limiter.record_failure(keys)
-                raise HTTPException(status.HTTP_401_UNAUTHORIZED, WRONG_CREDENTIALS,
-                                    headers={"WWW-Authenticate": "Bearer"})
-            ctx.limiter.reset([keys[0]])
-            return pair(session, user)
+        # Password hashing is slow on purpose: keep it off the event loop.
+        pair = await run_in_threadpool(_login, auth, creds)
+        if pair is None:
+            await auth.limiter.record_failure(keys)
+            raise HTTPException(status.HTTP_401_UNAUTHORIZED, WRONG_CREDENTIALS,
+                                headers={"WWW-Authenticate": "Bearer"})
+        await auth.limiter.reset(keys[:1])  # the address keeps its count: it may be guessing
+        return pair
 
     @router.post("/refresh", response_model=TokenPair)
-    def refresh(body: RefreshRequest, session: SessionDep) -> TokenPair:
+    def refresh(body: RefreshRequest, session: SessionDep, auth: ContextDep) -> TokenPair:
         try:
-            user_id, new_refresh = crud.rotate_refresh(
-                session=session, token=body.refresh_token, ttl=settings.refresh_ttl_seconds)
+            user_id, successor = crud.rotate_refresh(
+                session=session, token=body.refresh_token, ttl=auth.settings.refresh_ttl_seconds)
         except crud.RefreshRejected as exc:
             raise HTTPException(status.HTTP_401_UNAUTHORIZED, str(exc)) from exc
         user = session.get(User, user_id)
         if user is None:
             raise HTTPException(status.HTTP_401_UNAUTHORIZED, "the user no longer exists")
-        return pair(session, user, new_refresh)
+        return token_pair(auth, session, user, successor)
 
     @router.post("/logout", status_code=status.HTTP_204_NO_CONTENT)
     def logout(body: RefreshRequest, session: SessionDep) -> Response:
+        """Ends the login the refresh token belongs to (its whole family). Access tokens
+        already issued stay valid until they expire: they are short-lived."""
         family = crud.family_of(session=session, token=body.refresh_token)
         if family is not None:
             crud.revoke_family(session=session, family_id=family)
         return Response(status_code=status.HTTP_204_NO_CONTENT)
 
     @router.get("/me", response_model=UserOut)
-    def me(user: CurrentUser) -> UserOut:
-        return user_out(user)
+    def me(user: CurrentUser, auth: ContextDep) -> UserOut:
+        return user_out(auth, user)
 
     @router.patch("/me", response_model=UserOut)
-    def update_me(body: ProfileUpdate, user: CurrentUser, session: SessionDep) -> UserOut:
+    def update_me(body: ProfileUpdate, user: CurrentUser, session: SessionDep,
+                  auth: ContextDep) -> UserOut:
         changed = crud.update_profile(session=session, user=user,
                                       changes=body.model_dump(exclude_unset=True))
-        return user_out(changed)
+        return user_out(auth, changed)
 
     @router.get("/.well-known/jwks.json")
-    def jwks() -> dict[str, object]:
-        return ctx.keys.jwks()
+    def jwks(auth: ContextDep) -> dict[str, Any]:
+        return auth.keys.jwks()
 
     router.include_router(health_router("", ctx.sessions))
     return router
 
+
+def _login(ctx: AuthContext, creds: Credentials) -> TokenPair | None:
+    with ctx.sessions() as session:
+        user = crud.authenticate(session=session, username=creds.username,
+                                 password=creds.password)
+        return None if user is None else token_pair(ctx, session, user)

@@ -8,11 +8,14 @@ from datetime import datetime
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 USERNAME = re.compile(r"[A-Za-z0-9_.-]{3,32}")
+# A language name or tag, in any script: "French", "pt-BR", "zh-Hant", "Français".
+LANGUAGE = re.compile(r"[^\W\d_](?:[^\W\d_]|[ -])+")
+MIN_PASSWORD = 10
 
 
 class Credentials(BaseModel):
-    username: str
-    password: str = Field(max_length=256)
+    username: str = Field(min_length=1, max_length=64)
+    password: str = Field(min_length=1, max_length=256)
 
 
 class Registration(Credentials):
@@ -26,8 +29,8 @@ class Registration(Credentials):
     @model_validator(mode="after")
     def _policy(self) -> Registration:
         password = self.password
-        if len(password) < 10:
-            raise ValueError("password must be at least 10 characters long")
+        if len(password) < MIN_PASSWORD:
+            raise ValueError(f"password must be at least {MIN_PASSWORD} characters long")
         if password.isdigit():
             raise ValueError("password must not be only digits")
         if password.lower() == self.username.lower():
@@ -39,7 +42,7 @@ class TokenPair(BaseModel):
     access_token: str
     refresh_token: str
     token_type: str = "bearer"
-    expires_in: int
+    expires_in: int = Field(description="seconds the access token stays valid")
 
 
 class RefreshRequest(BaseModel):
@@ -59,8 +62,18 @@ class UserOut(BaseModel):
 
 
 class ProfileUpdate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    """Only the fields sent change; `null` clears one. The agents read these."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
     display_name: str | None = Field(default=None, max_length=80)
     preferred_language: str | None = Field(default=None, max_length=35)
     custom_instructions: str | None = Field(default=None, max_length=2000)
+
+    @field_validator("preferred_language")
+    @classmethod
+    def _language(cls, value: str | None) -> str | None:
+        if value is not None and not LANGUAGE.fullmatch(value):
+            raise ValueError("preferred_language must be a language name or tag, "
+                             "such as 'French' or 'pt-BR'")
+        return value

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import secrets
 import time
@@ -14,19 +15,26 @@ from pwdlib.hashers.argon2 import Argon2Hasher
 from services.auth.keys import KeyStore
 
 _hasher = PasswordHash((Argon2Hasher(),))
-# Verified against when the username is unknown, so both paths cost the same time.
-_DUMMY_HASH = _hasher.hash("not-a-real-password-but-the-same-cost")
+
+
+@functools.cache
+def dummy_hash() -> str:
+    """Verified against when the username is unknown, so both paths cost the same time.
+    Made with the current parameters (not a constant) so the cost really is the same;
+    computed on first use, not at import."""
+    return _hasher.hash(secrets.token_urlsafe(16))
 
 
 def hash_password(password: str) -> str:
     return _hasher.hash(password)
 
 
-def verify_password(password: str, password_hash: str | None) -> bool:
+def verify_password(password: str, password_hash: str | None) -> tuple[bool, str | None]:
+    """(matches, a new hash when the stored one uses outdated parameters)."""
     if password_hash is None:
-        _hasher.verify(password, _DUMMY_HASH)
-        return False
-    return _hasher.verify(password, password_hash)
+        _hasher.verify(password, dummy_hash())
+        return False, None
+    return _hasher.verify_and_update(password, password_hash)
 
 
 def issue_access_token(*, keys: KeyStore, user_id: int, username: str, roles: list[str],
