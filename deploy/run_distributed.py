@@ -13,20 +13,19 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from string import Template
 
 import httpx
 
+from deploy.nginx_config import local_conf
 from server.embedded.postgres_server import Postgres, start_postgres
 from server.embedded.redis_server import EmbeddedRedis, free_port, start_redis
-
-TEMPLATE = Path(__file__).with_name("nginx.conf.template")
 
 
 @dataclass
 class Topology:
     root: Path
-    url: str = ""
+    url: str = ""  # nginx: what clients use
+    direct: dict[str, str] = field(default_factory=dict)  # each service's own address
     postgres: Postgres | None = None
     redis: EmbeddedRedis | None = None
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
@@ -82,7 +81,10 @@ def bring_up(root: Path, *, agent_env: dict[str, str] | None = None,
         python = sys.executable
         auth_port, history_port = free_port(), free_port()
         agent_ports = [free_port(), free_port()]
+        # nginx is the only client: its X-Forwarded-For names the caller the login
+        # limiter counts.
         topo.start("auth", [python, "-m", "uvicorn", "--factory", "services.auth.app:from_env",
+                            "--proxy-headers", "--forwarded-allow-ips", "127.0.0.1",
                             "--host", "127.0.0.1", "--port", str(auth_port)], {
             "PARLEY_AUTH_DATABASE_URL": auth_db, "PARLEY_AUTH_KEYS_DIR": str(root / "keys"),
             "PARLEY_AUTH_REDIS_URL": topo.redis.url})
@@ -102,17 +104,17 @@ def bring_up(root: Path, *, agent_env: dict[str, str] | None = None,
                 "PARLEY_AUTH_URL": auth_url, "PARLEY_MEMORY_ENGINE": "redis",
                 "PARLEY_DATA_DIR": str(root / f"agent{i + 1}"), "PARLEY_LOG_FORMAT": "json",
                 **(agent_env or {})})
+        topo.direct.update({"auth": auth_url, "history": f"http://127.0.0.1:{history_port}"})
         for i, agent_port in enumerate(agent_ports):
+            topo.direct[f"agent{i + 1}"] = f"http://127.0.0.1:{agent_port}"
             wait_for(f"http://127.0.0.1:{agent_port}/readyz", topo.processes[f"agent{i + 1}"],
                      root / f"agent{i + 1}.log")
         listen = port or free_port()
         nginx_root = root / "nginx"
         nginx_root.mkdir(exist_ok=True)
-        conf = Template(TEMPLATE.read_text()).safe_substitute(
-            PREFIX=str(nginx_root), LISTEN=f"127.0.0.1:{listen}",
-            AGENT_SERVERS="\n".join(f"        server 127.0.0.1:{p} max_fails=1 fail_timeout=10s;"
-                                    for p in agent_ports),
-            AUTH=f"127.0.0.1:{auth_port}", HISTORY=f"127.0.0.1:{history_port}")
+        conf = local_conf(nginx_root, listen=f"127.0.0.1:{listen}",
+                          agents=[f"127.0.0.1:{p}" for p in agent_ports],
+                          auth=f"127.0.0.1:{auth_port}", history=f"127.0.0.1:{history_port}")
         (nginx_root / "nginx.conf").write_text(conf)
         nginx = shutil.which("nginx") or "/usr/sbin/nginx"
         subprocess.run([nginx, "-t", "-c", str(nginx_root / "nginx.conf"), "-p",

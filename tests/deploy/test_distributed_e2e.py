@@ -5,6 +5,7 @@ on with the same thread, and history has every turn."""
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import tempfile
 import time
@@ -71,11 +72,14 @@ def test_through_nginx_with_a_replica_killed(topology: Topology) -> None:
             if page.status_code == 200 and len(page.json()["messages"]) == 8:
                 break
             time.sleep(0.2)
-        metrics = client.get(f"{url}/metrics").text
+        hidden = client.get(f"{url}/metrics")  # the ingress does not publish metrics
+        metrics = client.get(f"{topology.direct['agent2']}/metrics").text
         unauthenticated = client.post(f"{url}/chat", json={"message": "hi"})
     # The surviving replica continued the same thread from the shared Redis.
     assert replies == ["Your first message was: the meeting is on Friday"] * 3
     contents = [m["content"] for m in reversed(page.json()["messages"])]
     assert contents[0] == "the meeting is on Friday" and len(contents) == 8  # nothing lost
-    assert "parley_turns_total" in metrics
+    assert hidden.status_code == 404
+    served = re.search(r'parley_turns_total\{agent="assistant",outcome="ok"\} (\d+)', metrics)
+    assert served and int(served.group(1)) >= 3  # the survivor took every later turn
     assert unauthenticated.status_code == 401
