@@ -63,8 +63,13 @@ class ScriptedChatModel(BaseChatModel):
         message = step(messages) if callable(step) else step
         tool_calls = [{**call, "id": call.get("id") or f"call_{uuid4().hex[:12]}"}
                       for call in message.tool_calls]
+        # Usage in words, so token metrics and callbacks see what a real provider reports.
+        given = sum(len(str(m.content).split()) for m in messages)
+        wrote = len(str(message.content).split())
         return AIMessage(content=message.content, tool_calls=tool_calls,
-                         id=f"run-{uuid4().hex}")
+                         id=f"run-{uuid4().hex}",
+                         usage_metadata={"input_tokens": given, "output_tokens": wrote,
+                                         "total_tokens": given + wrote})
 
     def _generate(self, messages: list[BaseMessage], stop: list[str] | None = None,
                   run_manager: CallbackManagerForLLMRun | None = None,
@@ -98,7 +103,7 @@ def _chunks(message: AIMessage) -> Iterator[ChatGenerationChunk]:
     ]
     yield ChatGenerationChunk(message=AIMessageChunk(
         content="", id=message.id, tool_call_chunks=tool_chunks,  # type: ignore[arg-type]
-        chunk_position="last",
+        usage_metadata=message.usage_metadata, chunk_position="last",
     ))
 
 

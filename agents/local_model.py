@@ -26,6 +26,7 @@ from uuid import uuid4
 from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
 from langchain_core.language_models import BaseChatModel, LanguageModelInput
 from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
+from langchain_core.messages.ai import UsageMetadata
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 from langchain_core.runnables import Runnable
 from langchain_core.tools import BaseTool
@@ -221,13 +222,27 @@ class LocalChatModel(BaseChatModel):
         chat, call = self._plan(messages)
         run_id = f"run-{uuid4().hex}"
         if call is not None:
-            yield _call_chunk(call)
+            yield _call_chunk(call, self._usage(chat, json.dumps(call.tool_calls[0]["args"])))
             return
+        written = 0  # llama.cpp streams one token per delta
         for text in self._stream_text(chat):
+            written += 1
             chunk = ChatGenerationChunk(message=AIMessageChunk(content=text, id=run_id))
             if run_manager:
                 run_manager.on_llm_new_token(text, chunk=chunk)
             yield chunk
+        yield ChatGenerationChunk(message=AIMessageChunk(
+            content="", id=run_id, usage_metadata=self._usage(chat, written)))
+
+    def _usage(self, chat: list[dict[str, str]], output: str | int) -> UsageMetadata:
+        """Token counts for the metrics and callbacks, from the model's own tokenizer."""
+        llm, lock = self._model()
+        with lock:
+            given = len(llm.tokenize("\n".join(m["content"] for m in chat).encode(),
+                                     add_bos=False, special=True))
+            wrote = output if isinstance(output, int) else len(
+                llm.tokenize(output.encode(), add_bos=False, special=True))
+        return {"input_tokens": given, "output_tokens": wrote, "total_tokens": given + wrote}
 
     async def _astream(self, messages: list[BaseMessage], stop: list[str] | None = None,
                        run_manager: AsyncCallbackManagerForLLMRun | None = None,
@@ -316,16 +331,18 @@ def _merge_system(chat: list[dict[str, str]]) -> list[dict[str, str]]:
     return ([{"role": "system", "content": "\n\n".join(systems)}] if systems else []) + rest
 
 
-def _call_chunk(call: AIMessage) -> ChatGenerationChunk:
+def _call_chunk(call: AIMessage, usage: UsageMetadata) -> ChatGenerationChunk:
     chunks = [{"name": c["name"], "args": json.dumps(c["args"]), "id": c["id"], "index": i}
               for i, c in enumerate(call.tool_calls)]
     return ChatGenerationChunk(message=AIMessageChunk(
-        content="", id=call.id, tool_call_chunks=chunks))  # type: ignore[arg-type]
+        content="", id=call.id, tool_call_chunks=chunks,  # type: ignore[arg-type]
+        usage_metadata=usage))
 
 
 def _as_message(chunk: BaseMessage) -> AIMessage:
     calls = getattr(chunk, "tool_calls", []) or []
-    return AIMessage(content=chunk.content, tool_calls=calls, id=chunk.id)
+    return AIMessage(content=chunk.content, tool_calls=calls, id=chunk.id,
+                     usage_metadata=getattr(chunk, "usage_metadata", None))
 
 
 def make_local_chat_model(*, model_path: str | None, n_ctx: int, n_threads: int | None,

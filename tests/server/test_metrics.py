@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import re
+from pathlib import Path
+
 from prometheus_client.parser import text_string_to_metric_families
 
 from agents.fake import call, say
@@ -43,6 +47,18 @@ async def test_metrics_after_a_conversation(make_app, client_for, redis_url) -> 
     assert llm_calls == 3  # the tool call, its answer, the greeting
     assert value(found, "parley_memory_recall_seconds_count") == 2
     assert ("parley_turn_stream_pending", ()) in found
+    tokens = {labels: v for (name, labels), v in found.items()
+              if name == "parley_llm_tokens_total"}
+    assert {dict(labels)["kind"] for labels in tokens} == {"input_tokens", "output_tokens"}
+    assert all(v > 0 for v in tokens.values())
+
+    # Every series the Grafana dashboard plots is one this conversation produced.
+    dashboard = json.loads((Path(__file__).parents[2] / "deploy/grafana/"
+                            "parley-dashboard.json").read_text())
+    plotted = {name for panel in dashboard["panels"] for target in panel["targets"]
+               for name in re.findall(r"\bparley_[a-z_]+", target["expr"])}
+    assert len(plotted) >= 9
+    assert plotted <= {name for name, _ in found}, plotted - {name for name, _ in found}
 
 
 async def test_failed_turns_are_counted(make_app, client_for) -> None:
