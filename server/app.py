@@ -24,6 +24,7 @@ from server.platform import Platform, build_platform
 from server.ratelimit import RateLimiter
 from server.routes import catalog, chat, health, login, memories, reports
 from server.settings import Settings
+from server.tracing import flush_traces, tracing_status
 from services.http_metrics import MetricsMiddleware
 
 log = logging.getLogger(__name__)
@@ -45,9 +46,11 @@ def create_app(settings: Settings, *, platform_factory: PlatformFactory | None =
             async with services.running(platform.settings.redis_url):
                 app.state.platform = platform
                 log.info("parley ready: agents %s", ", ".join(sorted(platform.agents)))
+                log.info("%s", tracing_status(settings))
                 yield
         finally:
             await platform.aclose()
+            await flush_traces(settings)
 
     app = FastAPI(
         title="Parley",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 from pathlib import Path
 from typing import Annotated
@@ -42,8 +43,10 @@ def serve(
     except ProviderError as exc:
         typer.echo(f"Cannot start with PARLEY_LLM={settings.llm}: {exc}", err=True)
         raise typer.Exit(2) from exc
-    typer.echo(f"Parley on http://{settings.host}:{settings.port}  (playground: "
-               f"http://{settings.host}:{settings.port}/agents/assistant/playground/)")
+    # A log line, not a print: with PARLEY_LOG_FORMAT=json every line of output is JSON.
+    logging.getLogger("parley").info(
+        "Parley on http://%s:%d  (playground: http://%s:%d/agents/assistant/playground/)",
+        settings.host, settings.port, settings.host, settings.port)
     uvicorn.run(create_app(settings, platform_factory=build_embedded_platform),
                 host=settings.host, port=settings.port, log_config=None, access_log=False,
                 timeout_graceful_shutdown=5)

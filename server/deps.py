@@ -6,6 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import Depends, HTTPException, Request, status
 
+from server import logs
 from server.platform import Platform
 from services.tokens import InvalidToken, Principal, TokenVerifier
 
@@ -57,7 +58,9 @@ def get_current_user(request: Request) -> Principal:
 
 
 async def current_user(request: Request) -> Principal:
-    return get_current_user(request)
+    principal = get_current_user(request)
+    logs.user_id.set(principal.user_id)  # the request's log lines name who made it
+    return principal
 
 
 CurrentUser = Annotated[Principal, Depends(current_user)]

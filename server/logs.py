@@ -39,7 +39,8 @@ class JsonFormatter(logging.Formatter):
             value = getattr(record, name, "-")
             if value != "-":
                 entry[name] = value
-        for key in ("duration_ms", "status", "method", "path", "agent", "tool"):
+        for key in ("duration_ms", "status", "method", "path", "agent", "tool", "turn_id",
+                    "outcome"):
             if hasattr(record, key):
                 entry[key] = getattr(record, key)
         if record.exc_info:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -77,6 +77,16 @@ class Settings(BaseSettings):
     memory_engine: Literal["faiss", "redis"] = "faiss"  # redis: shared by replicas
     memory_top_k: int = 4
     memory_min_score: float = 0.35
+
+    # LangSmith tracing, under LangSmith's own variable names: LangChain reads them itself and
+    # traces every run when LANGSMITH_TRACING is true; unset, nothing is sent anywhere.
+    langsmith_tracing: bool = Field(
+        default=False, validation_alias=AliasChoices("LANGSMITH_TRACING", "LANGCHAIN_TRACING_V2"))
+    langsmith_project: str = Field(
+        default="default", validation_alias=AliasChoices("LANGSMITH_PROJECT", "LANGCHAIN_PROJECT"))
+    langsmith_endpoint: str = Field(
+        default="https://api.smith.langchain.com",
+        validation_alias=AliasChoices("LANGSMITH_ENDPOINT", "LANGCHAIN_ENDPOINT"))
 
     # Per-user rate limit on chat routes (token bucket in Redis)
     rate_limit_per_minute: float = 30.0

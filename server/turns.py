@@ -4,6 +4,7 @@ LangServe routes, so every API runs the same graph the same way."""
 from __future__ import annotations
 
 import logging
+import time
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import aclosing
@@ -15,6 +16,7 @@ from langgraph.graph.state import CompiledStateGraph
 from langgraph.types import StreamMode
 from pydantic import BaseModel, Field
 
+from server import logs
 from server.streams import in_own_task
 
 log = logging.getLogger(__name__)
@@ -70,11 +72,15 @@ async def stream_turn(
     """Run one turn and yield its events; the last event is always `done`, after either a
     `message` or an `error`. Cancelling the iteration cancels the run."""
     turn_id = turn_id or uuid.uuid4().hex
+    # Every log line of the turn, in the graph's task and tools too, carries these.
+    logs.user_id.set(user_id)
+    logs.thread_id.set(thread_id)
     config = run_config(user_id=user_id, thread_id=thread_id, agent=agent, turn_id=turn_id,
                         profile=profile)
     if metrics is not None:
         config["callbacks"] = [metrics.model_callback]
     final: AIMessage | None = None
+    started = time.perf_counter()
     try:
         # In a task of its own: when the client goes away, its running tools are cancelled.
         turn_input = {"messages": [HumanMessage(content=message)]}
@@ -93,10 +99,8 @@ async def stream_turn(
                         yield TurnEvent(event="token", data={"text": token.text})
                 elif mode == "custom" and isinstance(chunk, dict) and "event" in chunk:
                     event = chunk["event"]
-                    if metrics is not None and event == "tool_end":
-                        metrics.tool_calls.labels(chunk["tool"], chunk["status"]).inc()
-                        metrics.tool_seconds.labels(chunk["tool"]).observe(
-                            chunk["duration_ms"] / 1000)
+                    if event == "tool_end":
+                        _tool_ended(chunk, agent=agent, turn_id=turn_id, metrics=metrics)
                     yield TurnEvent(event=event, data={k: v for k, v in chunk.items()
                                                        if k != "event"})
                 elif mode == "updates" and final is None:
@@ -106,7 +110,9 @@ async def stream_turn(
                             "id": final.id, "role": "assistant", "content": final.text,
                             "thread_id": thread_id, "agent": agent})
     except Exception as exc:  # the turn fails, the stream does not: the client is told
-        log.exception("turn %s failed", turn_id)
+        log.exception("turn %s failed", turn_id, extra={
+            "agent": agent, "turn_id": turn_id, "outcome": "error",
+            "duration_ms": _ms_since(started)})
         if metrics is not None:
             metrics.turns.labels(agent, "error").inc()
         yield TurnEvent(event="error", data={"message": _public_error(exc)})
@@ -114,7 +120,23 @@ async def stream_turn(
         return
     if metrics is not None:
         metrics.turns.labels(agent, "ok").inc()
+    log.info("turn %s ok", turn_id, extra={"agent": agent, "turn_id": turn_id, "outcome": "ok",
+                                          "duration_ms": _ms_since(started)})
     yield TurnEvent(event="done", data={"turn_id": turn_id, "thread_id": thread_id})
+
+
+def _ms_since(started: float) -> float:
+    return round((time.perf_counter() - started) * 1000, 1)
+
+
+def _tool_ended(chunk: dict[str, Any], *, agent: str, turn_id: str, metrics: Any) -> None:
+    if metrics is not None:
+        metrics.tool_calls.labels(chunk["tool"], chunk["status"]).inc()
+        metrics.tool_seconds.labels(chunk["tool"]).observe(chunk["duration_ms"] / 1000)
+    # Names and timing only: tool arguments and results may hold what users wrote.
+    log.info("tool %s %s", chunk["tool"], chunk["status"], extra={
+        "agent": agent, "tool": chunk["tool"], "status": chunk["status"],
+        "turn_id": turn_id, "duration_ms": chunk["duration_ms"]})
 
 
 def _final_message(update: Any) -> AIMessage | None:

@@ -19,8 +19,7 @@ async def build_embedded_platform(settings: Settings, **kwargs: Any) -> Platform
         return await build_platform(settings, **kwargs)
     redis_dir = settings.resolved_data_dir / "redis"
     redis = start_redis(redis_dir)
-    print(f"started redis-server (pid {redis.pid}) on {redis.url}, data in {redis_dir}",
-          flush=True)
+    log.info("started redis-server (pid %d) on %s, data in %s", redis.pid, redis.url, redis_dir)
     try:
         platform = await build_platform(settings.model_copy(update={"redis_url": redis.url}),
                                         **kwargs)

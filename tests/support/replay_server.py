@@ -35,6 +35,7 @@ class Replay:
     url: str
     routes: dict[str, list[Answer]] = field(default_factory=dict)
     requests: list[tuple[str, dict[str, list[str]]]] = field(default_factory=list)
+    posted: list[tuple[str, bytes]] = field(default_factory=list)  # (path, body) of POSTs
 
     def on(self, path: str, *answers: Answer) -> None:
         self.routes[path] = list(answers)
@@ -49,6 +50,12 @@ def replay_server() -> Iterator[Replay]:
     lock = threading.Lock()
 
     class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers.get("content-length") or 0))
+            with lock:
+                replay.posted.append((urlparse(self.path).path, body))
+            self.do_GET()
+
         def do_GET(self) -> None:
             parsed = urlparse(self.path)
             with lock:
