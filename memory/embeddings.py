@@ -9,6 +9,7 @@ import importlib.util
 import json
 import math
 import threading
+from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
@@ -125,11 +126,17 @@ class MiniLMEncoder:
 class LocalEmbeddings(Embeddings):
     """LangChain embeddings over the shipped MiniLM; loaded once, on first use."""
 
-    def __init__(self, model_dir: Path | None = None, batch_size: int = 32) -> None:
+    def __init__(self, model_dir: Path | None = None, batch_size: int = 32,
+                 cache_size: int = 512) -> None:
         self.model_dir = model_dir
         self.batch_size = batch_size
         self._encoder: MiniLMEncoder | None = None
         self._lock = threading.Lock()
+        # Recent texts' vectors: a turn's message is embedded to recall and again when it is
+        # remembered; the second time costs a dict lookup.
+        self.cache_size = cache_size
+        self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._cache_lock = threading.Lock()
 
     def encoder(self) -> MiniLMEncoder:
         with self._lock:
@@ -139,9 +146,24 @@ class LocalEmbeddings(Embeddings):
 
     def embed_array(self, texts: list[str]) -> np.ndarray:
         encoder = self.encoder()
-        parts = [encoder.encode(texts[i:i + self.batch_size])
-                 for i in range(0, len(texts), self.batch_size)]
-        return np.concatenate(parts) if parts else np.zeros((0, encoder.dim), np.float32)
+        with self._cache_lock:
+            cached = {t: self._cache[t] for t in texts if t in self._cache}
+            for text in cached:
+                self._cache.move_to_end(text)
+        todo = list(dict.fromkeys(t for t in texts if t not in cached))
+        parts = [encoder.encode(todo[i:i + self.batch_size])
+                 for i in range(0, len(todo), self.batch_size)]
+        fresh = dict(zip(todo, np.concatenate(parts), strict=True)) if parts else {}
+        if fresh and self.cache_size:
+            with self._cache_lock:
+                self._cache.update(fresh)
+                while len(self._cache) > self.cache_size:
+                    self._cache.popitem(last=False)
+        if not texts:
+            return np.zeros((0, encoder.dim), np.float32)
+        # Copies: a caller that normalises in place must not change the cache.
+        found = {**fresh, **cached}
+        return np.stack([found[t] for t in texts]).copy()
 
     def embed_documents(self, texts: list[str]) -> list[list[float]]:
         return self.embed_array(texts).tolist()  # type: ignore[no-any-return]

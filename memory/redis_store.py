@@ -125,9 +125,12 @@ class RedisVectorMemory:
         return self._record(doc.id.rsplit(":", 1)[1], {f: getattr(doc, f) for f in _FIELDS})
 
     async def add(self, user_id: str, texts: Sequence[str],
-                  metadata: Mapping[str, Any] | None = None) -> list[MemoryRecord]:
+                  metadata: Mapping[str, Any] | None = None, *,
+                  keys: Sequence[str] | None = None) -> list[MemoryRecord]:
         user = user_key(user_id)
-        clean = list(dict.fromkeys(t.strip() for t in texts if t and t.strip()))
+        embed_as = {t.strip(): (k or t).strip()
+                    for t, k in zip(texts, keys or texts, strict=True) if t and t.strip()}
+        clean = list(embed_as)
         if not clean:
             return []
         ids = {text: _memory_id(user, text) for text in clean}
@@ -139,7 +142,7 @@ class RedisVectorMemory:
                  for text, row in zip(clean, stored, strict=True) if row[0] is not None}
         new = [text for text in clean if text not in known]
         if new:
-            vectors = await self._vectors(new)
+            vectors = await self._vectors([embed_as[text] for text in new])
             await self._ensure_index(int(vectors.shape[1]))
             now = int(datetime.now(UTC).timestamp() * 1e6)
             meta = json.dumps(dict(metadata or {}))

@@ -26,7 +26,11 @@ class SemanticMemory(Protocol):
     """Every call names its user; no call can reach another user's memories."""
 
     async def add(self, user_id: str, texts: Sequence[str],
-                  metadata: Mapping[str, Any] | None = None) -> list[MemoryRecord]: ...
+                  metadata: Mapping[str, Any] | None = None, *,
+                  keys: Sequence[str] | None = None) -> list[MemoryRecord]:
+        """Store texts (a text stored already is not stored twice). `keys`, one per text,
+        is what is embedded and so what a search matches; by default the text itself."""
+        ...
 
     async def search(self, user_id: str, query: str, *, k: int = 5,
                      min_score: float = 0.0) -> list[ScoredMemory]: ...

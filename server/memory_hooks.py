@@ -32,7 +32,7 @@ def make_recall(memory: SemanticMemory | None, *, k: int, min_score: float,
                 ) -> RecallFn:
     async def recall(ctx: TurnContext, messages: Sequence[AnyMessage]) -> Recalled:
         restored: list[AnyMessage] = []
-        if history is not None and ctx.persist and len(messages) == 1:
+        if history is not None and ctx.persist and not ctx.new_thread and len(messages) == 1:
             # A new checkpoint for a thread the history service knows: Redis lost it.
             try:
                 restored = await history.thread_messages(ctx.user_id, ctx.thread_id)
@@ -70,10 +70,13 @@ def make_remember(memory: SemanticMemory | None, publish: RememberFn | None) -> 
                 await memory.add(ctx.user_id, [said], {"kind": "fact",
                                                        "thread_id": ctx.thread_id})
             elif answer and ctx.persist:
-                # The exchange itself, so a later question in any thread can find it.
+                # The exchange itself, so a later question in any thread can find it. It is
+                # found by its question: recall embedded that already (a cache hit here), so
+                # a turn runs the embedding model once, not twice.
                 exchange = f"Q: {said[:200]}\nA: {answer[:160]}"
                 await memory.add(ctx.user_id, [exchange], {"kind": "exchange",
-                                                           "thread_id": ctx.thread_id})
+                                                           "thread_id": ctx.thread_id},
+                                 keys=[said[:360]])
         except Exception:
             log.exception("could not store a memory; the turn goes on")
 

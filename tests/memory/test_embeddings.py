@@ -44,3 +44,25 @@ def test_langchain_interface_and_factory() -> None:
         make_embeddings("nope")
     except ValueError as exc:
         assert "unknown embeddings" in str(exc)
+
+
+def test_recent_texts_are_not_embedded_twice() -> None:
+    embeddings = LocalEmbeddings(cache_size=2)
+    encoder = embeddings.encoder()
+    runs: list[list[str]] = []
+    real = encoder.encode
+
+    def counting(texts: list[str]):  # type: ignore[no-untyped-def]
+        runs.append(list(texts))
+        return real(texts)
+
+    encoder.encode = counting  # type: ignore[method-assign]
+    first = embeddings.embed_array(["my sister lives in Lyon"])
+    again = embeddings.embed_array(["my sister lives in Lyon", "I play the cello"])
+    assert runs == [["my sister lives in Lyon"], ["I play the cello"]]
+    assert np.array_equal(first[0], again[0])
+    again[0] *= 2  # the caller's copy: the cache keeps the model's vector
+    assert np.array_equal(embeddings.embed_array(["my sister lives in Lyon"])[0], first[0])
+    embeddings.embed_array(["a third text", "a fourth text"])  # evicts the oldest
+    embeddings.embed_array(["my sister lives in Lyon"])
+    assert runs[-1] == ["my sister lives in Lyon"]

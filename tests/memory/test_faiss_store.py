@@ -59,3 +59,81 @@ async def test_delete_and_clear(tmp_path: Path, embeddings: LocalEmbeddings) -> 
     assert await store.clear("ada") == 1
     assert await store.list("ada") == []
     assert await FaissMemory(tmp_path, embeddings).list("ada") == []
+
+
+async def test_a_repeated_fact_is_neither_embedded_nor_stored_again(tmp_path: Path) -> None:
+    embeddings = LocalEmbeddings(cache_size=0)
+    embedded: list[str] = []
+    real = embeddings.embed_array
+
+    def counting(texts: list[str]):  # type: ignore[no-untyped-def]
+        embedded.extend(texts)
+        return real(texts)
+
+    embeddings.embed_array = counting  # type: ignore[method-assign]
+    memory = FaissMemory(tmp_path, embeddings)
+    first = await memory.add("ada", ["I keep bees", "I keep bees"])
+    again = await memory.add("ada", ["I keep bees", "I sail"])
+    assert embedded == ["I keep bees", "I sail"]
+    assert first[0].id == first[1].id == again[0].id
+    assert len(await memory.list("ada")) == 2
+    # After a delete the text is new again.
+    await memory.delete("ada", first[0].id)
+    await memory.add("ada", ["I keep bees"])
+    assert embedded[-1] == "I keep bees"
+    assert len(FaissMemory(tmp_path, embeddings)._load("ada").records) == 2
+
+
+async def test_adds_append_to_a_journal_that_folds_into_snapshots(
+        tmp_path: Path, embeddings: LocalEmbeddings, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import memory.faiss_store as store
+
+    monkeypatch.setattr(store, "COMPACT_AT_LEAST", 4)
+    memory = FaissMemory(tmp_path, embeddings)
+    records = [(await memory.add("ada", [f"I have {n} cats"]))[0] for n in range(3)]
+    folder = memory._dir("ada")
+    # Three adds: three journal lines, no snapshot rewritten.
+    assert len((folder / store.JOURNAL).read_text().splitlines()) == 3
+    assert not (folder / "index.faiss").exists()
+    await memory.delete("ada", records[0].id)  # the fourth entry: a snapshot, no journal
+    assert (folder / "index.faiss").exists() and not (folder / store.JOURNAL).exists()
+    await memory.add("ada", ["I sail on Sundays"])
+    # A crash mid-write leaves a torn line: it and nothing after it is replayed.
+    with (folder / store.JOURNAL).open("a") as journal:
+        journal.write('{"op": "add", "key": 99, "te')
+    reloaded = FaissMemory(tmp_path, embeddings)
+    texts = sorted(r.text for r in await reloaded.list("ada"))
+    assert texts == ["I have 1 cats", "I have 2 cats", "I sail on Sundays"]
+    found = await reloaded.search("ada", "boat trips", k=1)
+    assert found[0].record.text == "I sail on Sundays"
+    assert (await reloaded.add("ada", ["I knit"]))[0].id not in {r.id for r in records}
+
+
+
+async def test_a_large_memory_is_quantized_and_still_works(tmp_path: Path) -> None:
+    import faiss
+
+    from memory.embeddings import make_embeddings
+    from memory.faiss_store import is_exact
+
+    hashing = make_embeddings("hashing")
+    memory = FaissMemory(tmp_path, hashing, quantize_at=50)
+    texts = [f"note {n}: the {w} {n * 7 % 13} sings" for n, w in
+             zip(range(60), ["owl", "lark", "wren", "crow"] * 15, strict=True)]
+    added = await memory.add("ada", texts[:49])
+    assert is_exact(memory._load("ada").index)
+    await memory.add("ada", texts[49:])
+    index = memory._load("ada").index
+    assert not is_exact(index)
+    assert isinstance(faiss.downcast_index(index.index), faiss.IndexScalarQuantizer)
+    found = await memory.search("ada", texts[55], k=1)
+    assert found[0].record.text == texts[55] and found[0].score > 0.95
+    assert await memory.delete("ada", added[3].id)
+    await memory.add("ada", ["a brand new note about herons"])
+    # A new instance loads the quantized snapshot and replays the journal into it.
+    again = FaissMemory(tmp_path, hashing, quantize_at=50)
+    assert not is_exact(again._load("ada").index)
+    assert len(await again.list("ada", limit=100)) == 60
+    assert (await again.search("ada", "a brand new note about herons", k=1)
+            )[0].record.text == "a brand new note about herons"
+    assert texts[3] not in {m.record.text for m in await again.search("ada", texts[3], k=5)}

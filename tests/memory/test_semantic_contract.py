@@ -140,3 +140,17 @@ async def test_the_real_model_recalls_the_relevant_fact(
     assert found[0].score > 0.5 and found[0].score > found[1].score + 0.2
     assert all("Oslo" not in m.record.text for m in found)
     assert found[0].record.created_at.tzinfo == UTC
+
+
+async def test_a_memory_is_found_by_its_key(open_store: Opener) -> None:
+    store = open_store()
+    exchange = "Q: what should I cook tonight?\nA: a mushroom risotto"
+    first = await store.add("ada", [exchange], {"kind": "exchange"},
+                            keys=["what should I cook tonight?"])
+    await store.add("ada", ["I repair old bicycles"])
+    found = await store.search("ada", "what should I cook tonight?", k=1)
+    assert found[0].record.text == exchange and found[0].score > 0.99
+    # The stored text, not the key, decides what is a repeat.
+    again = await store.add("ada", [exchange], keys=["something else entirely"])
+    assert again[0].id == first[0].id
+    assert len(await store.list("ada")) == 2
