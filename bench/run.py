@@ -4,6 +4,7 @@ graph and scripted model, plus memory and local-model figures. Writes bench/resu
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import os
 import platform
@@ -68,6 +69,8 @@ async def first_event_ms(client: httpx.AsyncClient, url: str, body: dict[str, An
     started = time.perf_counter()
     first = token = None
     async with client.stream("POST", url, json=body, headers=headers) as response:
+        if response.status_code != 200:
+            raise RuntimeError(f"{url}: {response.status_code}")
         async for chunk in response.aiter_bytes():
             now = (time.perf_counter() - started) * 1000
             if first is None and b"data:" in chunk:
@@ -77,15 +80,41 @@ async def first_event_ms(client: httpx.AsyncClient, url: str, body: dict[str, An
     return first or float("nan"), token or float("nan")
 
 
-async def streaming(client: httpx.AsyncClient, url: str, body: dict[str, Any], marker: bytes,
+async def streaming(client: httpx.AsyncClient, url: str, body: Any, marker: bytes,
                     headers: dict[str, str] | None = None) -> dict[str, Any]:
     firsts, tokens = [], []
     for i in range(N // 2 + WARMUP):
-        first, token = await first_event_ms(client, url, body, marker, headers)
+        first, token = await first_event_ms(client, url, body(10_000 + i), marker, headers)
         if i >= WARMUP:
             firsts.append(first)
             tokens.append(token)
     return {"first_event": percentiles(firsts), "first_token": percentiles(tokens)}
+
+
+def asker(client: httpx.AsyncClient, url: str, body: Any,
+          headers: dict[str, str] | None = None) -> Any:
+    """A call that sends a new question each time (`body(n)`), so no cache answers for the
+    platform, and fails on anything but 200, so an error is never timed as a fast turn."""
+    counter = itertools.count()
+
+    async def ask() -> None:
+        response = await client.post(url, json=body(next(counter)), headers=headers)
+        if response.status_code != 200:
+            raise RuntimeError(f"{url}: {response.status_code} {response.text[:200]}")
+
+    return ask
+
+
+def question(n: int) -> str:
+    return f"what is the answer to question {n}?"
+
+
+def chat_body(n: int) -> dict[str, Any]:
+    return {"message": question(n)}
+
+
+def langserve_body(n: int) -> dict[str, Any]:
+    return {"input": {"messages": [{"type": "human", "content": question(n)}]}}
 
 
 async def http_benchmarks(results: dict[str, Any], redis_url: str, data: Path) -> None:
@@ -93,80 +122,125 @@ async def http_benchmarks(results: dict[str, Any], redis_url: str, data: Path) -
     message = {"messages": [HumanMessage("what is the answer?")]}
     results["in_process"] = await sequential(lambda: graph.ainvoke(message), n=N,
                                              warmup=WARMUP)
-    lc_input = {"input": {"messages": [{"type": "human", "content": "what is the answer?"}]}}
     env = {"BENCH_DATA": str(data), "BENCH_REDIS": redis_url}
     async with httpx.AsyncClient(timeout=60) as client:
         with server("bare", env) as (url, pid):
-            results["bare"] = await sequential(
-                lambda: client.post(f"{url}/invoke", json={"message": "hi"}), n=N,
-                warmup=WARMUP)
+            ask = asker(client, f"{url}/invoke", chat_body)
+            results["bare"] = await sequential(ask, n=N, warmup=WARMUP)
             results["bare"]["stream"] = await streaming(
-                client, f"{url}/stream", {"message": "hi"}, b"word0")
-            results["bare"]["throughput"] = {str(c): await throughput(
-                lambda: client.post(f"{url}/invoke", json={"message": "hi"}), concurrency=c,
-                seconds=SECONDS) for c in (1, 8, 32)}
+                client, f"{url}/stream", chat_body, b"word0")
+            results["bare"]["throughput"] = {
+                str(c): await throughput(ask, concurrency=c, seconds=SECONDS)
+                for c in (1, 8, 32)}
             results["bare"]["rss_mb"] = rss_mb(pid)
         with server("langserve", env) as (url, pid):
-            results["langserve"] = await sequential(
-                lambda: client.post(f"{url}/graph/invoke", json=lc_input), n=N, warmup=WARMUP)
+            ask = asker(client, f"{url}/graph/invoke", langserve_body)
+            results["langserve"] = await sequential(ask, n=N, warmup=WARMUP)
             results["langserve"]["stream"] = await streaming(
-                client, f"{url}/graph/stream_events", lc_input, b"word0")
-            results["langserve"]["throughput"] = {str(c): await throughput(
-                lambda: client.post(f"{url}/graph/invoke", json=lc_input), concurrency=c,
-                seconds=SECONDS) for c in (1, 8, 32)}
+                client, f"{url}/graph/stream_events", langserve_body, b"word0")
+            results["langserve"]["throughput"] = {
+                str(c): await throughput(ask, concurrency=c, seconds=SECONDS)
+                for c in (1, 8, 32)}
             results["langserve"]["rss_mb"] = rss_mb(pid)
         with server("parley", env) as (url, pid):
-            await client.post(f"{url}/auth/register",
-                              json={"username": "bench", "password": "benchmark password"})
-            login = await client.post(f"{url}/auth/login",
-                                      json={"username": "bench",
-                                            "password": "benchmark password"})
-            auth = {"Authorization": f"Bearer {login.json()['access_token']}"}
-            results["parley_chat"] = await sequential(
-                lambda: client.post(f"{url}/chat", json={"message": "what is the answer?"},
-                                    headers=auth), n=N, warmup=WARMUP)
+            auth = await bench_login(client, url)
+            ask = asker(client, f"{url}/chat", chat_body, auth)
+            results["parley_chat"] = await sequential(ask, n=N, warmup=WARMUP)
             results["parley_langserve"] = await sequential(
-                lambda: client.post(f"{url}/agents/assistant/invoke", json=lc_input,
-                                    headers=auth), n=N, warmup=WARMUP)
+                asker(client, f"{url}/agents/assistant/invoke", langserve_body, auth), n=N,
+                warmup=WARMUP)
             results["parley_chat"]["stream"] = await streaming(
-                client, f"{url}/chat/stream", {"message": "what is the answer?"}, b"word0",
-                auth)
-            results["parley_chat"]["throughput"] = {str(c): await throughput(
-                lambda: client.post(f"{url}/chat", json={"message": "hi"}, headers=auth),
-                concurrency=c, seconds=SECONDS) for c in (1, 8, 32)}
+                client, f"{url}/chat/stream", chat_body, b"word0", auth)
+            results["parley_chat"]["throughput"] = {
+                str(c): await throughput(ask, concurrency=c, seconds=SECONDS)
+                for c in (1, 8, 32)}
             results["parley_chat"]["rss_mb"] = rss_mb(pid)
+        # The same without long-term memory: what the query's embedding costs.
+        with server("parley", {**env, "PARLEY_MEMORY_ENABLED": "false"}) as (url, pid):
+            auth = await bench_login(client, url)
+            ask = asker(client, f"{url}/chat", chat_body, auth)
+            results["parley_no_memory"] = await sequential(ask, n=N, warmup=WARMUP)
+            results["parley_no_memory"]["stream"] = await streaming(
+                client, f"{url}/chat/stream", chat_body, b"word0", auth)
+            results["parley_no_memory"]["throughput"] = {
+                str(c): await throughput(ask, concurrency=c, seconds=SECONDS)
+                for c in (1, 8, 32)}
+            results["parley_no_memory"]["rss_mb"] = rss_mb(pid)
 
 
-async def memory_benchmarks(results: dict[str, Any], redis_url: str) -> None:
-    import faiss
+async def bench_login(client: httpx.AsyncClient, url: str) -> dict[str, str]:
+    await client.post(f"{url}/auth/register",
+                      json={"username": "bench", "password": "benchmark password"})
+    login = await client.post(f"{url}/auth/login",
+                              json={"username": "bench", "password": "benchmark password"})
+    return {"Authorization": f"Bearer {login.json()['access_token']}"}
+
+
+class RandomEmbeddings:
+    """Unit vectors drawn from a seed per text: filling a store with 100,000 memories
+    through the real model would take most of an hour; the search cost does not depend
+    on where the vectors came from (their spread makes recall a worst case)."""
+
+    def embed_array(self, texts: list[str]) -> Any:
+        import hashlib
+
+        import numpy as np
+
+        rows = [np.random.default_rng(int.from_bytes(hashlib.blake2b(
+            t.encode(), digest_size=8).digest(), "little")).standard_normal(384)
+            for t in texts]
+        return np.asarray(rows, dtype=np.float32)
+
+
+async def memory_benchmarks(results: dict[str, Any], redis_url: str, data: Path) -> None:
     import numpy as np
 
     from memory.embeddings import LocalEmbeddings
+    from memory.faiss_store import FaissMemory, is_exact
+    from memory.vectors import unit_vectors
 
-    embeddings = LocalEmbeddings()
-    embed = [percentiles([_timed(lambda: embeddings.embed_array(["where does my sister live?"]))
-                          for _ in range(50)])]
-    recall: dict[str, Any] = {"embed_query_ms": embed[0]}
-    rng = np.random.default_rng(0)
-    query = embeddings.embed_array(["where does my sister live?"])
+    embeddings = LocalEmbeddings(cache_size=0)
+    embeddings.embed_array(["warm up"])
+    recall: dict[str, Any] = {"embed_query_ms": percentiles([_timed(
+        lambda i=i: embeddings.embed_array([f"where does my sister live? ({i})"]))
+        for i in range(50)])}
+    random = RandomEmbeddings()
     for size in (1_000, 10_000, 100_000):
-        vectors = rng.standard_normal((size, 384)).astype(np.float32)
-        vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
-        index = faiss.IndexIDMap2(faiss.IndexFlatIP(384))
-        index.add_with_ids(vectors, np.arange(size, dtype=np.int64))
-        recall[str(size)] = percentiles([_timed(lambda ix=index: ix.search(query, 4))
-                                         for _ in range(200)])
+        store = FaissMemory(data / f"memory-{size}", random)
+        for start in range(0, size, 2_000):
+            await store.add("bench", [f"memory {n}" for n in range(start, start + 2_000)
+                                      if n < size])
+        queries = [f"question {n}" for n in range(200)]
+        timings = []
+        for query in queries:
+            started = time.perf_counter()
+            await store.search("bench", query, k=4)
+            timings.append((time.perf_counter() - started) * 1000)
+        recall[str(size)] = percentiles(timings)
+        index = store._load("bench").index
+        recall[str(size)]["index"] = "exact" if is_exact(index) else "8-bit"
+        if not is_exact(index):  # what the quantized index finds of the exact top 4
+            vectors = unit_vectors(random, [f"memory {n}" for n in range(size)])
+            hits = 0
+            for query in queries[:50]:
+                q = unit_vectors(random, [query])[0]
+                exact = {f"memory {n}" for n in np.argsort(-(vectors @ q))[:4]}
+                found = await store.search("bench", query, k=4)
+                hits += len(exact & {m.record.text for m in found})
+            recall[str(size)]["recall_at_4"] = round(hits / 200, 3)
     results["recall"] = recall
 
-    from langgraph.checkpoint.redis.aio import AsyncRedisSaver
+    # The checkpointer and durability Parley runs with (server/platform.py, server/turns.py).
+    from langgraph.checkpoint.redis.ashallow import AsyncShallowRedisSaver
 
     graph_builder = bench_builder()
-    async with AsyncRedisSaver.from_conn_string(redis_url) as saver:
+    async with AsyncShallowRedisSaver.from_conn_string(redis_url) as saver:
         await saver.asetup()
         graph = graph_builder.compile(checkpointer=saver)
         config = {"configurable": {"thread_id": "bench:window"}}
         for _ in range(5):
-            await graph.ainvoke({"messages": [HumanMessage("hi")]}, config)  # type: ignore[arg-type]
+            await graph.ainvoke({"messages": [HumanMessage("hi")]}, config,  # type: ignore[arg-type]
+                                durability="exit")
         reads = []
         for _ in range(100):
             started = time.perf_counter()
@@ -175,7 +249,8 @@ async def memory_benchmarks(results: dict[str, Any], redis_url: str) -> None:
         turns = []
         for _ in range(30):
             started = time.perf_counter()
-            await graph.ainvoke({"messages": [HumanMessage("hi")]}, config)  # type: ignore[arg-type]
+            await graph.ainvoke({"messages": [HumanMessage("hi")]}, config,  # type: ignore[arg-type]
+                                durability="exit")
             turns.append((time.perf_counter() - started) * 1000)
     results["redis_window"] = {"read": percentiles(reads), "turn_with_checkpoints": percentiles(
         turns)}
@@ -218,6 +293,7 @@ def summarise(results: dict[str, Any]) -> str:
     rows = [("in-process `graph.ainvoke`", "in_process"), ("bare FastAPI", "bare"),
             ("plain LangServe `add_routes`", "langserve"),
             ("Parley `/chat` (auth, rate limit, memory)", "parley_chat"),
+            ("Parley `/chat` without long-term memory", "parley_no_memory"),
             ("Parley LangServe route", "parley_langserve")]
     lines = [f"Run {results['date']} on {results['machine']}.", "",
              "| route | p50 ms | p99 ms | added p50 ms | first event ms | first token ms | "
@@ -237,8 +313,10 @@ def summarise(results: dict[str, Any]) -> str:
     lines += ["", "| semantic recall | p50 ms | p99 ms |", "|---|---|---|",
               f"| embed the query (MiniLM, numpy) | {recall['embed_query_ms']['p50']} | "
               f"{recall['embed_query_ms']['p99']} |"]
-    lines += [f"| FAISS search, {int(size):,} memories | {recall[size]['p50']} | "
-              f"{recall[size]['p99']} |" for size in ("1000", "10000", "100000")]
+    lines += [f"| memory store search, {int(size):,} memories ({recall[size]['index']}"
+              + (f", recall@4 {recall[size]['recall_at_4']}" if "recall_at_4" in recall[size]
+                 else "") + f") | {recall[size]['p50']} | {recall[size]['p99']} |"
+              for size in ("1000", "10000", "100000")]
     window = results["redis_window"]
     model = results["local_model"]
     lines += ["", f"Redis window read p50 {window['read']['p50']} ms; a whole turn with its "
@@ -254,8 +332,10 @@ def plot(results: dict[str, Any], path: Path) -> None:
     matplotlib.use("Agg")
     from matplotlib import pyplot as plt
 
-    keys = ["in_process", "bare", "langserve", "parley_chat", "parley_langserve"]
-    labels = ["in-process", "bare FastAPI", "LangServe", "Parley /chat", "Parley LangServe"]
+    keys = ["in_process", "bare", "langserve", "parley_chat", "parley_no_memory",
+            "parley_langserve"]
+    labels = ["in-process", "bare FastAPI", "LangServe", "Parley /chat", "… no memory",
+              "Parley LangServe"]
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 3.6))
     left.bar(labels, [results[k]["p50"] for k in keys], color="#1d3557", label="p50")
     left.scatter(labels, [results[k]["p99"] for k in keys], color="#e63946", label="p99",
@@ -265,7 +345,8 @@ def plot(results: dict[str, Any], path: Path) -> None:
     left.legend()
     left.tick_params(axis="x", rotation=20)
     for key, label in (("bare", "bare"), ("langserve", "LangServe"),
-                       ("parley_chat", "Parley /chat")):
+                       ("parley_chat", "Parley /chat"),
+                       ("parley_no_memory", "Parley /chat, no memory")):
         tput = results[key]["throughput"]
         right.plot([1, 8, 32], [tput["1"], tput["8"], tput["32"]], marker="o", label=label)
     right.set_xscale("log", base=2)
@@ -290,7 +371,7 @@ async def main() -> None:
     redis = start_redis(data / "redis")
     try:
         await http_benchmarks(results, redis.url, data)
-        await memory_benchmarks(results, redis.url)
+        await memory_benchmarks(results, redis.url, data)
         await local_model_benchmark(results)
     finally:
         redis.stop()

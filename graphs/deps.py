@@ -20,6 +20,7 @@ class TurnContext:
     agent: str
     persist: bool = True  # False for one-off runs whose client keeps the conversation
     profile: Mapping[str, Any] | None = None  # the user's profile, from the gateway
+    new_thread: bool = False  # the server just made this thread's id: nothing to restore
 
 
 @dataclass(frozen=True)

@@ -30,6 +30,7 @@ def turn_context(config: RunnableConfig) -> TurnContext:
         agent=str(configurable.get("agent") or ""),
         persist=not configurable.get("ephemeral", False),
         profile=configurable.get("profile"),
+        new_thread=bool(configurable.get("new_thread", False)),
     )
 
 

@@ -62,6 +62,15 @@ class ModelMetrics:
         outer = self
 
         class Handler(BaseCallbackHandler):
+            # Run in the event loop, not handed to a thread per event (what LangChain does
+            # with a sync handler): each method is a dict operation. Chain, agent and
+            # retriever events are not wanted at all, so LangChain need not dispatch them.
+            run_inline = True
+            ignore_chain = True
+            ignore_agent = True
+            ignore_retriever = True
+            ignore_custom_event = True
+
             def __init__(self) -> None:
                 self.started: dict[object, tuple[float, str]] = {}
 

@@ -97,14 +97,17 @@ async def build_platform(
     redis = None
     checkpointer: BaseCheckpointSaver
     if settings.redis_url:
-        from langgraph.checkpoint.redis.aio import AsyncRedisSaver
+        from langgraph.checkpoint.redis.ashallow import AsyncShallowRedisSaver
 
         redis = redis_client(settings.redis_url)
         stack.push_async_callback(redis.aclose)
         # Short-term memory is the checkpointer: a TTL, refreshed whenever a thread is read.
+        # The shallow saver keeps each thread's latest checkpoint only, read with one JSON
+        # GET: the window and summary are all a turn needs (past states are not browsed;
+        # history keeps the messages), and the full saver's search costs a millisecond.
         saver_redis = redis_client(settings.redis_url)
         stack.push_async_callback(saver_redis.aclose)
-        saver = AsyncRedisSaver(redis_client=saver_redis, ttl={
+        saver = AsyncShallowRedisSaver(redis_client=saver_redis, ttl={
             "default_ttl": settings.thread_ttl_minutes, "refresh_on_read": True})
         await saver.asetup()
         stack.push_async_callback(_close_saver, saver)

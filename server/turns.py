@@ -43,7 +43,8 @@ def new_thread_id() -> str:
 
 
 def run_config(*, user_id: str, thread_id: str, agent: str, turn_id: str,
-               profile: dict[str, Any] | None = None) -> dict[str, Any]:
+               profile: dict[str, Any] | None = None, new_thread: bool = False
+               ) -> dict[str, Any]:
     return {
         "configurable": {
             "thread_id": checkpoint_thread(user_id, thread_id),
@@ -51,6 +52,7 @@ def run_config(*, user_id: str, thread_id: str, agent: str, turn_id: str,
             "user_id": user_id,
             "agent": agent,
             "profile": profile,
+            "new_thread": new_thread,
         },
         "metadata": {"user_id": user_id, "parley_thread_id": thread_id, "turn_id": turn_id},
         "run_name": f"parley:{agent}",
@@ -68,6 +70,7 @@ async def stream_turn(
     profile: dict[str, Any] | None = None,
     metrics: Any = None,
     tokens: bool = True,
+    new_thread: bool = False,
 ) -> AsyncIterator[TurnEvent]:
     """Run one turn and yield its events; the last event is always `done`, after either a
     `message` or an `error`. Cancelling the iteration cancels the run."""
@@ -76,7 +79,7 @@ async def stream_turn(
     logs.user_id.set(user_id)
     logs.thread_id.set(thread_id)
     config = run_config(user_id=user_id, thread_id=thread_id, agent=agent, turn_id=turn_id,
-                        profile=profile)
+                        profile=profile, new_thread=new_thread)
     if metrics is not None:
         config["callbacks"] = [metrics.model_callback]
     final: AIMessage | None = None

@@ -79,7 +79,7 @@ async def chat(body: ChatRequest, request: Request, platform: PlatformDep, user:
     async for event in stream_turn(agent.graph, message=body.message, user_id=user.user_id,
                                    thread_id=thread_id, agent=body.agent, turn_id=turn_id,
                                    profile=profile, metrics=request.app.state.metrics,
-                                   tokens=False):
+                                   tokens=False, new_thread=body.thread_id is None):
         if event.event == "message":
             message = event.data
         elif event.event == "error":
@@ -100,7 +100,8 @@ async def chat_stream(body: ChatRequest, request: Request, platform: PlatformDep
     turn_id = uuid.uuid4().hex
     events = stream_turn(agent.graph, message=body.message, user_id=user.user_id,
                          thread_id=thread_id, agent=body.agent, turn_id=turn_id,
-                         profile=profile, metrics=request.app.state.metrics)
+                         profile=profile, metrics=request.app.state.metrics,
+                         new_thread=body.thread_id is None)
     return EventSourceResponse(_sse(events, turn_id), ping=15)
 
 
