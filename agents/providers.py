@@ -32,6 +32,10 @@ class ModelOptions:
     local_model_path: Path | None = None
     local_n_ctx: int = 4096
     local_n_threads: int | None = None
+    # The local model routes tools by sentence embeddings: the composition root passes the
+    # embedder memory uses, so one copy of MiniLM serves both and a message is embedded
+    # once per turn (its cache), not once for routing and again for recall.
+    embeddings: Any = None
 
 
 def _openai(model: str, opts: ModelOptions) -> BaseChatModel:
@@ -100,7 +104,7 @@ def _local(_model: str, opts: ModelOptions) -> BaseChatModel:
     return make_local_chat_model(
         model_path=str(opts.local_model_path) if opts.local_model_path else None,
         n_ctx=opts.local_n_ctx, n_threads=opts.local_n_threads,
-        temperature=opts.temperature, router=LocalEmbeddings(),
+        temperature=opts.temperature, router=opts.embeddings or LocalEmbeddings(),
     )
 
 

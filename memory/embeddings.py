@@ -72,6 +72,8 @@ class MiniLMEncoder:
         self.wt = {name[: -len(".weight")]: np.ascontiguousarray(value.T)
                    for name, value in self.w.items()
                    if name.endswith(".weight") and value.ndim == 2 and "embeddings" not in name}
+        for name in self.wt:  # one copy of each matrix in memory, not two
+            del self.w[f"{name}.weight"]
         self.tokenizer = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
         self.tokenizer.enable_truncation(max_length=max_tokens)
         self.tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")

@@ -70,8 +70,9 @@ class Platform:
                 callback()
 
 
-def model_options(settings: Settings) -> ModelOptions:
+def model_options(settings: Settings, embeddings: Any = None) -> ModelOptions:
     return ModelOptions(
+        embeddings=embeddings,
         temperature=settings.llm_temperature,
         base_url=settings.llm_base_url,
         api_key=settings.llm_api_key.get_secret_value() if settings.llm_api_key else None,
@@ -119,14 +120,16 @@ async def build_platform(
     publish: RememberFn | None = None
     if redis is not None and settings.auth_enabled:
         publish = turn_publisher(redis, settings.turn_stream)
-    memory = build_memory(settings, redis)
+    # One embedder for memory and the local model's tool router (see ModelOptions).
+    embeddings = shared_embeddings(settings)
+    memory = build_memory(settings, redis, embeddings=embeddings)
     recall = make_recall(memory, k=settings.memory_top_k, min_score=settings.memory_min_score,
                          history=(tool_services or {}).get("history"), observe=observe_recall)
     remember = make_remember(memory, publish)
 
     sources = discover_sources() if tool_sources is None else tool_sources
     cache: dict[str, BaseChatModel] = dict(models or {})
-    options = model_options(settings)
+    options = model_options(settings, embeddings)
     agents: dict[str, Agent] = {}
     for spec in load_agents(settings.agents_file, settings.agent_tools).values():
         provider = spec.model or settings.llm
@@ -174,14 +177,25 @@ def redis_client(url: str) -> Any:
                           health_check_interval=15)
 
 
-def build_memory(settings: Settings, redis: Any = None) -> SemanticMemory | None:
+def shared_embeddings(settings: Settings) -> Any:
+    """The shipped MiniLM, when memory embeds with it: the local model's router uses the
+    same instance. None otherwise (the router then loads its own)."""
+    if not settings.memory_enabled or settings.embeddings != "local":
+        return None
+    from memory.embeddings import make_embeddings
+
+    return make_embeddings("local")
+
+
+def build_memory(settings: Settings, redis: Any = None, *,
+                 embeddings: Any = None) -> SemanticMemory | None:
     """FAISS files for one process; Redis vector search when several replicas share
     memories (PARLEY_MEMORY_ENGINE=redis, see docs/memory-engines.md)."""
     if not settings.memory_enabled:
         return None
     from memory.embeddings import make_embeddings
 
-    embeddings = make_embeddings(settings.embeddings)
+    embeddings = embeddings or make_embeddings(settings.embeddings)
     if settings.memory_engine == "redis":
         from memory.redis_store import RedisVectorMemory
 

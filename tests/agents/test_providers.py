@@ -111,3 +111,22 @@ def test_check_provider_fails_fast_with_what_to_set(monkeypatch: pytest.MonkeyPa
     check_provider("fake", ModelOptions())
     with pytest.raises(ProviderError, match="unknown model provider"):
         check_provider("nope", ModelOptions())
+
+
+def test_memory_and_the_local_router_share_one_embedder(tmp_path: Path) -> None:
+    """One copy of MiniLM in the process, and a message embedded once per turn."""
+    from agents.providers import make_chat_model
+    from server.platform import build_memory, model_options, shared_embeddings
+    from server.settings import Settings
+
+    settings = Settings(data_dir=tmp_path, llm="local")
+    embeddings = shared_embeddings(settings)
+    assert embeddings is not None
+    memory = build_memory(settings, embeddings=embeddings)
+    model = make_chat_model("local", model_options(settings, embeddings))
+    assert memory.embeddings is embeddings  # type: ignore[union-attr]
+    assert model.router is embeddings  # type: ignore[attr-defined]
+    # Without local embeddings for memory, the router still gets one of its own.
+    remote = Settings(data_dir=tmp_path, llm="local", embeddings="openai")
+    assert shared_embeddings(remote) is None
+    assert make_chat_model("local", model_options(remote)).router is not None  # type: ignore[attr-defined]
