@@ -323,7 +323,42 @@ def summarise(results: dict[str, Any]) -> str:
               f"checkpoint writes p50 {window['turn_with_checkpoints']['p50']} ms.",
               f"Local model: {model['parley_tokens_per_s']} tokens/s through Parley, "
               f"{model['raw_tokens_per_s']} raw ({model['ratio']:.0%}).", ""]
-    return "\n".join(lines)
+    return "\n".join(lines + targets(results))
+
+
+def targets(results: dict[str, Any]) -> list[str]:
+    """The benchmark issue's targets, as ratios within this run."""
+    base = results["in_process"]["p50"]
+    added = {k: results[k]["p50"] - base for k in ("langserve", "parley_chat",
+                                                  "parley_no_memory")}
+    token = {k: results[k]["stream"]["first_token"]["p50"]
+             for k in ("langserve", "parley_chat", "parley_no_memory")}
+    tput = {k: results[k]["throughput"]["32"] for k in ("langserve", "parley_chat",
+                                                        "parley_no_memory")}
+    recall = results["recall"]["100000"]
+    ratio = results["local_model"]["ratio"]
+
+    def met(ok: bool) -> str:
+        return "yes" if ok else "no"
+
+    return [
+        "| target | measured in this run | met |", "|---|---|---|",
+        f"| Parley's added cost per turn ≤ LangServe's | {added['parley_chat']:.1f} ms "
+        f"({added['parley_no_memory']:.1f} without long-term memory) vs "
+        f"{added['langserve']:.1f} ms | {met(added['parley_chat'] <= added['langserve'])} |",
+        f"| first answer token ≤ 1.2 x LangServe's | {token['parley_chat']:.1f} ms "
+        f"({token['parley_no_memory']:.1f} without memory) vs {token['langserve']:.1f} ms: "
+        f"{token['parley_chat'] / token['langserve']:.1f} x "
+        f"({token['parley_no_memory'] / token['langserve']:.1f} x) | "
+        f"{met(token['parley_chat'] <= 1.2 * token['langserve'])} |",
+        f"| turns/s at c=32 ≥ LangServe's | {tput['parley_chat']:.0f} "
+        f"({tput['parley_no_memory']:.0f} without memory) vs {tput['langserve']:.0f} | "
+        f"{met(tput['parley_chat'] >= tput['langserve'])} |",
+        f"| local model ≥ 95% of the raw runtime | {ratio:.0%} | {met(ratio >= 0.95)} |",
+        f"| recall p99 ≤ 5 ms at 100,000 memories | {recall['p99']:.1f} ms "
+        f"({recall['index']} index"
+        + (f", {recall['recall_at_4']:.0%} of the exact top 4" if "recall_at_4" in recall
+           else "") + f") | {met(recall['p99'] <= 5)} |", ""]
 
 
 def plot(results: dict[str, Any], path: Path) -> None:
@@ -359,13 +394,20 @@ def plot(results: dict[str, Any], path: Path) -> None:
     plt.close(fig)
 
 
+def cpu_model() -> str:
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            return line.split(":", 1)[1].strip()
+    return "unknown CPU"
+
+
 async def main() -> None:
     if hasattr(os, "sched_setaffinity") and os.cpu_count() and os.cpu_count() > 1:  # type: ignore[operator]
         os.sched_setaffinity(0, CLIENT_CORE)  # the client on one core, servers on the other
     RESULTS.mkdir(exist_ok=True)
     results: dict[str, Any] = {
         "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
-        "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python "
+        "machine": f"{platform.machine()} ({cpu_model()}), {os.cpu_count()} cores, Python "
                    f"{platform.python_version()}"}
     data = Path(tempfile.mkdtemp(prefix="parley-bench-"))
     redis = start_redis(data / "redis")
