@@ -141,3 +141,21 @@ async def test_cors_is_a_setting(make_app, client_for) -> None:
         closed = await client.options("/chat", headers={
             "Origin": "https://chat.example.org", "Access-Control-Request-Method": "POST"})
     assert "access-control-allow-origin" not in closed.headers
+
+
+async def test_not_ready_while_redis_is_down(make_app, client_for, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from server.embedded.redis_server import start_redis
+
+    redis = start_redis(tmp_path / "redis")
+    try:
+        async with client_for(make_app([say("ok")], redis_url=redis.url)) as client:
+            up = await client.get("/readyz")
+            redis.stop()
+            down = await client.get("/readyz")
+            alive = await client.get("/healthz")
+    finally:
+        redis.stop()
+    assert up.status_code == 200 and up.json()["checks"]["redis"] == "ok"
+    assert down.status_code == 503 and down.json()["status"] == "not ready"
+    assert down.json()["checks"]["redis"].startswith("unreachable")
+    assert alive.status_code == 200  # alive, just not ready: no restart, no traffic

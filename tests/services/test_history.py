@@ -268,3 +268,21 @@ async def test_the_app_consumes_in_its_lifespan_over_real_http(
     assert [m["content"] for m in reversed(page["messages"])] == [
         "queued before start", "yes", "sent while running", "ok"]
     assert ready["status"] == "ready"
+
+
+async def test_not_ready_when_the_database_is_unreachable(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from fastapi import FastAPI
+
+    from server.embedded.redis_server import free_port
+    from services.history.routes import build_router
+
+    dead = f"postgresql+psycopg://nobody:nothing@127.0.0.1:{free_port()}/history"
+    ctx = build_history(HistorySettings(database_url=dead), tokens.verifier())
+    app = FastAPI()
+    app.include_router(build_router(ctx))
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
+                                 base_url="http://history") as client:
+        alive = await client.get("/history/healthz")
+        ready = await client.get("/history/readyz")
+    assert alive.status_code == 200
+    assert ready.status_code == 503 and ready.json()["status"] == "not ready"
