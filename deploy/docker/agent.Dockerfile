@@ -29,10 +29,13 @@ RUN uv pip install --python /opt/parley/bin/python --no-deps .
 
 FROM ${PYTHON_IMAGE}
 # libgomp: llama.cpp's threads. Nothing else is added to the base image.
+# The reports folder exists in the image, owned by the service's user, so a named volume
+# mounted there starts out writable by it.
 RUN apt-get update \
  && apt-get install -y --no-install-recommends libgomp1 \
  && rm -rf /var/lib/apt/lists/* \
- && useradd --system --uid 10001 --user-group --home-dir /var/lib/parley --create-home parley
+ && useradd --system --uid 10001 --user-group --home-dir /var/lib/parley --create-home parley \
+ && install -d -o parley -g parley /var/lib/parley/reports
 COPY --from=build /opt/parley /opt/parley
 ENV PATH=/opt/parley/bin:$PATH \
     PYTHONUNBUFFERED=1 \

@@ -13,7 +13,10 @@ RUN uv pip install --python /opt/parley/bin/python --require-hashes \
         -r /tmp/requirements-services.lock
 
 FROM ${PYTHON_IMAGE} AS runtime
-RUN useradd --system --uid 10001 --user-group --home-dir /var/lib/parley --create-home parley
+# The keys folder exists in the image, owned by the service's user, so a named volume
+# mounted there starts out writable by it.
+RUN useradd --system --uid 10001 --user-group --home-dir /var/lib/parley --create-home parley \
+ && install -d -o parley -g parley -m 0700 /var/lib/parley/keys
 COPY --from=build /opt/parley /opt/parley
 COPY services /app/services
 ENV PATH=/opt/parley/bin:$PATH \

@@ -145,3 +145,22 @@ def test_compose_targets_are_stages() -> None:
     compose = (ROOT / "compose.yaml").read_text()
     for target in re.findall(r"target: (\w+)", compose):
         assert target in names
+
+
+def test_volume_mount_points_belong_to_the_service_user() -> None:
+    """A named volume takes the owner of the folder it is mounted on from the image: a
+    folder the image lacks comes up owned by root, and the non-root service cannot write."""
+    import yaml
+
+    compose = yaml.safe_load((ROOT / "compose.yaml").read_text())
+    for name, service in compose["services"].items():
+        build = service.get("build")
+        if not build:
+            continue
+        stages = parse(ROOT / build["dockerfile"])
+        runs = " ".join(rest for stage in chain(stages, build.get("target", "<last>"))
+                        for keyword, rest in stage.instructions if keyword == "RUN")
+        for volume in service.get("volumes", []):
+            target = volume.split(":")[1]
+            assert re.search(rf"install -d -o parley -g parley( -m \d+)? {target}\b", runs), \
+                f"{name}: {target} is not made in the image for the service's user"
