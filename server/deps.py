@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Annotated, Any
 
 from fastapi import Depends, HTTPException, Request, status
@@ -58,7 +59,14 @@ def get_current_user(request: Request) -> Principal:
 
 
 async def current_user(request: Request) -> Principal:
-    principal = get_current_user(request)
+    verifier: TokenVerifier | None = getattr(request.app.state, "verifier", None)
+    token = _bearer(request)
+    if verifier is not None and token and verifier.would_fetch(token):
+        # The auth service's keys must be fetched (at start, every few minutes, after a
+        # rotation): over the network, so in a thread, not on the event loop.
+        principal = await asyncio.to_thread(get_current_user, request)
+    else:
+        principal = get_current_user(request)
     logs.user_id.set(principal.user_id)  # the request's log lines name who made it
     return principal
 

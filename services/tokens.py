@@ -70,10 +70,18 @@ def url_jwks(url: str, *, ttl: float = 300.0, timeout: float = 5.0,
         return cache["jwks"]  # type: ignore[no-any-return]
 
     def refresh() -> None:
-        if time.monotonic() - cache["at"] >= min_refresh_interval:
+        if can_refresh():
             cache["at"] = float("-inf")
 
+    def can_refresh() -> bool:
+        return time.monotonic() - cache["at"] >= min_refresh_interval
+
+    def due() -> bool:
+        return time.monotonic() - cache["at"] > ttl
+
     fetch.refresh = refresh  # type: ignore[attr-defined]
+    fetch.can_refresh = can_refresh  # type: ignore[attr-defined]
+    fetch.due = due  # type: ignore[attr-defined]
     return fetch
 
 
@@ -105,6 +113,21 @@ class TokenVerifier:
         if kid not in keys:
             raise InvalidToken("token signed with an unknown key")
         return keys[kid]
+
+    def would_fetch(self, token: str) -> bool:
+        """Whether verifying `token` would download the JWKS: the cached set is stale, or
+        the token names a key it lacks and a refetch is allowed. An async caller verifies
+        such a token in a thread, so its event loop never waits on the network."""
+        due = getattr(self.jwks, "due", None)
+        if due is None:
+            return False
+        if due():
+            return True
+        try:
+            kid = jwt.get_unverified_header(token).get("kid")
+        except jwt.PyJWTError:
+            return False
+        return kid not in self._current_keys() and bool(self.jwks.can_refresh())  # type: ignore[attr-defined]
 
     def verify(self, token: str) -> Principal:
         try:

@@ -229,3 +229,24 @@ async def test_key_rotation_keeps_old_tokens_valid(auth_settings: AuthSettings) 
             assert refused.status_code == 401 and "unknown key" in refused.text
             await register(client, "grace")
             assert (await login(client, "grace"))["access_token"]
+
+
+def test_would_fetch_says_when_verifying_needs_the_network(
+        tmp_path: Any, jwks_server: tuple[JwksServer, str]) -> None:
+    server, url = jwks_server
+    store = KeyStore(tmp_path)
+    first = store.current()
+    server.jwks = store.jwks()
+    verifier = TokenVerifier(url_jwks(url, min_refresh_interval=3600), "parley-auth", "parley")
+    assert verifier.would_fetch(token_for(first))  # nothing fetched yet
+    verifier.verify(token_for(first))
+    assert not verifier.would_fetch(token_for(first))
+    assert not verifier.would_fetch("not a token")
+    stranger = SigningKey("unknown", Ed25519PrivateKey.generate(), 0)
+    assert not verifier.would_fetch(token_for(stranger))  # a refetch was too recent
+    eager = TokenVerifier(url_jwks(url, min_refresh_interval=0), "parley-auth", "parley")
+    eager.verify(token_for(first))
+    assert eager.would_fetch(token_for(stranger))
+    assert not TokenVerifier(static_jwks(store.jwks()), "i", "a").would_fetch(
+        token_for(first))
+    assert server.downloads == 2
