@@ -1,0 +1,29 @@
+"""The local model in `make bench`: tokens/s through Parley against the raw runtime."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+
+async def local_model_benchmark(results: dict[str, Any]) -> None:
+    from agents.local_model import LocalChatModel, default_model_path, load_model
+
+    prompt = "Write a short paragraph about the sea."
+    llm, lock = load_model(default_model_path(), n_ctx=2048, n_threads=1)
+    started, count = time.perf_counter(), 0
+    with lock:
+        for part in llm.create_chat_completion(messages=[{"role": "user", "content": prompt}],
+                                               stream=True, temperature=0, max_tokens=128):
+            count += bool(part["choices"][0]["delta"].get("content"))
+    raw = count / (time.perf_counter() - started)
+    model = LocalChatModel(model_path=str(default_model_path()), n_ctx=2048, n_threads=1,
+                           temperature=0, max_tokens=128)
+    started, chunks = time.perf_counter(), 0
+    async for _chunk in model.astream(prompt):
+        chunks += 1
+    through = chunks / (time.perf_counter() - started)
+    results["local_model"] = {"raw_tokens_per_s": round(raw, 1),
+                              "parley_tokens_per_s": round(through, 1),
+                              "ratio": round(through / raw, 3)}
+

@@ -1,0 +1,118 @@
+"""The results of `make bench` as the README shows them: tables, the targets of the
+benchmark issue computed within the run, and the plot."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+
+def summarise(results: dict[str, Any]) -> str:
+    base = results["in_process"]["p50"]
+
+    def overhead(name: str) -> str:
+        return f"{results[name]['p50'] - base:.2f}"
+
+    rows = [("in-process `graph.ainvoke`", "in_process"), ("bare FastAPI", "bare"),
+            ("plain LangServe `add_routes`", "langserve"),
+            ("Parley `/chat` (auth, rate limit, memory)", "parley_chat"),
+            ("Parley `/chat` without long-term memory", "parley_no_memory"),
+            ("Parley LangServe route", "parley_langserve")]
+    lines = [f"Run {results['date']} on {results['machine']}.", "",
+             "| route | p50 ms | p99 ms | added p50 ms | first event ms | first token ms | "
+             "turns/s c=1 / 8 / 32 | RSS MB |", "|---|---|---|---|---|---|---|---|"]
+    for label, key in rows:
+        r = results[key]
+        stream = r.get("stream", {})
+        tput = r.get("throughput", {})
+        lines.append(
+            f"| {label} | {r['p50']} | {r['p99']} | "
+            f"{overhead(key) if key != 'in_process' else '-'} | "
+            f"{stream.get('first_event', {}).get('p50', '-')} | "
+            f"{stream.get('first_token', {}).get('p50', '-')} | "
+            f"{' / '.join(str(tput[c]) for c in ('1', '8', '32')) if tput else '-'} | "
+            f"{r.get('rss_mb', '-')} |")
+    recall = results["recall"]
+    lines += ["", "| semantic recall | p50 ms | p99 ms |", "|---|---|---|",
+              f"| embed the query (MiniLM, numpy) | {recall['embed_query_ms']['p50']} | "
+              f"{recall['embed_query_ms']['p99']} |"]
+    lines += [f"| memory store search, {int(size):,} memories ({recall[size]['index']}"
+              + (f", recall@4 {recall[size]['recall_at_4']}" if "recall_at_4" in recall[size]
+                 else "") + f") | {recall[size]['p50']} | {recall[size]['p99']} |"
+              for size in ("1000", "10000", "100000")]
+    window = results["redis_window"]
+    model = results["local_model"]
+    lines += ["", f"Redis window read p50 {window['read']['p50']} ms; a whole turn with its "
+              f"checkpoint writes p50 {window['turn_with_checkpoints']['p50']} ms.",
+              f"Local model: {model['parley_tokens_per_s']} tokens/s through Parley, "
+              f"{model['raw_tokens_per_s']} raw ({model['ratio']:.0%}).", ""]
+    return "\n".join(lines + targets(results))
+
+
+def targets(results: dict[str, Any]) -> list[str]:
+    """The benchmark issue's targets, as ratios within this run."""
+    base = results["in_process"]["p50"]
+    added = {k: results[k]["p50"] - base for k in ("langserve", "parley_chat",
+                                                  "parley_no_memory")}
+    token = {k: results[k]["stream"]["first_token"]["p50"]
+             for k in ("langserve", "parley_chat", "parley_no_memory")}
+    tput = {k: results[k]["throughput"]["32"] for k in ("langserve", "parley_chat",
+                                                        "parley_no_memory")}
+    recall = results["recall"]["100000"]
+    ratio = results["local_model"]["ratio"]
+
+    def met(ok: bool) -> str:
+        return "yes" if ok else "no"
+
+    return [
+        "| target | measured in this run | met |", "|---|---|---|",
+        f"| Parley's added cost per turn ≤ LangServe's | {added['parley_chat']:.1f} ms "
+        f"({added['parley_no_memory']:.1f} without long-term memory) vs "
+        f"{added['langserve']:.1f} ms | {met(added['parley_chat'] <= added['langserve'])} |",
+        f"| first answer token ≤ 1.2 x LangServe's | {token['parley_chat']:.1f} ms "
+        f"({token['parley_no_memory']:.1f} without memory) vs {token['langserve']:.1f} ms: "
+        f"{token['parley_chat'] / token['langserve']:.1f} x "
+        f"({token['parley_no_memory'] / token['langserve']:.1f} x) | "
+        f"{met(token['parley_chat'] <= 1.2 * token['langserve'])} |",
+        f"| turns/s at c=32 ≥ LangServe's | {tput['parley_chat']:.0f} "
+        f"({tput['parley_no_memory']:.0f} without memory) vs {tput['langserve']:.0f} | "
+        f"{met(tput['parley_chat'] >= tput['langserve'])} |",
+        f"| local model ≥ 95% of the raw runtime | {ratio:.0%} | {met(ratio >= 0.95)} |",
+        f"| recall p99 ≤ 5 ms at 100,000 memories | {recall['p99']:.1f} ms "
+        f"({recall['index']} index"
+        + (f", {recall['recall_at_4']:.0%} of the exact top 4" if "recall_at_4" in recall
+           else "") + f") | {met(recall['p99'] <= 5)} |", ""]
+
+
+def plot(results: dict[str, Any], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot as plt
+
+    keys = ["in_process", "bare", "langserve", "parley_chat", "parley_no_memory",
+            "parley_langserve"]
+    labels = ["in-process", "bare FastAPI", "LangServe", "Parley /chat", "… no memory",
+              "Parley LangServe"]
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 3.6))
+    left.bar(labels, [results[k]["p50"] for k in keys], color="#1d3557", label="p50")
+    left.scatter(labels, [results[k]["p99"] for k in keys], color="#e63946", label="p99",
+                 zorder=3)
+    left.set_ylabel("ms per turn")
+    left.set_title("Latency of one turn (sequential)")
+    left.legend()
+    left.tick_params(axis="x", rotation=20)
+    for key, label in (("bare", "bare"), ("langserve", "LangServe"),
+                       ("parley_chat", "Parley /chat"),
+                       ("parley_no_memory", "Parley /chat, no memory")):
+        tput = results[key]["throughput"]
+        right.plot([1, 8, 32], [tput["1"], tput["8"], tput["32"]], marker="o", label=label)
+    right.set_xscale("log", base=2)
+    right.set_xlabel("concurrent clients")
+    right.set_ylabel("turns/s")
+    right.set_title("Throughput")
+    right.legend()
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
