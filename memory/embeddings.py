@@ -148,6 +148,8 @@ class LocalEmbeddings(Embeddings):
 
     def embed_array(self, texts: list[str]) -> np.ndarray:
         encoder = self.encoder()
+        if not texts:
+            return np.zeros((0, encoder.dim), np.float32)
         with self._cache_lock:
             cached = {t: self._cache[t] for t in texts if t in self._cache}
             for text in cached:
@@ -161,8 +163,6 @@ class LocalEmbeddings(Embeddings):
                 self._cache.update(fresh)
                 while len(self._cache) > self.cache_size:
                     self._cache.popitem(last=False)
-        if not texts:
-            return np.zeros((0, encoder.dim), np.float32)
         # Copies: a caller that normalises in place must not change the cache.
         found = {**fresh, **cached}
         return np.stack([found[t] for t in texts]).copy()
