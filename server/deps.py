@@ -38,6 +38,9 @@ def _bearer(request: Request) -> str | None:
 def get_current_user(request: Request) -> Principal:
     """The caller, from a verified access token (header or the playground's cookie).
     With no verifier configured (auth off) every caller is the one local user."""
+    known: Principal | None = getattr(request.state, "principal", None)
+    if known is not None:  # already verified for this request
+        return known
     verifier: TokenVerifier | None = getattr(request.app.state, "verifier", None)
     if verifier is None:
         return LOCAL_USER

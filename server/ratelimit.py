@@ -10,6 +10,8 @@ from typing import Any
 from fastapi import HTTPException, Request, status
 from redis.exceptions import RedisError
 
+from server.deps import CurrentUser
+
 log = logging.getLogger(__name__)
 
 # KEYS[1] bucket; ARGV: rate per second, burst, now (s). Returns the wait in ms (0 = go).
@@ -62,14 +64,13 @@ class RateLimiter:
         return (1 - tokens) / self.rate
 
 
-async def enforce_rate_limit(request: Request) -> None:
-    """A FastAPI dependency for chat routes: 429 with Retry-After when over the limit."""
-    from server.deps import get_current_user
-
+async def enforce_rate_limit(request: Request, user: CurrentUser) -> None:
+    """A FastAPI dependency for chat routes: 429 with Retry-After when over the limit.
+    The caller comes from `CurrentUser`, which FastAPI resolves once per request and shares
+    with the route: the token's signature is checked once, not once per dependency."""
     limiter: RateLimiter | None = getattr(request.app.state, "rate_limiter", None)
     if limiter is None or request.method != "POST":  # pages and schemas are free
         return
-    user = get_current_user(request)
     wait = await limiter.wait_for(user.user_id)
     if wait > 0:
         seconds = max(1, math.ceil(wait))
