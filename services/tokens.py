@@ -93,8 +93,14 @@ class TokenVerifier:
     issuer: str
     audience: str
     leeway: float = 5.0
+    cache_size: int = 4096
     _keys: dict[str, PyJWK] = field(default_factory=dict, repr=False)
     _parsed: Mapping[str, Any] | None = field(default=None, repr=False)
+    # Tokens whose signature checked out: token -> (principal, exp, kid, the verifying key).
+    # A client sends the same token for minutes; the EdDSA check is most of a request's
+    # auth cost, and the same bytes verify the same way until they expire or the key goes.
+    _verified: dict[str, tuple[Principal, float, str, PyJWK]] = field(default_factory=dict,
+                                                                      repr=False)
 
     def _current_keys(self) -> dict[str, PyJWK]:
         # Re-parse whenever the source hands out a new set, so a key dropped from the JWKS
@@ -130,6 +136,25 @@ class TokenVerifier:
         return kid not in self._current_keys() and bool(self.jwks.can_refresh())  # type: ignore[attr-defined]
 
     def verify(self, token: str) -> Principal:
+        hit = self._verified.get(token)
+        if hit is not None:
+            principal, expires, kid, key = hit
+            # Expiry is checked on every use; a key dropped from the JWKS (or the set
+            # fetched anew) sends the token back through the full check.
+            if time.time() < expires + self.leeway and self._current_keys().get(kid) is key:
+                return principal
+            self._verified.pop(token, None)
+        principal, expires, kid, key = self._verify_signed(token)
+        if len(self._verified) >= self.cache_size:
+            now = time.time()
+            for stale in [t for t, v in self._verified.items() if v[1] + self.leeway <= now]:
+                self._verified.pop(stale, None)
+            if len(self._verified) >= self.cache_size:
+                self._verified.clear()
+        self._verified[token] = (principal, expires, kid, key)
+        return principal
+
+    def _verify_signed(self, token: str) -> tuple[Principal, float, str, PyJWK]:
         try:
             header = jwt.get_unverified_header(token)
         except jwt.PyJWTError as exc:
@@ -139,9 +164,10 @@ class TokenVerifier:
         kid = header.get("kid")
         if not isinstance(kid, str):
             raise InvalidToken("token has no key id")
+        key = self._key(kid)
         try:
             claims = jwt.decode(
-                token, self._key(kid), algorithms=ALGORITHMS, audience=self.audience,
+                token, key, algorithms=ALGORITHMS, audience=self.audience,
                 issuer=self.issuer, leeway=self.leeway,
                 options={"require": ["exp", "iat", "sub", "iss", "aud"]},
             )
@@ -149,11 +175,12 @@ class TokenVerifier:
             raise InvalidToken("token has expired") from exc
         except jwt.PyJWTError as exc:
             raise InvalidToken(f"token rejected: {exc}") from exc
-        return Principal(
+        principal = Principal(
             user_id=str(claims["sub"]),
             username=str(claims.get("username", "")),
             roles=tuple(claims.get("roles", ["user"])),
         )
+        return principal, float(claims["exp"]), kid, key
 
 
 def _parse_jwks(jwks: Mapping[str, Any]) -> dict[str, PyJWK]:

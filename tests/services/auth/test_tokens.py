@@ -250,3 +250,51 @@ def test_would_fetch_says_when_verifying_needs_the_network(
     assert not TokenVerifier(static_jwks(store.jwks()), "i", "a").would_fetch(
         token_for(first))
     assert server.downloads == 2
+
+
+def test_a_verified_token_is_remembered_until_it_expires(tmp_path: Any,
+                                                         monkeypatch: pytest.MonkeyPatch
+                                                         ) -> None:
+    key = KeyStore(tmp_path).current()
+    expires = int(time.time()) + 1
+    token = sign({"sub": "1", "iat": expires - 1, "exp": expires, "iss": "i", "aud": "a"},
+                 key.private, key.kid)
+    verifier = TokenVerifier(static_jwks({"keys": [key.public_jwk()]}), "i", "a", leeway=0)
+    checks = 0
+    real_decode = jwt.decode
+
+    def counting_decode(*args: Any, **kwargs: Any) -> Any:
+        nonlocal checks
+        checks += 1
+        return real_decode(*args, **kwargs)
+
+    monkeypatch.setattr(jwt, "decode", counting_decode)
+    assert [verifier.verify(token).user_id for _ in range(5)] == ["1"] * 5
+    assert checks == 1  # one signature check, then the remembered result
+    time.sleep(max(0.0, expires - time.time()) + 0.05)
+    with pytest.raises(InvalidToken, match="expired"):
+        verifier.verify(token)
+
+
+def test_a_remembered_token_is_refused_once_its_key_leaves_the_jwks(tmp_path: Any) -> None:
+    store = KeyStore(tmp_path)
+    old = store.current()
+    new = store.rotate()
+    jwks: dict[str, Any] = {"keys": [old.public_jwk(), new.public_jwk()]}
+    verifier = TokenVerifier(lambda: jwks, "i", "a")
+    token = sign({"sub": "1", "iat": int(time.time()), "exp": int(time.time()) + 60,
+                  "iss": "i", "aud": "a"}, old.private, old.kid)
+    assert verifier.verify(token).user_id == "1"
+    jwks = {"keys": [new.public_jwk()]}  # the old key is retired
+    with pytest.raises(InvalidToken, match="unknown key"):
+        verifier.verify(token)
+
+
+def test_the_remembered_tokens_stay_bounded(tmp_path: Any) -> None:
+    key = KeyStore(tmp_path).current()
+    verifier = TokenVerifier(static_jwks({"keys": [key.public_jwk()]}), "i", "a", cache_size=8)
+    for n in range(50):
+        token = sign({"sub": str(n), "iat": int(time.time()), "exp": int(time.time()) + 60,
+                      "iss": "i", "aud": "a"}, key.private, key.kid)
+        assert verifier.verify(token).user_id == str(n)
+    assert len(verifier._verified) <= 8
