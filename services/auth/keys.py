@@ -55,9 +55,18 @@ class KeyStore:
     directory: Path
     _loaded: dict[Path, SigningKey] = field(default_factory=dict, repr=False)
     _jwks: tuple[tuple[str, ...], dict[str, Any]] | None = field(default=None, repr=False)
+    _listed: tuple[int, list[SigningKey]] | None = field(default=None, repr=False)
 
     def signing_keys(self) -> list[SigningKey]:
-        """Every key on disk, oldest first (PEM files are parsed once)."""
+        """Every key on disk, oldest first (PEM files are parsed once). Verifying a token
+        asks for them, so the folder is listed again only when its mtime says a key was
+        added or removed (by this process or by `rotate_keys` in another)."""
+        try:
+            stamp = self.directory.stat().st_mtime_ns
+        except FileNotFoundError:
+            stamp = -1
+        if self._listed is not None and self._listed[0] == stamp:
+            return list(self._listed[1])
         paths = set(self.directory.glob("*.pem")) if self.directory.is_dir() else set()
         for gone in self._loaded.keys() - paths:
             del self._loaded[gone]
@@ -65,7 +74,9 @@ class KeyStore:
             private = serialization.load_pem_private_key(path.read_bytes(), password=None)
             if isinstance(private, Ed25519PrivateKey):
                 self._loaded[path] = SigningKey(_kid(private), private, _created(path))
-        return sorted(self._loaded.values(), key=lambda k: (k.created, k.kid))
+        keys = sorted(self._loaded.values(), key=lambda k: (k.created, k.kid))
+        self._listed = (stamp, keys)
+        return list(keys)
 
     def current(self) -> SigningKey:
         """The newest key; the first call on an empty directory makes one."""
