@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -35,51 +36,59 @@ async def ensure_group(redis: Redis, ctx: HistoryContext) -> None:
             raise
 
 
-def _store(ctx: HistoryContext, event: TurnEvent) -> None:
+def _store(ctx: HistoryContext, events: list[TurnEvent]) -> None:
+    """One transaction per turn, all in one trip to the worker thread."""
     with ctx.sessions() as session:
-        crud.store_messages(session=session, user_id=event.user_id, thread_id=event.thread_id,
-                            agent=event.agent, messages=event.messages)
-        session.commit()
+        for event in events:
+            crud.store_messages(session=session, user_id=event.user_id,
+                                thread_id=event.thread_id, agent=event.agent,
+                                messages=event.messages)
+            session.commit()
 
 
-async def _handle(redis: Redis, ctx: HistoryContext, entry_id: Any,
-                  fields: dict[Any, Any]) -> None:
-    raw = fields.get(b"turn") or fields.get("turn") or b""
-    try:
-        event = TurnEvent.model_validate_json(raw)
-    except ValidationError as exc:
-        log.error("turn %s is malformed; moved to %s: %s", entry_id,
-                  ctx.settings.dead_letter_stream, exc.errors()[:3])
-        await redis.xadd(ctx.settings.dead_letter_stream,
-                         {"turn": raw, "error": str(exc)[:1000], "entry": entry_id})
-        await redis.xack(ctx.settings.stream, ctx.settings.group, entry_id)
-        return
-    await asyncio.to_thread(_store, ctx, event)  # the database call is blocking
-    await redis.xack(ctx.settings.stream, ctx.settings.group, entry_id)
-
-
-async def consume_once(redis: Redis, ctx: HistoryContext, *, block_ms: int | None = None
-                       ) -> int:
-    """Handle what is there: first this consumer's own unacknowledged entries, then idle
-    ones of dead consumers, then new ones (waiting up to `block_ms`). Returns the count."""
+async def _handle(redis: Redis, ctx: HistoryContext, entries: list[tuple[Any, Any]]) -> None:
+    """Store the turns among `entries`, dead-letter the malformed ones, then acknowledge
+    them all with one XACK."""
     s = ctx.settings
-    handled = 0
-    own: Any = await redis.xreadgroup(s.group, s.consumer, {s.stream: "0"}, count=s.batch)
-    claimed = await redis.xautoclaim(s.stream, s.group, s.consumer, s.claim_idle_ms,
-                                     start_id="0-0", count=s.batch)
-    batches: list[Any] = [entries for _name, entries in own or []]
-    batches.append(claimed[1] if claimed else [])
+    events: list[TurnEvent] = []
+    for entry_id, fields in entries:
+        if not fields:  # a pending entry trimmed from the stream comes back empty
+            continue
+        raw = fields.get(b"turn") or fields.get("turn") or b""
+        try:
+            events.append(TurnEvent.model_validate_json(raw))
+        except ValidationError as exc:
+            log.error("turn %s is malformed; moved to %s: %s", entry_id,
+                      s.dead_letter_stream, exc.errors()[:3])
+            await redis.xadd(s.dead_letter_stream,
+                             {"turn": raw, "error": str(exc)[:1000], "entry": entry_id})
+    if events:
+        await asyncio.to_thread(_store, ctx, events)  # the database call is blocking
+    await redis.xack(s.stream, s.group, *[entry_id for entry_id, _fields in entries])
+
+
+async def consume_once(redis: Redis, ctx: HistoryContext, *, block_ms: int | None = None,
+                       recover: bool = True) -> int:
+    """Handle what is there: with `recover`, first this consumer's own unacknowledged
+    entries, then idle ones of dead consumers; then new ones (waiting up to `block_ms`).
+    Returns the count."""
+    s = ctx.settings
+    batches: list[Any] = []
+    if recover:
+        own: Any = await redis.xreadgroup(s.group, s.consumer, {s.stream: "0"}, count=s.batch)
+        claimed = await redis.xautoclaim(s.stream, s.group, s.consumer, s.claim_idle_ms,
+                                         start_id="0-0", count=s.batch)
+        batches = [entries for _name, entries in own or []]
+        batches.append(claimed[1] if claimed else [])
     if not any(batches):
         fresh: Any = await redis.xreadgroup(s.group, s.consumer, {s.stream: ">"}, count=s.batch,
                                        block=s.block_ms if block_ms is None else block_ms)
         batches = [entries for _name, entries in fresh or []]
+    handled = 0
     for entries in batches:
-        for entry_id, fields in entries:
-            if fields:  # a pending entry trimmed from the stream comes back empty
-                await _handle(redis, ctx, entry_id, fields)
-            else:
-                await redis.xack(s.stream, s.group, entry_id)
-            handled += 1
+        if entries:
+            await _handle(redis, ctx, entries)
+            handled += len(entries)
     return handled
 
 
@@ -87,17 +96,29 @@ async def run_consumer(redis: Redis, ctx: HistoryContext, stop: asyncio.Event) -
     """Consume until `stop` is set; each step blocks at most `block_ms`, so setting `stop`
     ends the loop between commands, without cancelling one midway."""
     await ensure_group(redis, ctx)
+    # Pending entries exist only after a crash or a failed step, and a dead consumer's
+    # entries become claimable after `claim_idle_ms`: look for them at start, after a
+    # failure and every half `claim_idle_ms`, not on every read (two round trips a turn).
+    recover_at = 0.0
     while not stop.is_set():
+        recover = time.monotonic() >= recover_at
         try:
-            await consume_once(redis, ctx)
+            handled = await consume_once(redis, ctx, recover=recover)
+            if recover:
+                recover_at = time.monotonic() + ctx.settings.claim_idle_ms / 2000
+            if 0 < handled < ctx.settings.batch and ctx.settings.linger_ms > 0:
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(stop.wait(), ctx.settings.linger_ms / 1000)
         except ResponseError as exc:
             if "NOGROUP" not in str(exc):
                 raise
             # The stream or its group is gone (Redis flushed or restarted empty).
             log.warning("turn stream group missing; creating it again")
             await ensure_group(redis, ctx)
+            recover_at = 0.0
         except Exception:
             log.exception("history consumer step failed; retrying")
+            recover_at = 0.0  # what the failed step read is pending now: take it again
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(stop.wait(), 1.0)
 

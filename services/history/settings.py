@@ -20,6 +20,10 @@ class HistorySettings(BaseSettings):
     consumer: str = Field(default_factory=lambda: f"{socket.gethostname()}-{os.getpid()}")
     block_ms: int = 2000
     batch: int = 50
+    # After a read that found fewer than `batch` turns, wait this long before the next, so
+    # that a busy server's turns are stored in batches (one read, one thread hop, one XACK)
+    # rather than one by one; history shows a turn at most this much later.
+    linger_ms: int = 50
     claim_idle_ms: int = 60_000  # entries another consumer left unacked this long move here
     # Token verification: the auth service's JWKS (distributed shape)
     jwks_url: str | None = None

@@ -86,6 +86,21 @@ async def test_posting_the_same_ids_again_changes_nothing(open_history: Any) -> 
     assert [m["id"] for m in page["messages"]] == ["m3", "m2", "m1"]
 
 
+async def test_a_thread_with_new_messages_moves_to_the_top(open_history: Any) -> None:
+    async with open_history() as client:
+        await post(client, ADA, "older", message("user", "first thread"))
+        await post(client, ADA, "newer", message("user", "second thread"))
+        before = [t["id"] for t in (await client.get("/history/threads", headers=ADA)).json()]
+        await post(client, ADA, "newer", message("assistant", "a reply", "same-id"))
+        await post(client, ADA, "older", message("assistant", "a reply"))
+        # Redelivered: it changes nothing, so its thread stays where it is.
+        await post(client, ADA, "newer", message("assistant", "a reply", "same-id"))
+        after = (await client.get("/history/threads", headers=ADA)).json()
+    assert before == ["newer", "older"]
+    assert [(t["id"], t["title"], t["message_count"]) for t in after] == [
+        ("older", "first thread", 2), ("newer", "second thread", 2)]
+
+
 async def test_keyset_pagination_walks_every_message_once(open_history: Any) -> None:
     same_time = datetime(2026, 1, 1, 12, 0, 0).isoformat()
     async with open_history() as client:
@@ -222,7 +237,7 @@ async def test_a_crash_before_ack_redelivers_without_duplicates(stream_ctx) -> N
     entry_id = read[0][1][0][0]
     from services.history.consumer import _store
 
-    _store(ctx, event)
+    _store(ctx, [event])
     await redis.xadd(s.stream, {"turn": turn("ada", "t", "later", "ok").model_dump_json()})
     import asyncio
 
@@ -233,6 +248,58 @@ async def test_a_crash_before_ack_redelivers_without_duplicates(stream_ctx) -> N
     pending = await redis.xpending(s.stream, s.group)
     assert pending["pending"] == 0
     assert entry_id
+
+
+async def wait_for_contents(ctx: HistoryContext, user: str, count: int) -> list[str]:
+    import asyncio
+
+    for _ in range(100):
+        contents = stored_contents(ctx, user)
+        if len(contents) >= count:
+            return contents
+        await asyncio.sleep(0.05)
+    return stored_contents(ctx, user)
+
+
+async def test_the_running_consumer_batches_and_looks_for_stranded_entries_rarely(
+        stream_ctx) -> None:
+    from services.history.consumer import consumer_running
+
+    redis, ctx = stream_ctx
+    ctx.settings = ctx.settings.model_copy(update={"claim_idle_ms": 600_000})
+    await redis.config_resetstat()
+    async with consumer_running(ctx.settings.redis_url or "", ctx):
+        for i in range(20):
+            await publish_turn(redis, turn("ada", "t", f"question {i}", f"answer {i}"))
+        contents = await wait_for_contents(ctx, "ada", 40)
+    assert contents == [x for i in range(20) for x in (f"question {i}", f"answer {i}")]
+    stats = await redis.info("commandstats")
+    # Recovery (own pending + XAUTOCLAIM) ran at start, not once per turn.
+    assert stats["cmdstat_xautoclaim"]["calls"] == 1
+    assert (await redis.xpending(ctx.settings.stream, ctx.settings.group))["pending"] == 0
+
+
+async def test_a_failed_store_is_retried_by_the_running_consumer(
+        stream_ctx, monkeypatch: pytest.MonkeyPatch) -> None:
+    from services.history import consumer
+
+    redis, ctx = stream_ctx
+    ctx.settings = ctx.settings.model_copy(update={"claim_idle_ms": 600_000})
+    real_store = consumer._store
+    failures: list[list[TurnEvent]] = []
+
+    def flaky_store(ctx: HistoryContext, events: list[TurnEvent]) -> None:
+        if not failures:
+            failures.append(events)
+            raise RuntimeError("database unavailable")
+        real_store(ctx, events)
+
+    monkeypatch.setattr(consumer, "_store", flaky_store)
+    async with consumer.consumer_running(ctx.settings.redis_url or "", ctx):
+        await publish_turn(redis, turn("ada", "t", "kept", "despite the failure"))
+        contents = await wait_for_contents(ctx, "ada", 2)
+    assert failures and contents == ["kept", "despite the failure"]
+    assert (await redis.xpending(ctx.settings.stream, ctx.settings.group))["pending"] == 0
 
 
 async def test_poison_turns_go_to_the_dead_letter_stream(stream_ctx) -> None:
