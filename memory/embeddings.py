@@ -10,6 +10,7 @@ import json
 import math
 import threading
 from collections import OrderedDict
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -125,8 +126,20 @@ class MiniLMEncoder:
         return result
 
 
+@dataclass
+class _Job:
+    texts: list[str]
+    vectors: np.ndarray | None = None
+    error: BaseException | None = None
+    done: bool = False
+
+
 class LocalEmbeddings(Embeddings):
-    """LangChain embeddings over the shipped MiniLM; loaded once, on first use."""
+    """LangChain embeddings over the shipped MiniLM; loaded once, on first use.
+
+    Callers in several threads at once (one per concurrent turn's recall) are served by one
+    encoder run over all their texts: a matrix product over many rows reads the weights
+    once, so eight short questions together cost about half of eight runs one by one."""
 
     def __init__(self, model_dir: Path | None = None, batch_size: int = 32,
                  cache_size: int = 512) -> None:
@@ -139,6 +152,9 @@ class LocalEmbeddings(Embeddings):
         self.cache_size = cache_size
         self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
         self._cache_lock = threading.Lock()
+        self._jobs: list[_Job] = []  # texts waiting for the next encoder run
+        self._jobs_lock = threading.Lock()
+        self._encoding = threading.Lock()  # held by the thread running the encoder
 
     def encoder(self) -> MiniLMEncoder:
         with self._lock:
@@ -155,9 +171,8 @@ class LocalEmbeddings(Embeddings):
             for text in cached:
                 self._cache.move_to_end(text)
         todo = list(dict.fromkeys(t for t in texts if t not in cached))
-        parts = [encoder.encode(todo[i:i + self.batch_size])
-                 for i in range(0, len(todo), self.batch_size)]
-        fresh = dict(zip(todo, np.concatenate(parts), strict=True)) if parts else {}
+        fresh = dict(zip(todo, self._encode_together(encoder, todo), strict=True)) \
+            if todo else {}
         if fresh and self.cache_size:
             with self._cache_lock:
                 self._cache.update(fresh)
@@ -166,6 +181,39 @@ class LocalEmbeddings(Embeddings):
         # Copies: a caller that normalises in place must not change the cache.
         found = {**fresh, **cached}
         return np.stack([found[t] for t in texts]).copy()
+
+    def _encode_together(self, encoder: MiniLMEncoder, texts: list[str]) -> np.ndarray:
+        """Queue `texts`, then wait for the encoder. Whoever gets it encodes every queued
+        job at once; a thread that got it after its job was taken finds its vectors ready."""
+        job = _Job(texts)
+        with self._jobs_lock:
+            self._jobs.append(job)
+        with self._encoding:
+            if not job.done:
+                with self._jobs_lock:
+                    jobs, self._jobs = self._jobs, []
+                self._run(encoder, jobs)
+        if job.error is not None:
+            raise job.error
+        assert job.vectors is not None
+        return job.vectors
+
+    def _run(self, encoder: MiniLMEncoder, jobs: list[_Job]) -> None:
+        try:
+            # Similar lengths side by side: a batch is padded to its longest text.
+            unique = sorted(dict.fromkeys(t for job in jobs for t in job.texts), key=len)
+            vectors: dict[str, np.ndarray] = {}
+            for i in range(0, len(unique), self.batch_size):
+                chunk = unique[i:i + self.batch_size]
+                vectors.update(zip(chunk, encoder.encode(chunk), strict=True))
+            for job in jobs:
+                job.vectors = np.stack([vectors[t] for t in job.texts])
+        except BaseException as exc:  # every waiting caller hears of it, not just this one
+            for job in jobs:
+                job.error = exc
+        finally:
+            for job in jobs:
+                job.done = True
 
     def embed_documents(self, texts: list[str]) -> list[list[float]]:
         return self.embed_array(texts).tolist()  # type: ignore[no-any-return]

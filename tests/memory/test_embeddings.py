@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import threading
+import time
+
 import numpy as np
 
 from memory.embeddings import LocalEmbeddings, default_model_dir, make_embeddings
@@ -66,3 +69,64 @@ def test_recent_texts_are_not_embedded_twice() -> None:
     embeddings.embed_array(["a third text", "a fourth text"])  # evicts the oldest
     embeddings.embed_array(["my sister lives in Lyon"])
     assert runs[-1] == ["my sister lives in Lyon"]
+
+
+def test_concurrent_callers_share_one_encoder_run() -> None:
+    embeddings = LocalEmbeddings(cache_size=0)
+    encoder = embeddings.encoder()
+    runs: list[list[str]] = []
+    real = encoder.encode
+
+    def counting(texts: list[str]):  # type: ignore[no-untyped-def]
+        runs.append(list(texts))
+        return real(texts)
+
+    encoder.encode = counting  # type: ignore[method-assign]
+    alone = {q: real([q])[0] for q in QUESTIONS}
+    results: dict[str, np.ndarray] = {}
+
+    def ask(question: str) -> None:
+        results[question] = embeddings.embed_array([question, "shared by every caller"])[0]
+
+    # While the encoder is busy (its lock held here), six callers queue their questions;
+    # the first to get it next runs them all together.
+    with embeddings._encoding:
+        threads = [threading.Thread(target=ask, args=(q,)) for q in QUESTIONS]
+        for thread in threads:
+            thread.start()
+        deadline = time.monotonic() + 10
+        while len(embeddings._jobs) < len(QUESTIONS) and time.monotonic() < deadline:
+            time.sleep(0.01)
+    for thread in threads:
+        thread.join(10)
+    assert len(runs) == 1 and sorted(runs[0]) == sorted([*QUESTIONS, "shared by every caller"])
+    for question in QUESTIONS:
+        assert np.allclose(results[question], alone[question], atol=1e-4)
+
+
+def test_an_encoder_failure_reaches_every_caller_it_was_running_for() -> None:
+    embeddings = LocalEmbeddings(cache_size=0)
+    encoder = embeddings.encoder()
+
+    def broken(texts: list[str]):  # type: ignore[no-untyped-def]
+        raise MemoryError("no room for the batch")
+
+    encoder.encode = broken  # type: ignore[method-assign]
+    errors: list[BaseException] = []
+
+    def ask(text: str) -> None:
+        try:
+            embeddings.embed_array([text])
+        except MemoryError as exc:
+            errors.append(exc)
+
+    with embeddings._encoding:
+        threads = [threading.Thread(target=ask, args=(q,)) for q in QUESTIONS[:3]]
+        for thread in threads:
+            thread.start()
+        deadline = time.monotonic() + 10
+        while len(embeddings._jobs) < 3 and time.monotonic() < deadline:
+            time.sleep(0.01)
+    for thread in threads:
+        thread.join(10)
+    assert len(errors) == 3 and not embeddings._jobs
