@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from typing import Any
 
 import numpy as np
 
@@ -49,17 +50,23 @@ def test_langchain_interface_and_factory() -> None:
         assert "unknown embeddings" in str(exc)
 
 
-def test_recent_texts_are_not_embedded_twice() -> None:
-    embeddings = LocalEmbeddings(cache_size=2)
+def count_runs(embeddings: LocalEmbeddings) -> tuple[list[list[str]], Any]:
+    """The texts of each encoder run from now on, and the encoder's own `encode`."""
     encoder = embeddings.encoder()
     runs: list[list[str]] = []
     real = encoder.encode
 
-    def counting(texts: list[str]):  # type: ignore[no-untyped-def]
+    def counting(texts: list[str]) -> np.ndarray:
         runs.append(list(texts))
         return real(texts)
 
     encoder.encode = counting  # type: ignore[method-assign]
+    return runs, real
+
+
+def test_recent_texts_are_not_embedded_twice() -> None:
+    embeddings = LocalEmbeddings(cache_size=2)
+    runs, _real = count_runs(embeddings)
     first = embeddings.embed_array(["my sister lives in Lyon"])
     again = embeddings.embed_array(["my sister lives in Lyon", "I play the cello"])
     assert runs == [["my sister lives in Lyon"], ["I play the cello"]]
@@ -73,15 +80,7 @@ def test_recent_texts_are_not_embedded_twice() -> None:
 
 def test_concurrent_callers_share_one_encoder_run() -> None:
     embeddings = LocalEmbeddings(cache_size=0)
-    encoder = embeddings.encoder()
-    runs: list[list[str]] = []
-    real = encoder.encode
-
-    def counting(texts: list[str]):  # type: ignore[no-untyped-def]
-        runs.append(list(texts))
-        return real(texts)
-
-    encoder.encode = counting  # type: ignore[method-assign]
+    runs, real = count_runs(embeddings)
     alone = {q: real([q])[0] for q in QUESTIONS}
     results: dict[str, np.ndarray] = {}
 
