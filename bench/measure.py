@@ -6,6 +6,9 @@ import asyncio
 import statistics
 import time
 from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+T = TypeVar("T")
 
 
 def percentiles(samples_ms: list[float]) -> dict[str, float]:
@@ -45,3 +48,47 @@ async def throughput(call: Callable[[], Awaitable[object]], *, concurrency: int,
     started = time.perf_counter()
     await asyncio.gather(*(worker() for _ in range(concurrency)))
     return round(done / (time.perf_counter() - started), 1)
+
+
+
+async def timed(call: Callable[[], Awaitable[object]]) -> float:
+    started = time.perf_counter()
+    await call()
+    return (time.perf_counter() - started) * 1000
+
+
+async def interleaved(measures: dict[str, Callable[[], Awaitable[T]]], *, n: int,
+                      warmup: int, block: int, settle: float = 0.1) -> dict[str, list[T]]:
+    """`n` measurements of each, taken in blocks of `block` that take turns, so every
+    route is measured across the same minutes: on a shared VM the speed drifts by a
+    quarter between minutes, which would otherwise land on whichever route ran then.
+    Between blocks a pause of `settle` seconds lets a server's deferred work (history
+    writes, memory) finish before another server is timed."""
+    for measure in measures.values():
+        for _ in range(warmup):
+            await measure()
+    samples: dict[str, list[T]] = {name: [] for name in measures}
+    names = list(measures)
+    for round_no in range(-(-n // block)):
+        shift = round_no % len(names)  # no route always runs first
+        for name in names[shift:] + names[:shift]:
+            for _ in range(min(block, n - len(samples[name]))):
+                samples[name].append(await measures[name]())
+            await asyncio.sleep(settle)
+    return samples
+
+
+async def interleaved_throughput(calls: dict[str, Callable[[], Awaitable[object]]], *,
+                                 concurrency: int, seconds: float, rounds: int = 2
+                                 ) -> dict[str, float]:
+    """Turns/s of each at `concurrency`, in `rounds` windows of `seconds / rounds` that
+    take turns (see `interleaved`); the mean of the windows."""
+    rates: dict[str, list[float]] = {name: [] for name in calls}
+    names = list(calls)
+    for round_no in range(rounds):
+        shift = round_no % len(names)
+        for name in names[shift:] + names[:shift]:
+            rates[name].append(await throughput(calls[name], concurrency=concurrency,
+                                                seconds=seconds / rounds))
+            await asyncio.sleep(0.1)
+    return {name: round(statistics.fmean(values), 1) for name, values in rates.items()}

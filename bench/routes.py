@@ -9,8 +9,10 @@ import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -18,10 +20,10 @@ import httpx
 from langchain_core.messages import HumanMessage
 
 from bench.graph import bench_builder
-from bench.measure import percentiles, sequential, throughput
+from bench.measure import interleaved, interleaved_throughput, percentiles, timed
 from server.embedded.redis_server import free_port
 
-N, WARMUP, SECONDS = 200, 20, 4.0
+N, WARMUP, SECONDS, BLOCK = 200, 20, 4.0, 20
 SERVER_CORE = "0"
 
 
@@ -74,17 +76,6 @@ async def first_event_ms(client: httpx.AsyncClient, url: str, body: dict[str, An
     return first or float("nan"), token or float("nan")
 
 
-async def streaming(client: httpx.AsyncClient, url: str, body: Any, marker: bytes,
-                    headers: dict[str, str] | None = None) -> dict[str, Any]:
-    firsts, tokens = [], []
-    for i in range(N // 2 + WARMUP):
-        first, token = await first_event_ms(client, url, body(10_000 + i), marker, headers)
-        if i >= WARMUP:
-            firsts.append(first)
-            tokens.append(token)
-    return {"first_event": percentiles(firsts), "first_token": percentiles(tokens)}
-
-
 def asker(client: httpx.AsyncClient, url: str, body: Any,
           headers: dict[str, str] | None = None) -> Any:
     """A call that sends a new question each time (`body(n)`), so no cache answers for the
@@ -111,46 +102,87 @@ def langserve_body(n: int) -> dict[str, Any]:
     return {"input": {"messages": [{"type": "human", "content": question(n)}]}}
 
 
+@dataclass(frozen=True)
+class Route:
+    """One measured route: its sequential call, and its SSE stream when it has one."""
+
+    url: str
+    body: Callable[[int], Any]
+    stream_url: str | None = None
+    headers: dict[str, str] | None = None
+    pid: int | None = None
+
+
 async def http_benchmarks(results: dict[str, Any], redis_url: str, data: Path) -> None:
+    """Every server runs at once (all pinned to the server core, idle but for the route
+    being timed), and the routes are timed in alternating blocks: see `interleaved`."""
     graph = bench_builder().compile()
     message = {"messages": [HumanMessage("what is the answer?")]}
-    results["in_process"] = await sequential(lambda: graph.ainvoke(message), n=N,
-                                             warmup=WARMUP)
-    env = {"BENCH_DATA": str(data), "BENCH_REDIS": redis_url}
+    env = {"BENCH_DATA": str(data / "parley"), "BENCH_REDIS": redis_url}
+    # The same platform without long-term memory: what the query's embedding costs. Its
+    # own data and Redis database, so the two do not share a history stream or files.
+    no_memory = {"BENCH_DATA": str(data / "parley-no-memory"),
+                 "BENCH_REDIS": redis_url.rsplit("/", 1)[0] + "/1",
+                 "PARLEY_MEMORY_ENABLED": "false"}
     async with httpx.AsyncClient(timeout=60) as client:
-        with server("bare", env) as (url, pid):
-            results["bare"] = await measure_route(
-                client, pid, f"{url}/invoke", chat_body, f"{url}/stream", chat_body)
-        with server("langserve", env) as (url, pid):
-            results["langserve"] = await measure_route(
-                client, pid, f"{url}/graph/invoke", langserve_body,
-                f"{url}/graph/stream_events", langserve_body)
-        with server("parley", env) as (url, pid):
-            auth = await bench_login(client, url)
-            results["parley_chat"] = await measure_route(
-                client, pid, f"{url}/chat", chat_body, f"{url}/chat/stream", chat_body, auth)
-            results["parley_langserve"] = await sequential(
-                asker(client, f"{url}/agents/assistant/invoke", langserve_body, auth), n=N,
-                warmup=WARMUP)
-        # The same without long-term memory: what the query's embedding costs.
-        with server("parley", {**env, "PARLEY_MEMORY_ENABLED": "false"}) as (url, pid):
-            auth = await bench_login(client, url)
-            results["parley_no_memory"] = await measure_route(
-                client, pid, f"{url}/chat", chat_body, f"{url}/chat/stream", chat_body, auth)
+        with ExitStack() as stack:
+            bare = stack.enter_context(server("bare", env))
+            langserve = stack.enter_context(server("langserve", env))
+            parley = stack.enter_context(server("parley", env))
+            parley_nm = stack.enter_context(server("parley", no_memory))
+            auth = await bench_login(client, parley[0])
+            auth_nm = await bench_login(client, parley_nm[0])
+            routes = {
+                "bare": Route(f"{bare[0]}/invoke", chat_body, f"{bare[0]}/stream",
+                              pid=bare[1]),
+                "langserve": Route(f"{langserve[0]}/graph/invoke", langserve_body,
+                                   f"{langserve[0]}/graph/stream_events", pid=langserve[1]),
+                "parley_chat": Route(f"{parley[0]}/chat", chat_body, f"{parley[0]}/chat/stream",
+                                     auth, parley[1]),
+                "parley_no_memory": Route(f"{parley_nm[0]}/chat", chat_body,
+                                          f"{parley_nm[0]}/chat/stream", auth_nm, parley_nm[1]),
+                "parley_langserve": Route(f"{parley[0]}/agents/assistant/invoke",
+                                          langserve_body, headers=auth),
+            }
+            await measure_routes(results, client, routes,
+                                 in_process=lambda: graph.ainvoke(message))
 
 
-async def measure_route(client: httpx.AsyncClient, pid: int, url: str, body: Any,
-                        stream_url: str, stream_body: Any,
-                        headers: dict[str, str] | None = None) -> dict[str, Any]:
-    """Sequential latency, streaming, throughput at 1, 8 and 32 clients, and the server's
-    RSS, for one route of one server."""
-    ask = asker(client, url, body, headers)
-    result: dict[str, Any] = await sequential(ask, n=N, warmup=WARMUP)
-    result["stream"] = await streaming(client, stream_url, stream_body, b"word0", headers)
-    result["throughput"] = {str(c): await throughput(ask, concurrency=c, seconds=SECONDS)
-                            for c in (1, 8, 32)}
-    result["rss_mb"] = rss_mb(pid)
-    return result
+async def measure_routes(results: dict[str, Any], client: httpx.AsyncClient,
+                         routes: dict[str, Route], in_process: Callable[[], Any]) -> None:
+    """Sequential latency (and the in-process graph beside it), time to the first event
+    and the first token, turns/s at 1, 8 and 32 clients, then each server's RSS."""
+    asks = {name: asker(client, r.url, r.body, r.headers) for name, r in routes.items()}
+    calls: dict[str, Callable[[], Any]] = {"in_process": in_process, **asks}
+    latencies = await interleaved({name: partial(timed, call) for name, call in calls.items()},
+                                  n=N, warmup=WARMUP, block=BLOCK)
+    for name, samples in latencies.items():
+        results[name] = percentiles(samples)
+    streamed = {name: r for name, r in routes.items() if r.stream_url}
+    counter = itertools.count(10_000)
+    firsts = await interleaved(
+        {name: partial(_first_event, client, r, counter) for name, r in streamed.items()},
+        n=N // 2, warmup=WARMUP, block=BLOCK)
+    for name, pairs in firsts.items():
+        results[name]["stream"] = {"first_event": percentiles([f for f, _t in pairs]),
+                                   "first_token": percentiles([t for _f, t in pairs])}
+    for name in streamed:
+        results[name]["throughput"] = {}
+    for concurrency in (1, 8, 32):
+        rates = await interleaved_throughput({name: asks[name] for name in streamed},
+                                             concurrency=concurrency, seconds=SECONDS)
+        for name, rate in rates.items():
+            results[name]["throughput"][str(concurrency)] = rate
+    for name, r in streamed.items():
+        results[name]["rss_mb"] = rss_mb(r.pid) if r.pid else float("nan")
+
+
+async def _first_event(client: httpx.AsyncClient, route: Route, counter: Iterator[int]
+                       ) -> tuple[float, float]:
+    assert route.stream_url is not None
+    return await first_event_ms(client, route.stream_url, route.body(next(counter)),
+                                b"word0", route.headers)
+
 
 async def bench_login(client: httpx.AsyncClient, url: str) -> dict[str, str]:
     await client.post(f"{url}/auth/register",

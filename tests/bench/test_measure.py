@@ -1,0 +1,64 @@
+"""The bench's own arithmetic: interleaved timing and the targets table. (The bench itself
+measures; `make bench` runs it. These check that what it reports is what it measured.)"""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+from typing import Any
+
+from bench.measure import interleaved, interleaved_throughput, percentiles
+from bench.report import summarise, targets
+
+RESULTS = Path(__file__).parents[2] / "bench" / "results" / "latest.json"
+
+
+async def test_routes_take_turns_in_blocks_after_their_warm_up() -> None:
+    calls: list[str] = []
+
+    def measure(name: str) -> Any:
+        async def run() -> str:
+            calls.append(name)
+            return name
+        return run
+
+    samples = await interleaved({"a": measure("a"), "b": measure("b"), "c": measure("c")},
+                                n=5, warmup=1, block=2, settle=0)
+    assert calls[:3] == ["a", "b", "c"]  # warm-up, then blocks of two, rotating the start
+    assert "".join(calls[3:]) == "aabbcc" + "bbccaa" + "cab"
+    assert {name: len(values) for name, values in samples.items()} == {"a": 5, "b": 5, "c": 5}
+
+
+async def test_throughput_counts_the_calls_of_each() -> None:
+    async def quick() -> None:
+        return None
+
+    rates = await interleaved_throughput({"x": quick, "y": quick}, concurrency=2,
+                                         seconds=0.1)
+    assert set(rates) == {"x", "y"} and all(rate > 100 for rate in rates.values())
+
+
+def test_percentiles() -> None:
+    stats = percentiles([float(v) for v in range(1, 101)])
+    assert (stats["p50"], stats["p99"], stats["n"]) == (51.0, 99.0, 100)
+
+
+def test_the_targets_table_follows_the_numbers() -> None:
+    results: dict[str, Any] = json.loads(RESULTS.read_text())
+    rows = "\n".join(targets(results))
+    assert rows.count("| yes |") + rows.count("| no |") == 5
+    fast = copy.deepcopy(results)
+    base = fast["in_process"]["p50"]
+    fast["parley_chat"]["p50"] = base + (fast["langserve"]["p50"] - base) / 2
+    fast["parley_chat"]["stream"]["first_token"]["p50"] = \
+        fast["langserve"]["stream"]["first_token"]["p50"] * 1.1
+    fast["parley_chat"]["throughput"]["32"] = fast["langserve"]["throughput"]["32"] + 1
+    fast["recall"]["100000"]["p99"] = 6.0
+    verdicts = {line.split("|")[1].strip(): line.split("|")[3].strip()
+                for line in targets(fast) if line.startswith("| ") and "met |" not in line}
+    assert verdicts["Parley's added cost per turn ≤ LangServe's"] == "yes"
+    assert verdicts["first answer token ≤ 1.2 x LangServe's"] == "yes"
+    assert verdicts["turns/s at c=32 ≥ LangServe's"] == "yes"
+    assert verdicts["recall p99 ≤ 5 ms at 100,000 memories"] == "no"
+    assert "| target |" in summarise(fast)
