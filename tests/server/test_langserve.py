@@ -55,6 +55,32 @@ async def test_the_whole_conversation_reaches_the_model(make_app, client_for) ->
     assert texts[1:] == ["1+1?", "Two.", "what did I ask?"]  # the tool note was stripped
 
 
+async def test_invoke_gives_the_text_a_stream_adds_up_to_without_streaming_tokens(
+        make_app, live, monkeypatch) -> None:
+    from agents.fake import ScriptedChatModel
+
+    turn = [call("add", "Let me add that.", a=1, b=1), say("It is two.")]
+    app = make_app([*turn, *turn], cycle=False)
+    streamed_calls = 0
+    real_astream = ScriptedChatModel._astream
+
+    def counting_astream(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        nonlocal streamed_calls
+        streamed_calls += 1
+        return real_astream(self, *args, **kwargs)
+
+    monkeypatch.setattr(ScriptedChatModel, "_astream", counting_astream)
+    with live(app) as url:
+        remote: RemoteRunnable = RemoteRunnable(f"{url}/agents/assistant/")
+        invoked = await remote.ainvoke({"messages": [HumanMessage("1+1?")]})
+        invoke_streamed = streamed_calls
+        chunks = [c async for c in remote.astream({"messages": [HumanMessage("1+1?")]})]
+    streamed = "".join(c.content for c in chunks)
+    assert streamed == "Let me add that.\n\n🛠 add\n\nIt is two."
+    assert invoked.content == streamed
+    assert invoke_streamed == 0 and streamed_calls == 2  # tokens only when streaming
+
+
 async def test_remote_runnable_against_a_real_server(make_app, live) -> None:
     app = make_app([say("Streaming works fine")])
     with live(app) as url:
