@@ -38,6 +38,7 @@ from pydantic import BaseModel, Field, WithJsonSchema
 from server.deps import current_user, get_current_user, get_profile
 from server.ratelimit import enforce_rate_limit
 from server.streams import in_own_task
+from server.turns import answer_token
 
 TOOL_NOTE = "🛠"
 _NOTE_LINE = re.compile(rf"^{TOOL_NOTE} .*\n?", re.MULTILINE)
@@ -99,11 +100,9 @@ async def _pieces(graph: CompiledStateGraph, messages: list[AnyMessage],
         async for part in run:
             mode, chunk = cast(tuple[str, Any], part)
             if mode == "messages":
-                token, meta = chunk
-                if (isinstance(token, AIMessageChunk) and token.content
-                        and meta.get("langgraph_node") == "agent"):
+                if (text := answer_token(chunk)) is not None:
                     previous_step_spoke = True
-                    yield token.text
+                    yield text
             elif mode == "updates":
                 for message in ((chunk or {}).get("agent") or {}).get("messages", []):
                     if isinstance(message, AIMessage) and message.text:

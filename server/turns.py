@@ -96,10 +96,8 @@ async def stream_turn(
             async for part in run:
                 mode, chunk = cast(tuple[str, Any], part)
                 if mode == "messages":
-                    token, meta = chunk
-                    if (isinstance(token, AIMessageChunk) and token.content
-                            and meta.get("langgraph_node") == "agent"):
-                        yield TurnEvent(event="token", data={"text": token.text})
+                    if (text := answer_token(chunk)) is not None:
+                        yield TurnEvent(event="token", data={"text": text})
                 elif mode == "custom" and isinstance(chunk, dict) and "event" in chunk:
                     event = chunk["event"]
                     if event == "tool_end":
@@ -126,6 +124,16 @@ async def stream_turn(
     log.info("turn %s ok", turn_id, extra={"agent": agent, "turn_id": turn_id, "outcome": "ok",
                                           "duration_ms": _ms_since(started)})
     yield TurnEvent(event="done", data={"turn_id": turn_id, "thread_id": thread_id})
+
+
+def answer_token(chunk: Any) -> str | None:
+    """The text of a `messages`-mode chunk when it is a token of the agent's answer (not of
+    the summary fold or a tool's own model call), else None."""
+    token, meta = chunk
+    if (isinstance(token, AIMessageChunk) and token.content
+            and meta.get("langgraph_node") == "agent"):
+        return token.text
+    return None
 
 
 def _ms_since(started: float) -> float:
