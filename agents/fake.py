@@ -3,6 +3,7 @@ word by word, and emits tool calls, with no network and no randomness."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
@@ -97,6 +98,11 @@ class ScriptedChatModel(BaseChatModel):
             if run_manager and chunk.message.content:
                 await run_manager.on_llm_new_token(str(chunk.message.content), chunk=chunk)
             yield chunk
+            # A provider's stream waits on the network between chunks, which lets the
+            # server send each token on at once. Without a pause of its own this model
+            # would hand over all of its tokens in one go, and a stream's first token
+            # would arrive with its last. Zero seconds: a turn of the event loop, no delay.
+            await asyncio.sleep(0)
 
 
 def _chunks(message: AIMessage) -> Iterator[ChatGenerationChunk]:
