@@ -64,24 +64,29 @@ def targets(results: dict[str, Any]) -> list[str]:
     def met(ok: bool) -> str:
         return "yes" if ok else "no"
 
+    nm = "parley_no_memory"
     return [
-        "| target | measured in this run | met |", "|---|---|---|",
+        "| target | measured in this run | met | met without long-term memory |",
+        "|---|---|---|---|",
         f"| Parley's added cost per turn ≤ LangServe's | {added['parley_chat']:.1f} ms "
-        f"({added['parley_no_memory']:.1f} without long-term memory) vs "
-        f"{added['langserve']:.1f} ms | {met(added['parley_chat'] <= added['langserve'])} |",
+        f"({added[nm]:.1f} without long-term memory) vs {added['langserve']:.1f} ms | "
+        f"{met(added['parley_chat'] <= added['langserve'])} | "
+        f"{met(added[nm] <= added['langserve'])} |",
         f"| first answer token ≤ 1.2 x LangServe's | {token['parley_chat']:.1f} ms "
-        f"({token['parley_no_memory']:.1f} without memory) vs {token['langserve']:.1f} ms: "
+        f"({token[nm]:.1f} without memory) vs {token['langserve']:.1f} ms: "
         f"{token['parley_chat'] / token['langserve']:.1f} x "
-        f"({token['parley_no_memory'] / token['langserve']:.1f} x) | "
-        f"{met(token['parley_chat'] <= 1.2 * token['langserve'])} |",
+        f"({token[nm] / token['langserve']:.1f} x) | "
+        f"{met(token['parley_chat'] <= 1.2 * token['langserve'])} | "
+        f"{met(token[nm] <= 1.2 * token['langserve'])} |",
         f"| turns/s at c=32 ≥ LangServe's | {tput['parley_chat']:.0f} "
-        f"({tput['parley_no_memory']:.0f} without memory) vs {tput['langserve']:.0f} | "
-        f"{met(tput['parley_chat'] >= tput['langserve'])} |",
-        f"| local model ≥ 95% of the raw runtime | {ratio:.0%} | {met(ratio >= 0.95)} |",
+        f"({tput[nm]:.0f} without memory) vs {tput['langserve']:.0f} | "
+        f"{met(tput['parley_chat'] >= tput['langserve'])} | "
+        f"{met(tput[nm] >= tput['langserve'])} |",
+        f"| local model ≥ 95% of the raw runtime | {ratio:.0%} | {met(ratio >= 0.95)} | - |",
         f"| recall p99 ≤ 5 ms at 100,000 memories | {recall['p99']:.1f} ms "
         f"({recall['index']} index"
         + (f", {recall['recall_at_4']:.0%} of the exact top 4" if "recall_at_4" in recall
-           else "") + f") | {met(recall['p99'] <= 5)} |", ""]
+           else "") + f") | {met(recall['p99'] <= 5)} | - |", ""]
 
 
 def plot(results: dict[str, Any], path: Path) -> None:
