@@ -68,11 +68,14 @@ async def memory_benchmarks(results: dict[str, Any], redis_url: str, data: Path)
     results["recall"] = recall
 
     # The checkpointer and durability Parley runs with (server/platform.py, server/turns.py).
-    from langgraph.checkpoint.redis.ashallow import AsyncShallowRedisSaver
+    from redis.asyncio import Redis
+
+    from memory.redis_checkpointer import RedisStringSaver
 
     graph_builder = bench_builder()
-    async with AsyncShallowRedisSaver.from_conn_string(redis_url) as saver:
-        await saver.asetup()
+    redis = Redis.from_url(redis_url)
+    try:
+        saver = RedisStringSaver(redis, ttl_seconds=3600)
         graph = graph_builder.compile(checkpointer=saver)
         config = {"configurable": {"thread_id": "bench:window"}}
         for _ in range(5):
@@ -89,6 +92,8 @@ async def memory_benchmarks(results: dict[str, Any], redis_url: str, data: Path)
             await graph.ainvoke({"messages": [HumanMessage("hi")]}, config,  # type: ignore[arg-type]
                                 durability="exit")
             turns.append((time.perf_counter() - started) * 1000)
+    finally:
+        await redis.aclose()
     results["redis_window"] = {"read": percentiles(reads), "turn_with_checkpoints": percentiles(
         turns)}
 

@@ -1,0 +1,178 @@
+"""A LangGraph checkpointer that keeps each thread's latest checkpoint in a plain Redis
+string: LangGraph's own msgpack serialization, one GET (with the TTL refreshed) to read,
+one SET (with the TTL) to write.
+
+Short-term memory needs the latest state of a thread and nothing older (history keeps the
+messages). `langgraph-checkpoint-redis`'s shallow saver stores the same thing as RedisJSON,
+converting the state to JSON in Python first, which cost 2 to 3 ms of CPU a turn (see the
+README's benchmarks); this one hands the state to msgpack in C.
+
+Pending writes (a task's output not yet folded into a checkpoint: interrupts, errors,
+finished tasks of an interrupted step) live in a hash beside the checkpoint, one field per
+write, tagged with the checkpoint they belong to.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from typing import Any
+
+from langchain_core.runnables import RunnableConfig
+from langgraph.checkpoint.base import (
+    WRITES_IDX_MAP,
+    BaseCheckpointSaver,
+    ChannelVersions,
+    Checkpoint,
+    CheckpointMetadata,
+    CheckpointTuple,
+    get_checkpoint_id,
+    get_checkpoint_metadata,
+)
+from langgraph.checkpoint.serde.base import SerializerProtocol
+from redis.asyncio import Redis
+
+_SEP = b"\x00"
+
+
+class RedisStringSaver(BaseCheckpointSaver[str]):
+    """Async only (the server is async); the sync methods raise NotImplementedError."""
+
+    def __init__(self, redis: Redis, *, ttl_seconds: int | None = None,
+                 prefix: str = "parley:checkpoint", serde: SerializerProtocol | None = None
+                 ) -> None:
+        super().__init__(serde=serde)
+        self.redis = redis
+        self.ttl = ttl_seconds
+        self.prefix = prefix
+
+    def _key(self, thread_id: str, checkpoint_ns: str) -> str:
+        return f"{self.prefix}:{thread_id}:{checkpoint_ns}"
+
+    def _dump(self, value: Any) -> bytes:
+        kind, data = self.serde.dumps_typed(value)
+        return kind.encode() + _SEP + data
+
+    def _load(self, raw: bytes) -> Any:
+        kind, _, data = raw.partition(_SEP)
+        return self.serde.loads_typed((kind.decode(), data))
+
+    async def aget_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
+        thread_id = str(config["configurable"]["thread_id"])
+        checkpoint_ns = str(config["configurable"].get("checkpoint_ns", ""))
+        key = self._key(thread_id, checkpoint_ns)
+        pipe = self.redis.pipeline(transaction=False)
+        # Reading a thread keeps it alive: an active conversation never expires midway.
+        pipe.getex(key, ex=self.ttl) if self.ttl else pipe.get(key)
+        pipe.hgetall(f"{key}:writes")
+        if self.ttl:
+            pipe.expire(f"{key}:writes", self.ttl)
+        raw, writes, *_ = await pipe.execute()
+        if raw is None:
+            return None
+        record = self._load(raw)
+        checkpoint: Checkpoint = record["checkpoint"]
+        wanted = get_checkpoint_id(config)
+        if wanted and wanted != checkpoint["id"]:
+            return None  # only the latest is kept
+        pending = []
+        for field, value in writes.items():
+            checkpoint_id, task_id, index = field.decode().rsplit("|", 2)
+            if checkpoint_id == checkpoint["id"]:
+                channel, write, _task_path = self._load(value)
+                pending.append(((task_id, int(index)), (task_id, channel, write)))
+        parent = record["parent"]
+        return CheckpointTuple(
+            config={"configurable": {"thread_id": thread_id, "checkpoint_ns": checkpoint_ns,
+                                     "checkpoint_id": checkpoint["id"]}},
+            checkpoint=checkpoint,
+            metadata=record["metadata"],
+            parent_config={"configurable": {"thread_id": thread_id,
+                                            "checkpoint_ns": checkpoint_ns,
+                                            "checkpoint_id": parent}} if parent else None,
+            pending_writes=[write for _order, write in sorted(pending)],
+        )
+
+    async def aput(self, config: RunnableConfig, checkpoint: Checkpoint,
+                   metadata: CheckpointMetadata, new_versions: ChannelVersions
+                   ) -> RunnableConfig:
+        thread_id = str(config["configurable"]["thread_id"])
+        checkpoint_ns = str(config["configurable"].get("checkpoint_ns", ""))
+        parent = config["configurable"].get("checkpoint_id")
+        key = self._key(thread_id, checkpoint_ns)
+        record = {"checkpoint": checkpoint, "parent": parent, "thread_id": thread_id,
+                  "checkpoint_ns": checkpoint_ns,
+                  "metadata": get_checkpoint_metadata(config, metadata)}
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.set(key, self._dump(record), ex=self.ttl)
+        pipe.hkeys(f"{key}:writes")
+        _ok, fields = await pipe.execute()
+        # Writes of older checkpoints are dead now. Those of the parent stay: a step's
+        # writes can be saved just before the checkpoint that follows it.
+        keep = {checkpoint["id"], parent}
+        stale = [f for f in fields if f.decode().rsplit("|", 2)[0] not in keep]
+        if stale:
+            await self.redis.hdel(f"{key}:writes", *stale)
+        return {"configurable": {"thread_id": thread_id, "checkpoint_ns": checkpoint_ns,
+                                 "checkpoint_id": checkpoint["id"]}}
+
+    async def aput_writes(self, config: RunnableConfig, writes: Sequence[tuple[str, Any]],
+                          task_id: str, task_path: str = "") -> None:
+        thread_id = str(config["configurable"]["thread_id"])
+        checkpoint_ns = str(config["configurable"].get("checkpoint_ns", ""))
+        checkpoint_id = config["configurable"]["checkpoint_id"]
+        key = f"{self._key(thread_id, checkpoint_ns)}:writes"
+        pipe = self.redis.pipeline(transaction=False)
+        for index, (channel, value) in enumerate(writes):
+            position = WRITES_IDX_MAP.get(channel, index)
+            field = f"{checkpoint_id}|{task_id}|{position}"
+            blob = self._dump((channel, value, task_path))
+            # As LangGraph's own savers do: a task's ordinary write is kept as first
+            # saved (a retried task must not change it); special ones (errors,
+            # interrupts: negative positions) are replaced.
+            pipe.hset(key, field, blob) if position < 0 else pipe.hsetnx(key, field, blob)
+        if self.ttl:
+            pipe.expire(key, self.ttl)
+        await pipe.execute()
+
+    async def alist(self, config: RunnableConfig | None, *,
+                    filter: dict[str, Any] | None = None,
+                    before: RunnableConfig | None = None, limit: int | None = None
+                    ) -> AsyncIterator[CheckpointTuple]:
+        """The latest checkpoint of the thread in `config` (or of every thread), when it
+        matches `filter` (metadata) and is older than `before`."""
+        if config is not None:
+            threads = [(str(config["configurable"]["thread_id"]),
+                        str(config["configurable"].get("checkpoint_ns", "")))]
+        else:  # every thread: their ids are in the records (ids may hold ':')
+            threads = []
+            async for key in self.redis.scan_iter(f"{_glob_escape(self.prefix)}:*"):
+                raw = None if key.endswith(b":writes") else await self.redis.get(key)
+                if isinstance(raw, bytes):
+                    record = self._load(raw)
+                    threads.append((record["thread_id"], record["checkpoint_ns"]))
+        found = 0
+        for thread_id, checkpoint_ns in threads:
+            if limit is not None and found >= limit:
+                return
+            item = await self.aget_tuple({"configurable": {
+                "thread_id": thread_id, "checkpoint_ns": checkpoint_ns}})
+            if item is None:
+                continue
+            if filter and any(item.metadata.get(k) != v for k, v in filter.items()):
+                continue
+            if before and (item.checkpoint["id"]
+                           >= str(before["configurable"].get("checkpoint_id", ""))):
+                continue
+            found += 1
+            yield item
+
+    async def adelete_thread(self, thread_id: str) -> None:
+        pattern = f"{_glob_escape(self.prefix)}:{_glob_escape(thread_id)}:*"
+        keys = [k async for k in self.redis.scan_iter(pattern)]
+        if keys:
+            await self.redis.delete(*keys)
+
+
+def _glob_escape(text: str) -> str:
+    """`text` matched literally in a Redis SCAN pattern."""
+    return "".join(f"\\{c}" if c in "*?[]\\" else c for c in text)

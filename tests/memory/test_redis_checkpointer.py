@@ -1,0 +1,163 @@
+"""The plain-Redis checkpointer on a real Redis: threads continue, expire and come back
+after a restart of the saver; interrupted turns resume; pending writes round-trip."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from langchain_core.messages import HumanMessage, ToolMessage
+from langchain_core.runnables import RunnableConfig
+from langchain_core.tools import tool
+from langgraph.checkpoint.base import empty_checkpoint
+from redis.asyncio import Redis
+
+from agents.fake import ScriptedChatModel, call, say
+from graphs.builder import build_graph
+from graphs.deps import GraphDeps
+from memory.redis_checkpointer import RedisStringSaver
+
+sent: list[str] = []
+
+
+@tool
+def send_email(to: str) -> str:
+    """Send an email (needs the user's approval)."""
+    sent.append(to)
+    return f"sent to {to}"
+
+
+@pytest.fixture
+async def redis(redis_url: str) -> AsyncIterator[Redis]:
+    client = Redis.from_url(redis_url)
+    yield client
+    await client.aclose()
+
+
+def metadata(**extra: Any) -> Any:
+    return {"source": "input", "step": -1, **extra}  # callers may add their own keys
+
+
+def config_for(thread: str) -> RunnableConfig:
+    return {"configurable": {"thread_id": thread, "user_id": "u1"}}
+
+
+async def test_a_thread_continues_across_turns_and_savers(redis: Redis) -> None:
+    model = ScriptedChatModel(script=[say("Hi Ada."), say("You are Ada.")])
+    builder = build_graph(GraphDeps(model=model))
+    graph = builder.compile(checkpointer=RedisStringSaver(redis, ttl_seconds=600))
+    await graph.ainvoke({"messages": [HumanMessage("I am Ada")]}, config_for("u1:t"),
+                        durability="exit")
+    # Another saver on the same Redis, as another replica or a restarted server has.
+    again = builder.compile(checkpointer=RedisStringSaver(redis, ttl_seconds=600))
+    result = await again.ainvoke({"messages": [HumanMessage("who am I?")]},
+                                 config_for("u1:t"), durability="exit")
+    assert [m.content for m in result["messages"]] == [
+        "I am Ada", "Hi Ada.", "who am I?", "You are Ada."]
+    assert [m.content for m in model.calls[-1][1:]] == ["I am Ada", "Hi Ada.", "who am I?"]
+
+
+async def test_threads_expire_and_reading_keeps_them_alive(redis: Redis) -> None:
+    saver = RedisStringSaver(redis, ttl_seconds=600)
+    graph = build_graph(GraphDeps(model=ScriptedChatModel(script=[say("ok")], cycle=True))
+                        ).compile(checkpointer=saver)
+    await graph.ainvoke({"messages": [HumanMessage("hi")]}, config_for("u1:ttl"))
+    key = saver._key("u1:ttl", "")
+    assert 590 < await redis.ttl(key) <= 600
+    await redis.expire(key, 30)
+    assert await saver.aget_tuple(config_for("u1:ttl")) is not None
+    assert await redis.ttl(key) > 590  # the read refreshed it
+    await redis.delete(key)  # what expiry does
+    assert await saver.aget_tuple(config_for("u1:ttl")) is None
+
+
+async def test_an_interrupted_turn_resumes_from_a_new_saver(redis: Redis) -> None:
+    model = ScriptedChatModel(script=[call("send_email", to="ada@example.org"),
+                                      say("Done, the email is sent.")])
+    builder = build_graph(GraphDeps(model=model, tools=[send_email]))
+    config = config_for("u1:approval")
+    graph = builder.compile(checkpointer=RedisStringSaver(redis), interrupt_before=["tools"])
+    await graph.ainvoke({"messages": [HumanMessage("email Ada")]}, config)
+    paused = await graph.aget_state(config)
+    assert paused.next == ("tools",) and sent == []
+    graph = builder.compile(checkpointer=RedisStringSaver(redis), interrupt_before=["tools"])
+    result = await graph.ainvoke(None, config)
+    assert sent == ["ada@example.org"]
+    assert isinstance(result["messages"][-2], ToolMessage)
+    assert result["messages"][-1].content == "Done, the email is sent."
+
+
+async def test_pending_writes_round_trip_for_the_latest_checkpoint_only(redis: Redis) -> None:
+    saver = RedisStringSaver(redis, ttl_seconds=600)
+    base: RunnableConfig = {"configurable": {"thread_id": "t", "checkpoint_ns": ""}}
+    first = empty_checkpoint()
+    saved = await saver.aput(base, first, {"source": "input", "step": -1}, {})
+    await saver.aput_writes(saved, [("messages", "b1"), ("x", 2)], task_id="b")
+    await saver.aput_writes(saved, [("messages", "a1")], task_id="a")
+    await saver.aput_writes(saved, [("messages", "changed")], task_id="a")  # kept as first
+    await saver.aput_writes(saved, [("__error__", "boom")], task_id="a")
+    await saver.aput_writes(saved, [("__error__", "boom again")], task_id="a")  # replaced
+    got = await saver.aget_tuple(base)
+    assert got is not None and got.checkpoint["id"] == first["id"]
+    assert got.pending_writes == [("a", "__error__", "boom again"), ("a", "messages", "a1"),
+                                  ("b", "messages", "b1"), ("b", "x", 2)]
+    assert got.metadata["step"] == -1 and got.parent_config is None
+    second = empty_checkpoint()
+    await saver.aput(saved, second, {"source": "loop", "step": 0}, {})
+    third = empty_checkpoint()
+    await saver.aput({"configurable": {**base["configurable"], "checkpoint_id": second["id"]}},
+                     third, {"source": "loop", "step": 1}, {})
+    latest = await saver.aget_tuple(base)
+    assert latest is not None and latest.pending_writes == []
+    assert latest.parent_config == {"configurable": {
+        "thread_id": "t", "checkpoint_ns": "", "checkpoint_id": second["id"]}}
+    assert await redis.hlen(f"{saver._key('t', '')}:writes") == 0  # the first's are gone
+    stale: Any = {"configurable": {**base["configurable"], "checkpoint_id": first["id"]}}
+    assert await saver.aget_tuple(stale) is None  # only the latest is kept
+
+
+async def test_list_and_delete_threads_whose_ids_hold_separators(redis: Redis) -> None:
+    saver = RedisStringSaver(redis)
+    for thread in ("u1:a*b", "u1:a", "u2:c"):
+        await saver.aput({"configurable": {"thread_id": thread, "checkpoint_ns": ""}},
+                         empty_checkpoint(), metadata(owner=thread), {})
+    listed = sorted([t.config["configurable"]["thread_id"] async for t in saver.alist(None)])
+    assert listed == ["u1:a", "u1:a*b", "u2:c"]
+    only = [t async for t in saver.alist(None, filter={"owner": "u2:c"})]
+    assert [t.config["configurable"]["thread_id"] for t in only] == ["u2:c"]
+    await saver.adelete_thread("u1:a*b")  # a glob character: deletes that thread only
+    left = sorted([t.config["configurable"]["thread_id"] async for t in saver.alist(None)])
+    assert left == ["u1:a", "u2:c"]
+
+
+@pytest.mark.parametrize("durability", ["exit", "async"])
+async def test_a_node_that_asks_resumes_with_the_answer(redis: Redis, durability: Any) -> None:
+    from typing import TypedDict
+
+    from langgraph.graph import END, START, StateGraph
+    from langgraph.types import Command, interrupt
+
+    class State(TypedDict, total=False):
+        done: list[str]
+        answer: str
+
+    def prepare(state: State) -> State:
+        return {"done": [*state.get("done", []), "prepared"]}
+
+    def ask(state: State) -> State:
+        return {"answer": interrupt("send it?"), "done": [*state["done"], "asked"]}
+
+    builder = StateGraph(State)
+    builder.add_node("prepare", prepare)
+    builder.add_node("ask", ask)
+    builder.add_edge(START, "prepare")
+    builder.add_edge("prepare", "ask")
+    builder.add_edge("ask", END)
+    config = config_for(f"u1:ask-{durability}")
+    first = await builder.compile(checkpointer=RedisStringSaver(redis)).ainvoke(
+        {"done": []}, config, durability=durability)
+    assert first["__interrupt__"][0].value == "send it?"
+    resumed = await builder.compile(checkpointer=RedisStringSaver(redis)).ainvoke(
+        Command(resume="yes"), config, durability=durability)
+    assert resumed == {"done": ["prepared", "asked"], "answer": "yes"}
