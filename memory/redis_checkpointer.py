@@ -27,6 +27,7 @@ from langgraph.checkpoint.base import (
     CheckpointTuple,
     get_checkpoint_id,
     get_checkpoint_metadata,
+    writes_sort_key,
 )
 from langgraph.checkpoint.serde.base import SerializerProtocol
 from redis.asyncio import Redis
@@ -78,8 +79,10 @@ class RedisStringSaver(BaseCheckpointSaver[str]):
         for field, value in writes.items():
             checkpoint_id, task_id, index = field.decode().rsplit("|", 2)
             if checkpoint_id == checkpoint["id"]:
-                channel, write, _task_path = self._load(value)
-                pending.append(((task_id, int(index)), (task_id, channel, write)))
+                channel, write, task_path = self._load(value)
+                # The order live execution applied them in, as LangGraph's savers keep.
+                pending.append((writes_sort_key(task_path, task_id, int(index)),
+                                (task_id, channel, write)))
         parent = record["parent"]
         return CheckpointTuple(
             config={"configurable": {"thread_id": thread_id, "checkpoint_ns": checkpoint_ns,

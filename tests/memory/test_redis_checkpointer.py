@@ -94,14 +94,17 @@ async def test_pending_writes_round_trip_for_the_latest_checkpoint_only(redis: R
     first = empty_checkpoint()
     saved = await saver.aput(base, first, {"source": "input", "step": -1}, {})
     await saver.aput_writes(saved, [("messages", "b1"), ("x", 2)], task_id="b")
+    await saver.aput_writes(saved, [("messages", "c1")], task_id="0", task_path="~__pregel_pull")
     await saver.aput_writes(saved, [("messages", "a1")], task_id="a")
     await saver.aput_writes(saved, [("messages", "changed")], task_id="a")  # kept as first
     await saver.aput_writes(saved, [("__error__", "boom")], task_id="a")
     await saver.aput_writes(saved, [("__error__", "boom again")], task_id="a")  # replaced
     got = await saver.aget_tuple(base)
     assert got is not None and got.checkpoint["id"] == first["id"]
+    # Ordered as the step applied them: by task path, then task, then position.
     assert got.pending_writes == [("a", "__error__", "boom again"), ("a", "messages", "a1"),
-                                  ("b", "messages", "b1"), ("b", "x", 2)]
+                                  ("b", "messages", "b1"), ("b", "x", 2),
+                                  ("0", "messages", "c1")]
     assert got.metadata["step"] == -1 and got.parent_config is None
     second = empty_checkpoint()
     await saver.aput(saved, second, {"source": "loop", "step": 0}, {})
