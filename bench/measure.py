@@ -21,18 +21,6 @@ def percentiles(samples_ms: list[float]) -> dict[str, float]:
             "mean": round(statistics.fmean(ordered), 3), "n": len(ordered)}
 
 
-async def sequential(call: Callable[[], Awaitable[object]], *, n: int, warmup: int
-                     ) -> dict[str, float]:
-    for _ in range(warmup):
-        await call()
-    samples = []
-    for _ in range(n):
-        started = time.perf_counter()
-        await call()
-        samples.append((time.perf_counter() - started) * 1000)
-    return percentiles(samples)
-
-
 async def throughput(call: Callable[[], Awaitable[object]], *, concurrency: int,
                      seconds: float) -> float:
     """Completed calls per second with `concurrency` callers for about `seconds`."""

@@ -49,6 +49,13 @@ class RedisStringSaver(BaseCheckpointSaver[str]):
     def _key(self, thread_id: str, checkpoint_ns: str) -> str:
         return f"{self.prefix}:{thread_id}:{checkpoint_ns}"
 
+    def _keys(self, config: RunnableConfig) -> tuple[str, str, str, str]:
+        """thread id, namespace, the checkpoint's key and its writes' key."""
+        thread_id = str(config["configurable"]["thread_id"])
+        checkpoint_ns = str(config["configurable"].get("checkpoint_ns", ""))
+        key = self._key(thread_id, checkpoint_ns)
+        return thread_id, checkpoint_ns, key, f"{key}:writes"
+
     def _dump(self, value: Any) -> bytes:
         kind, data = self.serde.dumps_typed(value)
         return kind.encode() + _SEP + data
@@ -58,15 +65,13 @@ class RedisStringSaver(BaseCheckpointSaver[str]):
         return self.serde.loads_typed((kind.decode(), data))
 
     async def aget_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
-        thread_id = str(config["configurable"]["thread_id"])
-        checkpoint_ns = str(config["configurable"].get("checkpoint_ns", ""))
-        key = self._key(thread_id, checkpoint_ns)
+        thread_id, checkpoint_ns, key, writes_key = self._keys(config)
         pipe = self.redis.pipeline(transaction=False)
         # Reading a thread keeps it alive: an active conversation never expires midway.
         pipe.getex(key, ex=self.ttl) if self.ttl else pipe.get(key)
-        pipe.hgetall(f"{key}:writes")
+        pipe.hgetall(writes_key)
         if self.ttl:
-            pipe.expire(f"{key}:writes", self.ttl)
+            pipe.expire(writes_key, self.ttl)
         raw, writes, *_ = await pipe.execute()
         if raw is None:
             return None
@@ -77,7 +82,7 @@ class RedisStringSaver(BaseCheckpointSaver[str]):
             return None  # only the latest is kept
         pending = []
         for field, value in writes.items():
-            checkpoint_id, task_id, index = field.decode().rsplit("|", 2)
+            checkpoint_id, task_id, index = _write_field(field)
             if checkpoint_id == checkpoint["id"]:
                 channel, write, task_path = self._load(value)
                 # The order live execution applied them in, as LangGraph's savers keep.
@@ -85,45 +90,37 @@ class RedisStringSaver(BaseCheckpointSaver[str]):
                                 (task_id, channel, write)))
         parent = record["parent"]
         return CheckpointTuple(
-            config={"configurable": {"thread_id": thread_id, "checkpoint_ns": checkpoint_ns,
-                                     "checkpoint_id": checkpoint["id"]}},
+            config=_config(thread_id, checkpoint_ns, checkpoint["id"]),
             checkpoint=checkpoint,
             metadata=record["metadata"],
-            parent_config={"configurable": {"thread_id": thread_id,
-                                            "checkpoint_ns": checkpoint_ns,
-                                            "checkpoint_id": parent}} if parent else None,
+            parent_config=_config(thread_id, checkpoint_ns, parent) if parent else None,
             pending_writes=[write for _order, write in sorted(pending)],
         )
 
     async def aput(self, config: RunnableConfig, checkpoint: Checkpoint,
                    metadata: CheckpointMetadata, new_versions: ChannelVersions
                    ) -> RunnableConfig:
-        thread_id = str(config["configurable"]["thread_id"])
-        checkpoint_ns = str(config["configurable"].get("checkpoint_ns", ""))
+        thread_id, checkpoint_ns, key, writes_key = self._keys(config)
         parent = config["configurable"].get("checkpoint_id")
-        key = self._key(thread_id, checkpoint_ns)
         record = {"checkpoint": checkpoint, "parent": parent, "thread_id": thread_id,
                   "checkpoint_ns": checkpoint_ns,
                   "metadata": get_checkpoint_metadata(config, metadata)}
         pipe = self.redis.pipeline(transaction=False)
         pipe.set(key, self._dump(record), ex=self.ttl)
-        pipe.hkeys(f"{key}:writes")
+        pipe.hkeys(writes_key)
         _ok, fields = await pipe.execute()
         # Writes of older checkpoints are dead now. Those of the parent stay: a step's
         # writes can be saved just before the checkpoint that follows it.
         keep = {checkpoint["id"], parent}
-        stale = [f for f in fields if f.decode().rsplit("|", 2)[0] not in keep]
+        stale = [f for f in fields if _write_field(f)[0] not in keep]
         if stale:
-            await self.redis.hdel(f"{key}:writes", *stale)
-        return {"configurable": {"thread_id": thread_id, "checkpoint_ns": checkpoint_ns,
-                                 "checkpoint_id": checkpoint["id"]}}
+            await self.redis.hdel(writes_key, *stale)
+        return _config(thread_id, checkpoint_ns, checkpoint["id"])
 
     async def aput_writes(self, config: RunnableConfig, writes: Sequence[tuple[str, Any]],
                           task_id: str, task_path: str = "") -> None:
-        thread_id = str(config["configurable"]["thread_id"])
-        checkpoint_ns = str(config["configurable"].get("checkpoint_ns", ""))
+        _thread_id, _checkpoint_ns, _key, key = self._keys(config)
         checkpoint_id = config["configurable"]["checkpoint_id"]
-        key = f"{self._key(thread_id, checkpoint_ns)}:writes"
         pipe = self.redis.pipeline(transaction=False)
         for index, (channel, value) in enumerate(writes):
             position = WRITES_IDX_MAP.get(channel, index)
@@ -174,6 +171,17 @@ class RedisStringSaver(BaseCheckpointSaver[str]):
         keys = [k async for k in self.redis.scan_iter(pattern)]
         if keys:
             await self.redis.delete(*keys)
+
+
+def _config(thread_id: str, checkpoint_ns: str, checkpoint_id: str) -> RunnableConfig:
+    return {"configurable": {"thread_id": thread_id, "checkpoint_ns": checkpoint_ns,
+                             "checkpoint_id": checkpoint_id}}
+
+
+def _write_field(field: bytes) -> tuple[str, str, str]:
+    """A pending write's hash field: checkpoint id, task id, position."""
+    checkpoint_id, task_id, position = field.decode().rsplit("|", 2)
+    return checkpoint_id, task_id, position
 
 
 def _glob_escape(text: str) -> str:
