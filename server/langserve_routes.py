@@ -33,7 +33,7 @@ from langchain_core.runnables import (
 from langgraph.graph.state import CompiledStateGraph
 from langgraph.types import StreamMode
 from langserve import add_routes
-from pydantic import BaseModel, Field, WithJsonSchema
+from pydantic import BaseModel, Field, WithJsonSchema, model_validator
 
 from server.deps import current_user, get_current_user, get_profile
 from server.ratelimit import enforce_rate_limit
@@ -50,6 +50,16 @@ class ChatInput(BaseModel):
     messages: list[HumanMessage | AIMessage | SystemMessage] = Field(
         ..., json_schema_extra={"widget": {"type": "chat", "input": "messages"}},
     )
+
+    @model_validator(mode="after")
+    def _ends_with_the_user(self) -> ChatInput:
+        # Checked here, so LangServe answers 422 before any run starts (a failed run is a
+        # 500); the agent's own instructions lead, so system messages do not count.
+        spoken = [m for m in self.messages if not isinstance(m, SystemMessage)]
+        if not spoken or spoken[-1].type != "human":
+            raise ValueError("the last message must be the user's (type 'human'): send the "
+                             "conversation so far with the new user message last")
+        return self
 
 
 # The streamed answer aggregates to an AIMessageChunk. The chat playground recognises an
@@ -77,10 +87,9 @@ def _clean(messages: list[AnyMessage]) -> list[AnyMessage]:
 
 def _prepare(payload: Any, config: RunnableConfig, agent: str
              ) -> tuple[list[AnyMessage], RunnableConfig]:
-    raw = payload.messages if isinstance(payload, ChatInput) else payload["messages"]
-    messages = _clean(list(raw))
-    if not messages or messages[-1].type != "human":
-        raise ValueError("the last message must be the user's (type 'human')")
+    # LangServe hands over a validated ChatInput; a direct caller may pass a dict.
+    chat = payload if isinstance(payload, ChatInput) else ChatInput.model_validate(payload)
+    messages = _clean(list(chat.messages))
     configurable = dict(config.get("configurable") or {})
     configurable.setdefault("user_id", "local")
     configurable["thread_id"] = f"langserve:{uuid.uuid4().hex}"

@@ -41,6 +41,21 @@ async def test_invoke_batch_and_schemas(make_app, client_for) -> None:
     assert missing.status_code == 404
 
 
+async def test_a_conversation_that_does_not_end_with_the_user_is_refused(
+        make_app, client_for) -> None:
+    app = make_app([say("unused")])
+    async with client_for(app) as client:
+        for endpoint in ("invoke", "stream"):
+            response = await client.post(f"/agents/assistant/{endpoint}",
+                                         json={"input": conversation("hi", "an answer")})
+            assert response.status_code == 422, endpoint
+            assert "the last message must be the user's" in response.text
+        empty = await client.post("/agents/assistant/invoke",
+                                  json={"input": {"messages": []}})
+    assert empty.status_code == 422
+    assert app.state.model.calls == []  # nothing ran
+
+
 async def test_the_whole_conversation_reaches_the_model(make_app, client_for) -> None:
     app = make_app([call("add", a=1, b=1), say("Two.")], cycle=False)
     async with client_for(app) as client:
