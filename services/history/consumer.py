@@ -37,13 +37,12 @@ async def ensure_group(redis: Redis, ctx: HistoryContext) -> None:
 
 
 def _store(ctx: HistoryContext, events: list[TurnEvent]) -> None:
-    """One transaction per turn, all in one trip to the worker thread."""
+    """All the turns of a read in one transaction and one trip to the worker thread. If it
+    fails, none is acknowledged, and the retry stores each message once (ids are keys)."""
     with ctx.sessions() as session:
-        for event in events:
-            crud.store_messages(session=session, user_id=event.user_id,
-                                thread_id=event.thread_id, agent=event.agent,
-                                messages=event.messages)
-            session.commit()
+        crud.store_turns(session=session, turns=[
+            crud.Turn(e.user_id, e.thread_id, e.agent, e.messages) for e in events])
+        session.commit()
 
 
 async def _handle(redis: Redis, ctx: HistoryContext, entries: list[tuple[Any, Any]]) -> None:

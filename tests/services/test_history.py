@@ -302,6 +302,55 @@ async def test_a_failed_store_is_retried_by_the_running_consumer(
     assert (await redis.xpending(ctx.settings.stream, ctx.settings.group))["pending"] == 0
 
 
+async def test_a_read_of_many_turns_is_stored_in_a_few_statements(stream_ctx) -> None:
+    from sqlalchemy import event, select
+
+    from services.history import crud
+    from services.history.models import Thread
+
+    _redis, ctx = stream_ctx
+    old = turn("ada", "old", "first question", "first answer")
+    quiet = turn("ada", "quiet", "hello", "hi")
+    for earlier in (old, quiet):
+        with ctx.sessions() as session:
+            crud.store_messages(session=session, user_id="ada", thread_id=earlier.thread_id,
+                                agent="assistant", messages=earlier.messages)
+            session.commit()
+
+    def updated(thread: str) -> datetime:
+        with ctx.sessions() as session:
+            return session.execute(select(Thread.updated_at).where(
+                Thread.user_id == "ada", Thread.id == thread)).scalar_one()
+
+    before = {t: updated(t) for t in ("old", "quiet")}
+    batch = [turn("ada", "new", "what is the time?", "noon"),
+             turn("ada", "new", "and the date?", "today"),
+             turn("ada", "old", "second question", "second answer"),
+             quiet,  # redelivered: every id already stored
+             turn("bob", "new", "bob's own thread", "yes")]
+    batch.append(batch[1])  # the same turn twice in one read
+    statements: list[str] = []
+    event.listen(ctx.engine, "before_cursor_execute",
+                 lambda *args: statements.append(args[2].split()[0]))
+    with ctx.sessions() as session:
+        counts = crud.store_turns(session=session, turns=[
+            crud.Turn(e.user_id, e.thread_id, e.agent, e.messages) for e in batch])
+        session.commit()
+    # ids, threads, insert threads, update threads, insert messages: not five per turn
+    assert [s for s in statements if s in ("SELECT", "INSERT", "UPDATE")] == \
+        ["SELECT", "SELECT", "INSERT", "UPDATE", "INSERT"]
+    assert counts == [(2, 0), (2, 0), (2, 0), (0, 2), (2, 0), (0, 2)]
+    assert stored_contents(ctx, "ada") == [
+        "first question", "first answer", "hello", "hi", "what is the time?", "noon",
+        "and the date?", "today", "second question", "second answer"]
+    assert stored_contents(ctx, "bob") == ["bob's own thread", "yes"]
+    with ctx.sessions() as session:
+        titles = {user: title for user, title in session.execute(
+            select(Thread.user_id, Thread.title).where(Thread.id == "new"))}
+    assert titles == {"ada": "what is the time?", "bob": "bob's own thread"}
+    assert updated("old") > before["old"] and updated("quiet") == before["quiet"]
+
+
 async def test_poison_turns_go_to_the_dead_letter_stream(stream_ctx) -> None:
     redis, ctx = stream_ctx
     await redis.xadd(ctx.settings.stream, {"turn": "{not json"})
