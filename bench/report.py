@@ -34,7 +34,7 @@ def summarise(results: dict[str, Any]) -> str:
             f"{r.get('rss_mb', '-')} |")
     recall = results["recall"]
     lines += ["", "| semantic recall | p50 ms | p99 ms |", "|---|---|---|",
-              f"| embed the query (MiniLM, numpy) | {recall['embed_query_ms']['p50']} | "
+              f"| embed the query (MiniLM, ONNX Runtime) | {recall['embed_query_ms']['p50']} | "
               f"{recall['embed_query_ms']['p99']} |"]
     lines += [f"| memory store search, {int(size):,} memories ({recall[size]['index']}"
               + (f", recall@4 {recall[size]['recall_at_4']}" if "recall_at_4" in recall[size]

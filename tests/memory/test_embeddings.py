@@ -1,4 +1,4 @@
-"""The shipped MiniLM, computed with numpy: real sentence embeddings, offline."""
+"""The shipped MiniLM on ONNX Runtime: real sentence embeddings, offline."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ from typing import Any
 
 import numpy as np
 
-from memory.embeddings import LocalEmbeddings, default_model_dir, make_embeddings
+from memory.embeddings import LocalEmbeddings, MiniLMEncoder, default_model_dir, make_embeddings
+from tests.memory.numpy_minilm import NumpyMiniLM
 
 FACTS = ["My sister Alice lives in Lyon.", "I am allergic to peanuts.",
          "My favourite colour is green.", "I work as a nurse at the city hospital.",
@@ -21,6 +22,23 @@ QUESTIONS = ["Where does my sister live?", "What food should I avoid?",
 def test_the_model_ships_in_a_wheel() -> None:
     folder = default_model_dir()
     assert "site-packages" in str(folder) and (folder / "model.safetensors").is_file()
+
+
+def test_the_onnx_graph_computes_what_the_numpy_forward_pass_does() -> None:
+    """Vectors already stored were made by the numpy encoder: the graph must give the same
+    ones, alone and in padded batches, for short, accented and truncated texts."""
+    folder = default_model_dir()
+    texts = ["where does my sister live?", "café naïve résumé ☕", "x", "",
+             "word " * 400, FACTS[0]]
+    reference = NumpyMiniLM(folder).encode(texts)
+    onnx = MiniLMEncoder(folder)
+    batched = onnx.encode(texts)
+    alone = np.concatenate([onnx.encode([t]) for t in texts])
+    for got in (batched, alone):
+        assert got.shape == (6, 384) and got.dtype == np.float32
+        cosines = (got * reference).sum(axis=1)
+        assert cosines.min() > 0.9999, cosines
+        assert np.abs(got - reference).max() < 1e-3
 
 
 def test_each_question_finds_its_fact(embeddings: LocalEmbeddings) -> None:
