@@ -16,6 +16,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from agents.catalog import load_agents
 from server.gateway import build_services
+from server.gc_tuning import long_lived_heap
 from server.langserve_routes import add_agent_routes
 from server.limits import BodySizeLimit
 from server.logs import RequestContext
@@ -47,7 +48,8 @@ def create_app(settings: Settings, *, platform_factory: PlatformFactory | None =
                 app.state.platform = platform
                 log.info("parley ready: agents %s", ", ".join(sorted(platform.agents)))
                 log.info("%s", tracing_status(settings))
-                yield
+                with long_lived_heap():
+                    yield
         finally:
             await platform.aclose()
             await flush_traces(settings)
