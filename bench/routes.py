@@ -23,7 +23,7 @@ from bench.graph import bench_builder
 from bench.measure import interleaved, interleaved_throughput, percentiles, timed
 from server.embedded.redis_server import free_port
 
-N, WARMUP, SECONDS, BLOCK = 200, 20, 4.0, 20
+N, WARMUP, SECONDS, BLOCK = 200, 20, 9.0, 20
 SERVER_CORE = "0"
 
 

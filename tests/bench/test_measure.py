@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import copy
 import json
+from functools import partial
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from bench.measure import interleaved, interleaved_throughput, percentiles
 from bench.report import memory_floor, summarise, targets
@@ -37,6 +40,29 @@ async def test_throughput_counts_the_calls_of_each() -> None:
     rates = await interleaved_throughput({"x": quick, "y": quick}, concurrency=2,
                                          seconds=0.1)
     assert set(rates) == {"x", "y"} and all(rate > 100 for rate in rates.values())
+
+
+async def test_one_slow_window_does_not_decide_the_rate(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from bench import measure
+
+    windows = {"steady": iter([100.0, 100.0, 100.0]), "disturbed": iter([100.0, 10.0, 100.0])}
+    order: list[str] = []
+
+    async def scripted(call: Any, *, concurrency: int, seconds: float) -> float:
+        name = await call()
+        order.append(name)
+        return next(windows[name])
+
+    async def named(name: str) -> str:
+        return name
+
+    monkeypatch.setattr(measure, "throughput", scripted)
+    rates = await interleaved_throughput(
+        {"steady": partial(named, "steady"), "disturbed": partial(named, "disturbed")},
+        concurrency=32, seconds=3.0, rounds=3)
+    assert rates == {"steady": 100.0, "disturbed": 100.0}  # the mean would say 70
+    assert order == ["steady", "disturbed", "disturbed", "steady", "steady", "disturbed"]
 
 
 def test_percentiles() -> None:
