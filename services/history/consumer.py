@@ -19,6 +19,7 @@ from typing import Any
 from pydantic import ValidationError
 from redis.asyncio import Redis
 from redis.exceptions import ResponseError
+from sqlalchemy.exc import InterfaceError, OperationalError, StatementError
 
 from services.history import crud
 from services.history.context import HistoryContext
@@ -48,22 +49,47 @@ def _store(ctx: HistoryContext, events: list[TurnEvent]) -> None:
 async def _handle(redis: Redis, ctx: HistoryContext, entries: list[tuple[Any, Any]]) -> None:
     """Store the turns among `entries`, dead-letter the malformed ones, then acknowledge
     them all with one XACK."""
-    s = ctx.settings
-    events: list[TurnEvent] = []
+    parsed: list[tuple[Any, Any, TurnEvent]] = []
     for entry_id, fields in entries:
         if not fields:  # a pending entry trimmed from the stream comes back empty
             continue
         raw = fields.get(b"turn") or fields.get("turn") or b""
         try:
-            events.append(TurnEvent.model_validate_json(raw))
+            parsed.append((entry_id, raw, TurnEvent.model_validate_json(raw)))
         except ValidationError as exc:
-            log.error("turn %s is malformed; moved to %s: %s", entry_id,
-                      s.dead_letter_stream, exc.errors()[:3])
-            await redis.xadd(s.dead_letter_stream,
-                             {"turn": raw, "error": str(exc)[:1000], "entry": entry_id})
-    if events:
-        await asyncio.to_thread(_store, ctx, events)  # the database call is blocking
-    await redis.xack(s.stream, s.group, *[entry_id for entry_id, _fields in entries])
+            await _dead_letter(redis, ctx, entry_id, raw, exc.errors()[:3], exc)
+    if parsed:
+        try:
+            await asyncio.to_thread(_store, ctx, [event for *_, event in parsed])
+        except StatementError as exc:
+            if _unreachable(exc):
+                raise  # the database is down: the read stays pending and is retried
+            # The database refused something in the read (a NUL in a text, say). One turn
+            # must not hold back the others: store them one at a time, dead-letter the
+            # ones refused again.
+            for entry_id, raw, event in parsed:
+                try:
+                    await asyncio.to_thread(_store, ctx, [event])
+                except StatementError as refused:
+                    if _unreachable(refused):
+                        raise
+                    await _dead_letter(redis, ctx, entry_id, raw, str(refused.orig or refused),
+                                       refused)
+    await redis.xack(ctx.settings.stream, ctx.settings.group,
+                     *[entry_id for entry_id, _fields in entries])
+
+
+def _unreachable(exc: StatementError) -> bool:
+    return isinstance(exc, (OperationalError, InterfaceError))
+
+
+async def _dead_letter(redis: Redis, ctx: HistoryContext, entry_id: Any, raw: Any,
+                       summary: object, exc: Exception) -> None:
+    s = ctx.settings
+    log.error("turn %s cannot be stored; moved to %s: %s", entry_id, s.dead_letter_stream,
+              summary)
+    await redis.xadd(s.dead_letter_stream,
+                     {"turn": raw, "error": str(exc)[:1000], "entry": entry_id})
 
 
 async def consume_once(redis: Redis, ctx: HistoryContext, *, block_ms: int | None = None,

@@ -57,8 +57,11 @@ def store_turns(*, session: Session, turns: Sequence[Turn]) -> list[tuple[int, i
     counts: list[tuple[int, int]] = []
     for turn in turns:
         key = (turn.user_id, turn.thread_id)
-        fresh = [m for m in turn.messages if m.id not in existing]
-        existing.update(m.id for m in fresh)  # the same id twice in a batch is stored once
+        fresh: list[MessageIn] = []
+        for m in turn.messages:  # an id stored, or seen earlier in the batch, is kept once
+            if m.id not in existing:
+                existing.add(m.id)
+                fresh.append(m)
         if key not in known and key not in new_threads:
             first_user = next((m.content for m in turn.messages if m.role == "user"), "")
             new_threads[key] = {"user_id": turn.user_id, "id": turn.thread_id,

@@ -10,6 +10,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response, status
 from fastapi.responses import StreamingResponse
+from sqlalchemy.exc import DataError
 from sqlalchemy.orm import Session
 
 from services.database import health_router
@@ -61,10 +62,16 @@ def build_router(ctx: HistoryContext) -> APIRouter:
 
     @router.post("/messages", response_model=StoredCount, status_code=201)
     def post_messages(body: MessagesIn, user: CurrentUser, session: SessionDep) -> StoredCount:
-        stored, duplicates = crud.store_messages(
-            session=session, user_id=user.user_id, thread_id=body.thread_id,
-            agent=body.agent, messages=body.messages)
-        session.commit()
+        try:
+            stored, duplicates = crud.store_messages(
+                session=session, user_id=user.user_id, thread_id=body.thread_id,
+                agent=body.agent, messages=body.messages)
+            session.commit()
+        except DataError as exc:  # e.g. PostgreSQL refuses a NUL character in text
+            session.rollback()
+            raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
+                                f"the database refused these messages ({exc.orig}); "
+                                "nothing was stored") from exc
         return StoredCount(stored=stored, duplicates=duplicates)
 
     @router.get("", response_model=MessagePage)

@@ -21,8 +21,8 @@ class MessageIn(BaseModel):
     id: str = Field(description="Unique message id; posting it again changes nothing.")
     role: Literal["user", "assistant", "tool", "system"]
     content: str = Field(max_length=1_000_000)
-    name: str | None = None
-    tool_call_id: str | None = None
+    name: str | None = Field(default=None, max_length=128)
+    tool_call_id: str | None = Field(default=None, max_length=128)
     meta: dict[str, Any] | None = None
     created_at: datetime | None = None
 
@@ -83,9 +83,11 @@ class StoredCount(BaseModel):
 class TurnEvent(BaseModel):
     """One finished chat turn, as the agent server publishes it to the turn stream."""
 
+    # Bounded as the database's columns are, so an oversized turn is refused when it is read
+    # from the stream (and dead-lettered), not by the database in the middle of a batch.
     event_id: str
-    user_id: str
-    thread_id: str
-    agent: str | None = None
+    user_id: str = Field(min_length=1, max_length=64)
+    thread_id: str = Field(min_length=1, max_length=128)
+    agent: str | None = Field(default=None, max_length=40)
     messages: list[MessageIn]
     created_at: datetime | None = None

@@ -183,6 +183,20 @@ async def test_bad_input_is_refused_clearly(open_history: Any) -> None:
         assert text in response.text
 
 
+async def test_text_the_database_refuses_is_a_clear_error(open_history: Any,
+                                                         database_url: str) -> None:
+    async with open_history() as client:
+        await post(client, ADA, "t", message("user", "kept"))
+        response = await post(client, ADA, "t", message("user", "fine"),
+                              message("assistant", "a NUL \x00 here"))
+        if database_url.startswith("sqlite"):  # SQLite stores a NUL like any character
+            assert response.status_code == 201
+            return
+        assert response.status_code == 422 and "NUL" in response.json()["detail"]
+        page = await client.get("/history", headers=ADA, params={"thread_id": "t"})
+        assert [m["content"] for m in page.json()["messages"]] == ["kept"]
+
+
 def turn(user: str, thread: str, *contents: str) -> TurnEvent:
     roles = ["user", "assistant"]
     return TurnEvent(event_id=uuid.uuid4().hex, user_id=user, thread_id=thread,
@@ -360,6 +374,50 @@ async def test_poison_turns_go_to_the_dead_letter_stream(stream_ctx) -> None:
     assert stored_contents(ctx, "bob") == ["fine", "good"]
     dead = await redis.xrange(ctx.settings.dead_letter_stream)
     assert len(dead) == 1 and dead[0][1][b"turn"] == b"{not json"
+
+
+async def test_a_turn_the_database_refuses_does_not_hold_back_its_read(
+        stream_ctx, database_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    from sqlalchemy.exc import DataError
+
+    from services.history import consumer, crud
+
+    redis, ctx = stream_ctx
+    # PostgreSQL refuses a NUL in a text column; SQLite stores it, so there the refusal is
+    # injected for that turn.
+    bad = turn("bob", "t2", "a \x00 byte", "answer")
+    if database_url.startswith("sqlite"):
+        real = crud.store_turns
+
+        def refusing(*, session: Any, turns: Any) -> Any:
+            if any(t.thread_id == "t2" for t in turns):
+                raise DataError("INSERT", {}, ValueError("text fields cannot contain NUL"))
+            return real(session=session, turns=turns)
+
+        monkeypatch.setattr(crud, "store_turns", refusing)
+    twice = turn("bob", "t3", "same id", "ignored")
+    twice.messages[1].id = twice.messages[0].id  # one id twice in one turn: stored once
+    for event in (turn("bob", "t1", "before", "ok"), bad, twice,
+                  turn("bob", "t4", "after", "ok")):
+        await publish_turn(redis, event)
+    while await consumer.consume_once(redis, ctx, block_ms=10):
+        pass
+    assert stored_contents(ctx, "bob") == ["before", "ok", "same id", "after", "ok"]
+    dead = await redis.xrange(ctx.settings.dead_letter_stream)
+    assert [TurnEvent.model_validate_json(f[b"turn"]).thread_id for _id, f in dead] == ["t2"]
+    assert (await redis.xpending(ctx.settings.stream, ctx.settings.group))["pending"] == 0
+
+
+async def test_an_oversized_turn_is_refused_when_read(stream_ctx) -> None:
+    redis, ctx = stream_ctx
+    oversized = {**turn("bob", "t", "too long a user id", "").model_dump(mode="json"),
+                 "user_id": "x" * 65}
+    await redis.xadd(ctx.settings.stream, {"turn": json.dumps(oversized)})
+    await publish_turn(redis, turn("bob", "t", "fine", "good"))
+    while await consume_once(redis, ctx, block_ms=10):
+        pass
+    assert stored_contents(ctx, "bob") == ["fine", "good"]
+    assert len(await redis.xrange(ctx.settings.dead_letter_stream)) == 1
 
 
 async def test_the_app_consumes_in_its_lifespan_over_real_http(
