@@ -113,6 +113,7 @@ def memory_ingest(
 
     from rich.progress import Progress
 
+    from memory.embeddings import make_embeddings
     from memory.ingest import IngestError, ingest
     from server.gateway import build_services
     from server.platform import build_memory
@@ -121,7 +122,10 @@ def memory_ingest(
 
     settings = Settings()
     services = build_services(settings)
-    memory = build_memory(settings)
+    # A bulk job: the embedding model may use every core, not one as in the server.
+    memory = build_memory(settings, embeddings=make_embeddings(
+        settings.embeddings, threads=os.cpu_count() or 1)
+        if settings.memory_enabled and settings.embeddings == "local" else None)
     if services.auth is None or memory is None:
         typer.echo("needs the embedded auth service and memory (PARLEY_MEMORY_ENABLED)",
                    err=True)

@@ -147,3 +147,11 @@ def test_an_encoder_failure_reaches_every_caller_it_was_running_for() -> None:
     for thread in threads:
         thread.join(10)
     assert len(errors) == 3 and not embeddings._jobs
+
+
+def test_a_bulk_job_may_use_more_threads_for_the_same_vectors() -> None:
+    one, two = LocalEmbeddings(cache_size=0), LocalEmbeddings(cache_size=0, threads=2)
+    assert two.encoder().session.get_session_options().intra_op_num_threads == 2
+    assert one.encoder().session.get_session_options().intra_op_num_threads == 1
+    texts = ["I drive a red Toyota.", "word " * 300]
+    assert np.allclose(one.embed_array(texts), two.embed_array(texts), atol=1e-5)
