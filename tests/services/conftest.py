@@ -6,9 +6,17 @@ from pathlib import Path
 
 import pytest
 
+from services.history.settings import HistorySettings
+
 
 @pytest.fixture(params=["sqlite", "postgres"])
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'service.db'}"
     return str(request.getfixturevalue("postgres_url"))
+
+
+@pytest.fixture
+def history_settings(database_url: str) -> HistorySettings:
+    return HistorySettings(database_url=database_url, consumer="test-consumer", block_ms=10,
+                           claim_idle_ms=50)
