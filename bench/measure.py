@@ -38,6 +38,12 @@ async def throughput(call: Callable[[], Awaitable[object]], *, concurrency: int,
     return round(done / (time.perf_counter() - started), 1)
 
 
+def _in_turn(names: list[str], round_no: int) -> list[str]:
+    """The order of one round: a different name leads each round, so none always runs
+    first."""
+    shift = round_no % len(names)
+    return names[shift:] + names[:shift]
+
 
 async def timed(call: Callable[[], Awaitable[object]]) -> float:
     started = time.perf_counter()
@@ -58,8 +64,7 @@ async def interleaved(measures: dict[str, Callable[[], Awaitable[T]]], *, n: int
     samples: dict[str, list[T]] = {name: [] for name in measures}
     names = list(measures)
     for round_no in range(-(-n // block)):
-        shift = round_no % len(names)  # no route always runs first
-        for name in names[shift:] + names[:shift]:
+        for name in _in_turn(names, round_no):
             for _ in range(min(block, n - len(samples[name]))):
                 samples[name].append(await measures[name]())
             await asyncio.sleep(settle)
@@ -76,8 +81,7 @@ async def interleaved_throughput(calls: dict[str, Callable[[], Awaitable[object]
     rates: dict[str, list[float]] = {name: [] for name in calls}
     names = list(calls)
     for round_no in range(rounds):
-        shift = round_no % len(names)
-        for name in names[shift:] + names[:shift]:
+        for name in _in_turn(names, round_no):
             rates[name].append(await throughput(calls[name], concurrency=concurrency,
                                                 seconds=seconds / rounds))
             await asyncio.sleep(0.1)

@@ -40,8 +40,7 @@ class MiniLMEncoder:
         from memory.minilm_graph import build_minilm_onnx
 
         options = onnxruntime.SessionOptions()
-        # One thread per run: concurrent turns share the server's cores through the
-        # coalescing queue below, and one run's threads would only contend with them.
+        # A server passes one (see LocalEmbeddings.threads); a bulk job, every core.
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
         # No arena: it would keep the peak of the largest batch ever run (hundreds of MB

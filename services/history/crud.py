@@ -5,12 +5,15 @@ from __future__ import annotations
 import base64
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 from sqlalchemy import delete, func, insert, select, tuple_, update
 from sqlalchemy.orm import Session
 
 from services.history.models import Message, Thread, utcnow
 from services.history.schemas import MessageIn, MessageOut, ThreadOut
+
+T = TypeVar("T")
 
 
 def encode_cursor(seq: int) -> str:
@@ -85,24 +88,25 @@ def store_turns(*, session: Session, turns: Sequence[Turn]) -> list[tuple[int, i
     return counts
 
 
-_IN_CHUNK = 500  # bound parameters per IN list, well under every database's limit
+_IN_PARAMETERS = 500  # bound parameters per IN list, well under every database's limit
+
+
+def _chunks(items: list[T], width: int = 1) -> Iterator[list[T]]:
+    """`items` in slices of at most _IN_PARAMETERS parameters (`width` per item)."""
+    size = _IN_PARAMETERS // width
+    for i in range(0, len(items), size):
+        yield items[i:i + size]
 
 
 def _stored_ids(session: Session, ids: list[str]) -> set[str]:
-    found: set[str] = set()
-    for i in range(0, len(ids), _IN_CHUNK):
-        found.update(session.scalars(select(Message.id).where(
-            Message.id.in_(ids[i:i + _IN_CHUNK]))))
-    return found
+    return {found for chunk in _chunks(ids)
+            for found in session.scalars(select(Message.id).where(Message.id.in_(chunk)))}
 
 
 def _known_threads(session: Session, keys: list[tuple[str, str]]) -> set[tuple[str, str]]:
-    found: set[tuple[str, str]] = set()
-    for i in range(0, len(keys), _IN_CHUNK // 2):
-        rows = session.execute(select(Thread.user_id, Thread.id).where(
-            tuple_(Thread.user_id, Thread.id).in_(keys[i:i + _IN_CHUNK // 2])))
-        found.update((user_id, thread_id) for user_id, thread_id in rows)
-    return found
+    return {(user_id, thread_id) for chunk in _chunks(keys, width=2)
+            for user_id, thread_id in session.execute(select(Thread.user_id, Thread.id).where(
+                tuple_(Thread.user_id, Thread.id).in_(chunk)))}
 
 
 def _title(text: str) -> str:

@@ -260,3 +260,18 @@ async def test_the_app_consumes_in_its_lifespan_over_real_http(
         "queued before start", "yes", "sent while running", "ok"]
     assert ready["status"] == "ready"
 
+
+
+async def test_a_read_larger_than_one_in_list_is_stored_once(stream_ctx) -> None:
+    from services.history import crud
+
+    _redis, ctx = stream_ctx
+    # 600 ids and 300 threads: more than one IN list each.
+    turns = [crud.Turn("ada", f"t{i}", "assistant", e.messages)
+             for i, e in enumerate(turn("ada", "x", f"q{i}", f"a{i}") for i in range(300))]
+    for expected in ((2, 0), (0, 2)):  # the second time, every id and thread is known
+        with ctx.sessions() as session:
+            counts = crud.store_turns(session=session, turns=turns)
+            session.commit()
+        assert counts == [expected] * 300
+    assert len(stored_contents(ctx, "ada")) == 600
