@@ -7,7 +7,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
-from sqlalchemy import delete, func, insert, select, tuple_, update
+from sqlalchemy import Table, bindparam, delete, func, insert, select, tuple_, update
 from sqlalchemy.orm import Session
 
 from services.history.models import Message, Thread, utcnow
@@ -78,16 +78,28 @@ def store_turns(*, session: Session, turns: Sequence[Turn]) -> list[tuple[int, i
                   "created_at": m.created_at.replace(tzinfo=None) if m.created_at else now}
                  for m in fresh]
         counts.append((len(fresh), len(turn.messages) - len(fresh)))
+    db = session.connection()
     if new_threads:
-        session.execute(insert(Thread), list(new_threads.values()))
-    if grown:
-        session.execute(update(Thread).where(tuple_(Thread.user_id, Thread.id).in_(grown))
-                        .values(updated_at=now))
+        db.execute(_INSERT_THREADS, list(new_threads.values()))
+    for chunk in _chunks(list(grown), width=2):
+        db.execute(_TOUCH_THREADS, {"keys": chunk, "now": now})
     if rows:
-        session.execute(insert(Message), rows)
+        db.execute(_INSERT_MESSAGES, rows)
     return counts
 
 
+# Built once: Core statements on the tables with expanding IN parameters skip the ORM's
+# per-call statement building, about half of a one-turn store's CPU (measured).
+_threads: Table = Thread.__table__  # type: ignore[assignment]
+_messages: Table = Message.__table__  # type: ignore[assignment]
+_STORED_IDS = select(_messages.c.id).where(_messages.c.id.in_(bindparam("ids", expanding=True)))
+_KNOWN_THREADS = select(_threads.c.user_id, _threads.c.id).where(
+    tuple_(_threads.c.user_id, _threads.c.id).in_(bindparam("keys", expanding=True)))
+_TOUCH_THREADS = update(_threads).where(
+    tuple_(_threads.c.user_id, _threads.c.id).in_(bindparam("keys", expanding=True))
+).values(updated_at=bindparam("now"))
+_INSERT_THREADS = insert(_threads)
+_INSERT_MESSAGES = insert(_messages)
 _IN_PARAMETERS = 500  # bound parameters per IN list, well under every database's limit
 
 
@@ -99,14 +111,15 @@ def _chunks(items: list[T], width: int = 1) -> Iterator[list[T]]:
 
 
 def _stored_ids(session: Session, ids: list[str]) -> set[str]:
+    db = session.connection()
     return {found for chunk in _chunks(ids)
-            for found in session.scalars(select(Message.id).where(Message.id.in_(chunk)))}
+            for found in db.execute(_STORED_IDS, {"ids": chunk}).scalars()}
 
 
 def _known_threads(session: Session, keys: list[tuple[str, str]]) -> set[tuple[str, str]]:
+    db = session.connection()
     return {(user_id, thread_id) for chunk in _chunks(keys, width=2)
-            for user_id, thread_id in session.execute(select(Thread.user_id, Thread.id).where(
-                tuple_(Thread.user_id, Thread.id).in_(chunk)))}
+            for user_id, thread_id in db.execute(_KNOWN_THREADS, {"keys": chunk})}
 
 
 def _title(text: str) -> str:

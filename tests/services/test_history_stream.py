@@ -263,7 +263,10 @@ async def test_the_app_consumes_in_its_lifespan_over_real_http(
 
 
 async def test_a_read_larger_than_one_in_list_is_stored_once(stream_ctx) -> None:
+    from sqlalchemy import select
+
     from services.history import crud
+    from services.history.models import Thread
 
     _redis, ctx = stream_ctx
     # 600 ids and 300 threads: more than one IN list each.
@@ -275,3 +278,12 @@ async def test_a_read_larger_than_one_in_list_is_stored_once(stream_ctx) -> None
             session.commit()
         assert counts == [expected] * 300
     assert len(stored_contents(ctx, "ada")) == 600
+    # New messages in all 300 known threads: every thread moves up, over two IN lists.
+    with ctx.sessions() as session:
+        before = {t: u for t, u in session.execute(select(Thread.id, Thread.updated_at))}
+        grown = [crud.Turn("ada", f"t{i}", "assistant", e.messages)
+                 for i, e in enumerate(turn("ada", "x", f"more {i}") for i in range(300))]
+        assert crud.store_turns(session=session, turns=grown) == [(1, 0)] * 300
+        session.commit()
+        after = {t: u for t, u in session.execute(select(Thread.id, Thread.updated_at))}
+    assert len(after) == 300 and all(after[t] > before[t] for t in after)
