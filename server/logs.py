@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextvars
 import json
 import logging
+import re
 import sys
 import time
 import uuid
@@ -60,6 +61,10 @@ def configure_logging(fmt: str = "text", level: str = "INFO") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
+    # httpx logs every request's URL at INFO, and tools put what users wrote in theirs
+    # (a weather lookup's place name): only its warnings.
+    for noisy in ("httpx", "httpcore"):
+        logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
 
 
 class RequestContext:
@@ -75,7 +80,7 @@ class RequestContext:
             await self.app(scope, receive, send)
             return
         headers = dict(scope.get("headers") or [])
-        rid = headers.get(b"x-request-id", b"").decode()[:64] or uuid.uuid4().hex
+        rid = _caller_request_id(headers.get(b"x-request-id", b"")) or uuid.uuid4().hex
         token = request_id.set(rid)
         started = time.perf_counter()
         status = 500
@@ -95,3 +100,13 @@ class RequestContext:
                 "method": scope["method"], "path": scope["path"], "status": status,
                 "duration_ms": round((time.perf_counter() - started) * 1000, 1)})
             request_id.reset(token)
+
+
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
+
+
+def _caller_request_id(raw: bytes) -> str | None:
+    """The caller's id when it is a plain token: it goes into every log line and back into
+    a response header, so anything else (non-ASCII bytes, spaces) is replaced by ours."""
+    text = raw.decode("latin-1")
+    return text if _REQUEST_ID.fullmatch(text) else None
