@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -104,15 +105,29 @@ async def test_bad_input_gets_clear_4xx(make_app, client_for) -> None:
             "bad_thread": await client.post("/chat", json={"message": "hi",
                                                            "thread_id": "../etc"}),
             "huge_body": await client.post("/chat", json={"message": "y" * 5000}),
+            "huge_chunked": await client.post("/chat", content=_chunked(b'{"message": "',
+                                                                        b"y" * 5000, b'"}'),
+                                              headers={"content-type": "application/json"}),
+            "huge_chunked_langserve": await client.post(
+                "/agents/assistant/invoke", content=_chunked(b"z" * 5000),
+                headers={"content-type": "application/json"}),
         }
     expected = {"empty": (422, "message is empty"), "missing": (422, "message: Field required"),
                 "too_long": (413, "the limit is 50"), "unknown_agent": (404, "choose one of"),
                 "not_json": (422, "not valid JSON"), "bad_thread": (422, "thread_id must be"),
-                "huge_body": (413, "over 2000 bytes")}
+                "huge_body": (413, "over 2000 bytes"),
+                "huge_chunked": (413, "over 2000 bytes"),
+                "huge_chunked_langserve": (413, "over 2000 bytes")}
     for name, (status, text) in expected.items():
         response: httpx.Response = cases[name]
         assert response.status_code == status, (name, response.text)
         assert text in response.json()["detail"], (name, response.text)
+
+
+async def _chunked(*parts: bytes) -> AsyncIterator[bytes]:
+    """A body sent in chunks, without a Content-Length to refuse it by."""
+    for part in parts:
+        yield part
 
 
 async def test_health_and_readiness(make_app, client_for) -> None:
