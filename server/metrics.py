@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from typing import Any
 
 from prometheus_client import Counter, Gauge, Histogram
 from starlette.requests import Request
@@ -35,8 +36,8 @@ class Metrics(HttpMetrics):
                                         buckets=LATENCY_BUCKETS, registry=r)
         self.model_callback = ModelMetrics(self).handler
         self.stream_lag = Gauge("parley_turn_stream_pending",
-                                "Turns published but not yet acknowledged by history",
-                                registry=r)
+                                "Turns published but not yet stored by history (unread or "
+                                "unacknowledged)", registry=r)
 
 
 
@@ -46,11 +47,33 @@ async def metrics_endpoint(request: Request) -> Response:
     redis = getattr(platform, "redis", None)
     if redis is not None:  # queue lag of the turn stream, read when scraped
         try:
-            pending = await redis.xpending(request.app.state.settings.turn_stream, "history")
-            metrics.stream_lag.set(float(pending["pending"]))
+            metrics.stream_lag.set(await turn_stream_backlog(
+                redis, request.app.state.settings.turn_stream, HISTORY_GROUP))
         except Exception:
             metrics.stream_lag.set(float("nan"))
     return metrics.render()
+
+
+HISTORY_GROUP = "history"  # the history service's consumer group (HistorySettings.group)
+
+
+async def turn_stream_backlog(redis: Any, stream: str, group: str) -> float:
+    """Turns history has not stored: those its group has not read yet (the lag) and those
+    read but not acknowledged. XPENDING alone counts only the second kind, and so reads 0
+    exactly when the history service is down."""
+    if not await redis.exists(stream):
+        return 0.0
+    for info in await redis.xinfo_groups(stream):
+        if _text(info.get("name")) == group:
+            lag = info.get("lag")  # None when Redis cannot tell (entries deleted midway)
+            if lag is None:
+                return float("nan")
+            return float(lag) + float(info.get("pending") or 0)
+    return float(await redis.xlen(stream))  # no group yet: nothing was ever read
+
+
+def _text(value: object) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 class ModelMetrics:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
+from typing import Any
 
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -69,3 +70,29 @@ async def test_failed_turns_are_counted(make_app, client_for) -> None:
         await client.post("/chat", json={"message": "hi"})
         found = samples((await client.get("/metrics")).text)
     assert value(found, "parley_turns_total", agent="assistant", outcome="error") == 1
+
+
+async def test_the_turn_backlog_counts_unread_and_unacknowledged_turns(redis_url) -> None:
+    from redis.asyncio import Redis
+
+    from server.metrics import turn_stream_backlog
+
+    redis = Redis.from_url(redis_url)
+    stream = "parley:turns:backlog-test"
+    try:
+        assert await turn_stream_backlog(redis, stream, "history") == 0  # nothing published
+        for n in range(3):
+            await redis.xadd(stream, {"turn": str(n)})
+        # The history service never started: every turn is waiting.
+        assert await turn_stream_backlog(redis, stream, "history") == 3
+        await redis.xgroup_create(stream, "history", id="0")
+        assert await turn_stream_backlog(redis, stream, "history") == 3  # none read yet
+        read: Any = await redis.xreadgroup("history", "c1", {stream: ">"}, count=2)
+        await redis.xack(stream, "history", read[0][1][0][0])
+        assert await turn_stream_backlog(redis, stream, "history") == 2  # 1 unread, 1 unacked
+        rest: Any = await redis.xreadgroup("history", "c1", {stream: ">"})
+        await redis.xack(stream, "history", read[0][1][1][0], rest[0][1][0][0])
+        assert await turn_stream_backlog(redis, stream, "history") == 0
+    finally:
+        await redis.delete(stream)
+        await redis.aclose()
