@@ -16,7 +16,7 @@ from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.graph.state import CompiledStateGraph
 
 from agents.catalog import load_agents
-from agents.providers import ModelOptions, make_chat_model
+from agents.providers import ModelOptions, make_chat_model, parse_provider
 from agents.spec import AgentSpec
 from graphs.builder import build_graph
 from graphs.deps import GraphDeps, RememberFn
@@ -71,12 +71,19 @@ class Platform:
                 callback()
 
 
-def model_options(settings: Settings, embeddings: Any = None) -> ModelOptions:
+def model_options(settings: Settings, embeddings: Any = None, *, spec: str | None = None
+                  ) -> ModelOptions:
+    """Options for the model `spec` names (PARLEY_LLM's by default). PARLEY_LLM_BASE_URL
+    and PARLEY_LLM_API_KEY belong to PARLEY_LLM's provider: an agent that names another
+    provider gets that provider's own defaults (its API key variable), so a key is never
+    sent to another company's API, nor a model to the wrong server."""
+    own = spec is None or parse_provider(spec)[0] == parse_provider(settings.llm)[0]
     return ModelOptions(
         embeddings=embeddings,
         temperature=settings.llm_temperature,
-        base_url=settings.llm_base_url,
-        api_key=settings.llm_api_key.get_secret_value() if settings.llm_api_key else None,
+        base_url=settings.llm_base_url if own else None,
+        api_key=(settings.llm_api_key.get_secret_value()
+                 if own and settings.llm_api_key else None),
         timeout=settings.llm_timeout,
         fake_script=settings.fake_script,
         local_model_path=settings.local_model_path,
@@ -122,18 +129,18 @@ async def build_platform(
 
     sources = discover_sources() if tool_sources is None else tool_sources
     cache: dict[str, BaseChatModel] = dict(models or {})
-    options = model_options(settings, embeddings)
     agents: dict[str, Agent] = {}
     for spec in load_agents(settings.agents_file, settings.agent_tools).values():
         provider = spec.model or settings.llm
         if provider not in cache:
-            cache[provider] = make_chat_model(provider, options)
+            cache[provider] = make_chat_model(
+                provider, model_options(settings, embeddings, spec=provider))
     for model in cache.values():
         preload = getattr(model, "preload", None)
         if preload is not None:  # a local model: load it once, now, showing progress
             await asyncio.to_thread(preload, log.info)
     for spec in load_agents(settings.agents_file, settings.agent_tools).values():
-        model = cache[spec.model or settings.llm]
+        model = with_temperature(cache[spec.model or settings.llm], spec.temperature)
         ctx = ToolContext(llm=model, options=settings.tool_options(), redis=redis,
                           services=tool_services or {})
         tools = [t for t in build_tools(sources, ctx) if spec.allows(t.tool.name)]
@@ -155,6 +162,15 @@ async def build_platform(
         )
     return Platform(settings=settings, agents=agents, tool_sources=sources,
                     checkpointer=checkpointer, redis=redis, memory=memory, _stack=stack)
+
+
+def with_temperature(model: BaseChatModel, temperature: float | None) -> BaseChatModel:
+    """An agent's own temperature: a shallow copy of the shared model, so agents on one
+    provider share its client (and a local model its loaded weights). A model without
+    sampling (the scripted one) is used as it is."""
+    if temperature is None or "temperature" not in type(model).model_fields:
+        return model
+    return model.model_copy(update={"temperature": temperature})
 
 
 def redis_client(url: str) -> Any:
