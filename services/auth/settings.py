@@ -25,7 +25,6 @@ class AuthSettings(BaseSettings):
     login_max_failures: int = Field(default=5, ge=1)
     login_window_seconds: int = Field(default=300, ge=1)
     redis_url: str | None = None  # login rate limits shared across replicas when set
-    secure_cookies: bool = False
 
     @field_validator("admin_usernames", mode="before")
     @classmethod

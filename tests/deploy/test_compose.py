@@ -78,6 +78,8 @@ def test_shared_state_and_secrets(config: dict) -> None:
     # Secrets come from the environment at run time; unset ones stay unset, not empty.
     assert agent["PARLEY_LLM_API_KEY"] == "sk-test"
     assert agent["LANGSMITH_API_KEY"] is None
+    # The agent sets the playground's login cookie, so it is the one told to mark it Secure.
+    assert agent["PARLEY_SECURE_COOKIES"] == "false"
     assert "s3cret" in services["auth"]["environment"]["PARLEY_AUTH_DATABASE_URL"]
     assert "POSTGRES_PASSWORD" not in agent
     nginx_conf = next(v for v in services["nginx"]["volumes"]
@@ -88,3 +90,27 @@ def test_shared_state_and_secrets(config: dict) -> None:
         build = services[name]["build"]
         assert (ROOT / build["dockerfile"]).exists(), name
         assert services[name]["read_only"] is True, name
+
+
+def settings_variables(service: str) -> set[str]:
+    """The PARLEY_* variables the service's settings object reads."""
+    from pydantic_settings import BaseSettings
+
+    from server.settings import Settings
+    from services.auth.settings import AuthSettings
+    from services.history.settings import HistorySettings
+
+    classes: dict[str, type[BaseSettings]] = {
+        "agent": Settings, "auth": AuthSettings, "history": HistorySettings}
+    cls = classes[service]
+    prefix = cls.model_config.get("env_prefix", "")
+    return {f"{prefix}{name}".upper() for name in cls.model_fields}
+
+
+@pytest.mark.parametrize("service", ["agent", "auth", "history"])
+def test_every_setting_given_is_one_the_service_reads(config: dict, service: str) -> None:
+    # A misspelt or misplaced variable is silently ignored: the operator's setting never
+    # takes effect (the cookie setting was once given to auth, which sets no cookie).
+    given = {k for k in config["services"][service].get("environment", {})
+             if k.startswith("PARLEY_")}
+    assert given and given <= settings_variables(service), given - settings_variables(service)

@@ -69,3 +69,13 @@ def test_autoscaler_and_ingress_target_what_exists() -> None:
 def test_no_secret_objects_are_committed() -> None:
     assert "Secret" not in {r["kind"] for r in resources()}
     assert all(Path(p).suffix == ".yaml" for p in MANIFESTS)
+
+
+def test_every_configmap_setting_is_read_by_a_service() -> None:
+    from tests.deploy.test_compose import settings_variables
+
+    known = set().union(*(settings_variables(s) for s in ("agent", "auth", "history")))
+    data = of_kind("ConfigMap")["parley-config"]["data"]
+    given = {k for k in data if k.startswith("PARLEY_")}
+    assert given and given <= known, given - known
+    assert data["PARLEY_SECURE_COOKIES"] == "true"  # the Ingress serves the login page
