@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import base64
+import binascii
+import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import TypeVar
 
-from sqlalchemy import Table, bindparam, delete, func, insert, select, tuple_, update
+from sqlalchemy import BigInteger, Table, bindparam, delete, func, insert, select, tuple_, update
 from sqlalchemy.orm import Session
 
 from services.history.models import Message, Thread, utcnow
@@ -16,13 +19,27 @@ from services.history.schemas import MessageIn, MessageOut, ThreadOut
 T = TypeVar("T")
 
 
+# SQLite's integers are 64-bit signed: a larger cursor would overflow there, not compare.
+_MAX_SEQ = 2**63 - 1
+_DIGITS = re.compile(r"[0-9]{1,19}")
+
+
 def encode_cursor(seq: int) -> str:
     return base64.urlsafe_b64encode(str(seq).encode()).decode().rstrip("=")
 
 
 def decode_cursor(cursor: str) -> int:
+    """The sequence number in a cursor from `encode_cursor`; ValueError for anything else,
+    so a forged or mangled cursor is refused before it reaches the database."""
     padded = cursor + "=" * (-len(cursor) % 4)
-    return int(base64.urlsafe_b64decode(padded.encode()).decode())
+    try:
+        raw = base64.b64decode(padded.encode("ascii"), altchars=b"-_", validate=True)
+    except (UnicodeEncodeError, binascii.Error) as exc:
+        raise ValueError("not base64") from exc
+    digits = raw.decode("ascii", "replace")
+    if not _DIGITS.fullmatch(digits) or int(digits) > _MAX_SEQ:
+        raise ValueError("not a sequence number")
+    return int(digits)
 
 
 @dataclass(frozen=True)
@@ -37,20 +54,22 @@ class Turn:
 
 def store_messages(*, session: Session, user_id: str, thread_id: str, agent: str | None,
                    messages: Sequence[MessageIn]) -> tuple[int, int]:
-    """Add messages (creating the thread); ids already stored are skipped, so a redelivered
-    turn changes nothing. The caller commits. Returns (stored, duplicates)."""
+    """Add messages (creating the thread); ids the user already stored are skipped, so a
+    redelivered turn changes nothing. The caller commits. Returns (stored, duplicates)."""
     return store_turns(session=session, turns=[Turn(user_id, thread_id, agent, messages)])[0]
 
 
 def store_turns(*, session: Session, turns: Sequence[Turn]) -> list[tuple[int, int]]:
     """`store_messages` for many turns in a fixed number of statements: one lookup of the
-    ids, one of the threads, one insert each of new threads and messages, one update of the
-    threads that grew. The caller commits. Returns (stored, duplicates) per turn.
+    (user, message id) pairs, one of the threads, one insert each of new threads and
+    messages, one update of the threads that grew. The caller commits. Returns (stored,
+    duplicates) per turn.
 
     Core statements rather than ORM objects, and statements per batch rather than per turn:
     every turn comes through here, and per-turn statements cost more than the database's own
     work (about 1 ms a turn, measured)."""
-    existing = _stored_ids(session, [m.id for turn in turns for m in turn.messages])
+    existing = _stored_ids(session, list(dict.fromkeys(
+        (turn.user_id, m.id) for turn in turns for m in turn.messages)))
     keys = list(dict.fromkeys((turn.user_id, turn.thread_id) for turn in turns))
     known = _known_threads(session, keys)
     now = utcnow()
@@ -62,8 +81,8 @@ def store_turns(*, session: Session, turns: Sequence[Turn]) -> list[tuple[int, i
         key = (turn.user_id, turn.thread_id)
         fresh: list[MessageIn] = []
         for m in turn.messages:  # an id stored, or seen earlier in the batch, is kept once
-            if m.id not in existing:
-                existing.add(m.id)
+            if (turn.user_id, m.id) not in existing:
+                existing.add((turn.user_id, m.id))
                 fresh.append(m)
         if key not in known and key not in new_threads:
             first_user = next((m.content for m in turn.messages if m.role == "user"), "")
@@ -75,7 +94,7 @@ def store_turns(*, session: Session, turns: Sequence[Turn]) -> list[tuple[int, i
         rows += [{"id": m.id, "user_id": turn.user_id, "thread_id": turn.thread_id,
                   "role": m.role, "content": m.content, "name": m.name,
                   "tool_call_id": m.tool_call_id, "meta": m.meta,
-                  "created_at": m.created_at.replace(tzinfo=None) if m.created_at else now}
+                  "created_at": _naive_utc(m.created_at) if m.created_at else now}
                  for m in fresh]
         counts.append((len(fresh), len(turn.messages) - len(fresh)))
     db = session.connection()
@@ -92,7 +111,8 @@ def store_turns(*, session: Session, turns: Sequence[Turn]) -> list[tuple[int, i
 # per-call statement building, about half of a one-turn store's CPU (measured).
 _threads: Table = Thread.__table__  # type: ignore[assignment]
 _messages: Table = Message.__table__  # type: ignore[assignment]
-_STORED_IDS = select(_messages.c.id).where(_messages.c.id.in_(bindparam("ids", expanding=True)))
+_STORED_IDS = select(_messages.c.user_id, _messages.c.id).where(
+    tuple_(_messages.c.user_id, _messages.c.id).in_(bindparam("keys", expanding=True)))
 _KNOWN_THREADS = select(_threads.c.user_id, _threads.c.id).where(
     tuple_(_threads.c.user_id, _threads.c.id).in_(bindparam("keys", expanding=True)))
 _TOUCH_THREADS = update(_threads).where(
@@ -110,16 +130,25 @@ def _chunks(items: list[T], width: int = 1) -> Iterator[list[T]]:
         yield items[i:i + size]
 
 
-def _stored_ids(session: Session, ids: list[str]) -> set[str]:
+def _stored_ids(session: Session, keys: list[tuple[str, str]]) -> set[tuple[str, str]]:
+    """Which (user_id, message id) pairs are stored: ids are unique per user only."""
     db = session.connection()
-    return {found for chunk in _chunks(ids)
-            for found in db.execute(_STORED_IDS, {"ids": chunk}).scalars()}
+    return {(user_id, message_id) for chunk in _chunks(keys, width=2)
+            for user_id, message_id in db.execute(_STORED_IDS, {"keys": chunk})}
 
 
 def _known_threads(session: Session, keys: list[tuple[str, str]]) -> set[tuple[str, str]]:
     db = session.connection()
     return {(user_id, thread_id) for chunk in _chunks(keys, width=2)
             for user_id, thread_id in db.execute(_KNOWN_THREADS, {"keys": chunk})}
+
+
+def _naive_utc(moment: datetime) -> datetime:
+    """The columns hold naive UTC: convert an offset first, or 12:00+02:00 would read 12:00.
+    A naive time is taken as UTC already."""
+    if moment.tzinfo is None:
+        return moment
+    return moment.astimezone(UTC).replace(tzinfo=None)
 
 
 def _title(text: str) -> str:
@@ -133,7 +162,9 @@ def page_messages(*, session: Session, user_id: str, thread_id: str, limit: int,
     query = (select(Message).where(Message.user_id == user_id, Message.thread_id == thread_id)
              .order_by(Message.seq.desc()).limit(limit + 1))
     if before is not None:
-        query = query.where(Message.seq < before)
+        # Bound as BIGINT: PostgreSQL's seq is a 32-bit INTEGER, and a cursor past its range
+        # (any up to _MAX_SEQ is valid) must compare, not fail casting to INTEGER.
+        query = query.where(Message.seq < bindparam("before", before, type_=BigInteger))
     rows = list(session.scalars(query))
     more = len(rows) > limit
     rows = rows[:limit]
@@ -154,6 +185,26 @@ def list_threads(*, session: Session, user_id: str, limit: int = 100) -> list[Th
         .order_by(Thread.updated_at.desc()).limit(limit))
     return [ThreadOut(id=t.id, title=t.title, agent=t.agent, message_count=n,
                       created_at=t.created_at, updated_at=t.updated_at) for t, n in rows]
+
+
+def rename_thread(*, session: Session, user_id: str, thread_id: str,
+                  title: str) -> ThreadOut | None:
+    """Retitle the user's thread and commit; None if they have no such thread."""
+    thread = get_thread(session=session, user_id=user_id, thread_id=thread_id)
+    if thread is None:
+        return None
+    thread.title = title
+    session.commit()
+    return describe_thread(session=session, thread=thread)
+
+
+def describe_thread(*, session: Session, thread: Thread) -> ThreadOut:
+    """One thread as `list_threads` shows it, however long ago it was updated."""
+    count = session.scalar(select(func.count()).select_from(Message).where(
+        Message.user_id == thread.user_id, Message.thread_id == thread.id)) or 0
+    return ThreadOut(id=thread.id, title=thread.title, agent=thread.agent,
+                     message_count=count, created_at=thread.created_at,
+                     updated_at=thread.updated_at)
 
 
 def delete_thread(*, session: Session, user_id: str, thread_id: str) -> bool:

@@ -1,12 +1,12 @@
-"""Threads and messages (SQLAlchemy 2 typed ORM). Thread ids are chosen by clients, so a
-thread is keyed by its owner and its id together."""
+"""Threads and messages (SQLAlchemy 2 typed ORM). Thread and message ids are chosen by
+clients, so each is keyed by its owner and its id together: two users may pick the same."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKeyConstraint, Index, String, Text
+from sqlalchemy import JSON, ForeignKeyConstraint, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -35,10 +35,12 @@ class Message(Base):
         ForeignKeyConstraint(["user_id", "thread_id"], ["threads.user_id", "threads.id"],
                              ondelete="CASCADE"),
         Index("ix_messages_thread_seq", "user_id", "thread_id", "seq"),
+        # The idempotency key: a redelivered message is skipped, another user's is not.
+        UniqueConstraint("user_id", "id", name="uq_messages_user_id_id"),
     )
 
     seq: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
-    id: Mapped[str] = mapped_column(String(128), unique=True)  # idempotency key
+    id: Mapped[str] = mapped_column(String(128))  # unique per user, see above
     user_id: Mapped[str] = mapped_column(String(64))
     thread_id: Mapped[str] = mapped_column(String(128))
     role: Mapped[str] = mapped_column(String(16))

@@ -88,7 +88,9 @@ def build_router(ctx: HistoryContext) -> APIRouter:
         try:
             cursor = crud.decode_cursor(before) if before else None
         except ValueError as exc:
-            raise HTTPException(422, "before: not a cursor from next_before") from exc
+            raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
+                                "before: invalid cursor; pass the next_before value the "
+                                "previous page returned") from exc
         rows, next_seq = crud.page_messages(session=session, user_id=uid,
                                             thread_id=thread_id, limit=limit, before=cursor)
         return MessagePage(messages=[MessageOut.model_validate(r) for r in rows],
@@ -102,13 +104,11 @@ def build_router(ctx: HistoryContext) -> APIRouter:
     @router.patch("/threads/{thread_id}", response_model=ThreadOut)
     def rename(thread_id: str, body: ThreadPatch, user: CurrentUser,
                session: SessionDep) -> ThreadOut:
-        thread = crud.get_thread(session=session, user_id=user.user_id, thread_id=thread_id)
-        if thread is None:
+        renamed = crud.rename_thread(session=session, user_id=user.user_id,
+                                     thread_id=thread_id, title=body.title)
+        if renamed is None:
             raise HTTPException(status.HTTP_404_NOT_FOUND, f"no thread {thread_id!r}")
-        thread.title = body.title
-        session.commit()
-        return next(t for t in crud.list_threads(session=session, user_id=user.user_id)
-                    if t.id == thread_id)
+        return renamed
 
     @router.delete("/threads/{thread_id}", status_code=204)
     def remove(thread_id: str, user: CurrentUser, session: SessionDep) -> Response:

@@ -18,7 +18,8 @@ def _check_id(value: str, what: str) -> str:
 
 
 class MessageIn(BaseModel):
-    id: str = Field(description="Unique message id; posting it again changes nothing.")
+    id: str = Field(description="Message id, unique among the user's messages; posting it "
+                               "again changes nothing.")
     role: Literal["user", "assistant", "tool", "system"]
     content: str = Field(max_length=1_000_000)
     name: str | None = Field(default=None, max_length=128)

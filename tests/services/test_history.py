@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+import base64
 import json
-import uuid
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
 from datetime import datetime
 from typing import Any
 
@@ -14,33 +14,26 @@ import pytest
 from sqlalchemy import inspect
 
 from services.database import make_engine
-from services.history.app import create_app
 from services.history.context import build_history
 from services.history.settings import HistorySettings
-from tests.services.history_support import ADA, ADMIN, BOB, tokens
+from tests.services.history_support import (
+    ADA,
+    ADMIN,
+    BOB,
+    history_client,
+    message,
+    post,
+    tokens,
+)
 
 
 @pytest.fixture
-def open_history(history_settings: HistorySettings) -> Callable[..., Any]:
-    @asynccontextmanager
-    async def open_client(**overrides: Any) -> AsyncIterator[httpx.AsyncClient]:
-        app = create_app(history_settings.model_copy(update=overrides), tokens.verifier())
-        async with app.router.lifespan_context(app):
-            transport = httpx.ASGITransport(app=app)
-            async with httpx.AsyncClient(transport=transport, base_url="http://h") as c:
-                yield c
+def open_history(history_settings: HistorySettings
+                 ) -> Callable[..., AbstractAsyncContextManager[httpx.AsyncClient]]:
+    def open_client(**overrides: Any) -> AbstractAsyncContextManager[httpx.AsyncClient]:
+        return history_client(history_settings.model_copy(update=overrides))
 
     return open_client
-
-
-def message(role: str, content: str, mid: str | None = None) -> dict[str, Any]:
-    return {"id": mid or uuid.uuid4().hex, "role": role, "content": content}
-
-
-async def post(client: httpx.AsyncClient, headers: dict[str, str], thread: str,
-               *messages: dict[str, Any]) -> httpx.Response:
-    return await client.post("/history/messages", headers=headers,
-                             json={"thread_id": thread, "messages": list(messages)})
 
 
 async def test_messages_threads_and_rename(open_history: Any, database_url: str) -> None:
@@ -199,3 +192,57 @@ async def test_not_ready_when_the_database_is_unreachable(tmp_path) -> None:  # 
     assert alive.status_code == 200
     assert ready.status_code == 503 and ready.json()["status"] == "not ready"
 
+
+
+async def test_renaming_a_thread_long_untouched_answers_the_renamed_thread(
+        open_history: Any) -> None:
+    async with open_history() as client:
+        await post(client, ADA, "old", message("user", "an old question"),
+                   message("assistant", "an old answer"))
+        for i in range(100):  # `old` drops out of the 100 most recently updated
+            await post(client, ADA, f"newer-{i}", message("user", f"question {i}"))
+        renamed = await client.patch("/history/threads/old", headers=ADA,
+                                     json={"title": "Kept for later"})
+        listed = (await client.get("/history/threads", headers=ADA,
+                                   params={"limit": 500})).json()
+    assert renamed.status_code == 200, renamed.text
+    assert {k: renamed.json()[k] for k in ("id", "title", "message_count")} == {
+        "id": "old", "title": "Kept for later", "message_count": 2}
+    assert [t["title"] for t in listed if t["id"] == "old"] == ["Kept for later"]
+
+
+def cursor_of(text: str) -> str:
+    return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
+
+
+async def test_a_cursor_that_is_no_sequence_number_is_refused(open_history: Any) -> None:
+    async with open_history() as client:
+        await post(client, ADA, "t", message("user", "one"), message("assistant", "two"))
+        refused = {text: await client.get("/history", headers=ADA, params={
+            "thread_id": "t", "before": cursor_of(text)})
+            for text in (str(2**63), "9" * 30, "-1", "1e3", " 5", "٣", "x")}
+        refused["not base64"] = await client.get("/history", headers=ADA, params={
+            "thread_id": "t", "before": "é"})
+        widest = await client.get("/history", headers=ADA, params={
+            "thread_id": "t", "before": cursor_of(str(2**63 - 1))})
+        page = await client.get("/history", headers=ADA, params={"thread_id": "t"})
+    for text, response in refused.items():
+        assert response.status_code == 422, (text, response.text)
+        assert "invalid cursor" in response.json()["detail"]
+        assert "next_before" in response.json()["detail"]
+    assert [m["content"] for m in widest.json()["messages"]] == ["two", "one"]
+    assert [m["content"] for m in page.json()["messages"]] == ["two", "one"]
+
+
+async def test_a_time_with_an_offset_is_stored_in_utc(open_history: Any) -> None:
+    times = {"offset": "2026-01-01T12:00:00+02:00", "zulu": "2026-01-01T12:00:00Z",
+             "naive": "2026-01-01T12:00:00", "day before": "2026-01-01T01:30:00+02:00",
+             "west": "2026-01-01T12:00:00-05:00"}
+    async with open_history() as client:
+        await post(client, ADA, "t", *[message("user", name, created_at=at)
+                                        for name, at in times.items()])
+        page = (await client.get("/history", headers=ADA, params={"thread_id": "t"})).json()
+    stored = {m["content"]: m["created_at"] for m in page["messages"]}
+    assert stored == {"offset": "2026-01-01T10:00:00", "zulu": "2026-01-01T12:00:00",
+                      "naive": "2026-01-01T12:00:00", "day before": "2025-12-31T23:30:00",
+                      "west": "2026-01-01T17:00:00"}
