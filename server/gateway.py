@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -24,6 +25,10 @@ from services.history.routes import build_router as history_router
 from services.history.settings import HistorySettings
 from services.tokens import Principal, TokenVerifier, url_jwks
 
+log = logging.getLogger(__name__)
+
+PROFILE_FIELDS = ("display_name", "preferred_language", "custom_instructions")
+
 
 @dataclass
 class Services:
@@ -31,6 +36,7 @@ class Services:
     verifier: TokenVerifier | None
     auth: AuthContext | None = None  # set when mounted here
     history: HistoryContext | None = None
+    profile_ttl: float = 60.0  # seconds before a cached profile is fetched again
     _profiles: dict[str, tuple[float, dict[str, Any]]] = field(default_factory=dict)
 
     def include(self, app: FastAPI) -> None:
@@ -39,11 +45,19 @@ class Services:
         if self.history is not None:
             app.include_router(history_router(self.history))
 
-    def auth_client(self, app: FastAPI) -> httpx.AsyncClient:
+    def auth_client(self, app: FastAPI, caller: str | None = None) -> httpx.AsyncClient:
+        """A client of the auth service. `caller` is the address of whoever the gateway
+        calls for: the auth service counts failed logins per address, and without it every
+        browser would share the gateway's one count (five bad passwords lock all out)."""
         if self.settings.auth_url:
-            return httpx.AsyncClient(base_url=self.settings.auth_url, timeout=10)
-        return httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
-                                 base_url="http://parley", timeout=10)
+            # The auth service trusts X-Forwarded-For from inside the deployment
+            # (uvicorn --forwarded-allow-ips); one value, never the browser's own chain.
+            headers = {"X-Forwarded-For": caller} if caller else None
+            return httpx.AsyncClient(base_url=self.settings.auth_url, headers=headers,
+                                     timeout=10)
+        transport = httpx.ASGITransport(app=app, client=(caller, 0)) if caller \
+            else httpx.ASGITransport(app=app)
+        return httpx.AsyncClient(transport=transport, base_url="http://parley", timeout=10)
 
     def history_client(self, app: FastAPI) -> httpx.AsyncClient:
         if self.settings.history_url:
@@ -53,20 +67,34 @@ class Services:
 
     async def profile(self, app: FastAPI, principal: Principal, token: str | None
                       ) -> dict[str, Any] | None:
-        """The caller's profile (custom instructions, language), cached for a minute."""
+        """The caller's profile (custom instructions, language), cached for `profile_ttl`.
+
+        The profile only shapes answers, so an auth outage must not stop chat: the last
+        profile fetched serves however old it is, and a user never fetched goes without."""
         if token is None or self.verifier is None:
             return None
         cached = self._profiles.get(principal.user_id)
-        if cached and time.monotonic() - cached[0] < 60:
+        if cached and time.monotonic() - cached[0] < self.profile_ttl:
             return cached[1]
+        try:
+            profile = await self._fetch_profile(app, token)
+        except httpx.HTTPError as exc:
+            log.warning("auth service unreachable for the profile (%r): %s", exc,
+                        "using the last one fetched" if cached else "answering without one")
+            return cached[1] if cached else None
+        if profile is not None:
+            self._profiles[principal.user_id] = (time.monotonic(), profile)
+        return profile
+
+    async def _fetch_profile(self, app: FastAPI, token: str) -> dict[str, Any] | None:
         async with self.auth_client(app) as client:
             response = await client.get("/auth/me", headers={"Authorization": f"Bearer {token}"})
+        if response.is_server_error:  # a proxy's 502 is an outage like a refused connection
+            response.raise_for_status()
         if response.status_code != 200:
             return None
-        profile = {k: response.json().get(k) for k in
-                   ("display_name", "preferred_language", "custom_instructions")}
-        self._profiles[principal.user_id] = (time.monotonic(), profile)
-        return profile
+        body = response.json()
+        return {k: body.get(k) for k in PROFILE_FIELDS}
 
     def tool_services(self) -> dict[str, Any]:
         """What tools may use of the services: the reports tool reads history."""

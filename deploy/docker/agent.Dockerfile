@@ -44,7 +44,11 @@ ENV PATH=/opt/parley/bin:$PATH \
     PARLEY_PORT=8000 \
     PARLEY_DATA_DIR=/var/lib/parley \
     PARLEY_LOG_FORMAT=json \
-    MPLCONFIGDIR=/tmp/matplotlib
+    MPLCONFIGDIR=/tmp/matplotlib \
+    # The ingress is the agent's only client: trust its X-Forwarded-For, so the login
+    # page tells the auth service the browser's address (its failed-login limit is per
+    # address), not nginx's one address for every browser.
+    FORWARDED_ALLOW_IPS="*"
 USER 10001:10001
 WORKDIR /var/lib/parley
 EXPOSE 8000

@@ -65,7 +65,7 @@ async def login(request: Request, username: Annotated[str, Form()],
     services = request.app.state.services
     target = safe_next(next)
     creds = {"username": username, "password": password}
-    async with services.auth_client(request.app) as auth:
+    async with services.auth_client(request.app, caller=_caller(request)) as auth:
         if action == "register":
             created = await auth.post("/auth/register", json=creds)
             if created.status_code != 201:
@@ -86,6 +86,13 @@ async def logout() -> Response:
     response = RedirectResponse("/login", status_code=303)
     response.delete_cookie(ACCESS_COOKIE)
     return response
+
+
+def _caller(request: Request) -> str | None:
+    """The browser's address as this server resolved it, the one the login limiter must
+    count. uvicorn takes X-Forwarded-For only from its trusted proxies
+    (FORWARDED_ALLOW_IPS), so a browser's own header cannot pick a fresh address per try."""
+    return request.client.host if request.client else None
 
 
 def _detail(response: object) -> str:

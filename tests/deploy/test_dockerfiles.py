@@ -30,7 +30,10 @@ class Stage:
 
 
 def parse(path: Path) -> list[Stage]:
-    text = re.sub(r"\\\n", " ", path.read_text())
+    # As Docker reads it: comment lines go first, even inside a continued instruction.
+    lines = [line for line in path.read_text().splitlines()
+             if not line.strip().startswith("#")]
+    text = re.sub(r"\\\n", " ", "\n".join(lines))
     stages: list[Stage] = []
     for line in text.splitlines():
         line = line.strip()
@@ -98,6 +101,10 @@ def test_final_images(path: Path) -> None:
                 names = re.findall(r"([A-Za-z_][A-Za-z0-9_]*)=", rest) or [rest.split()[0]]
                 assert not [n for n in names if SECRET_NAMES.search(n)], \
                     f"{target}: a secret baked in: {rest}"
+        # Behind the ingress: each service must see the browser's address (login limits
+        # count failures per address), so it trusts the proxy's X-Forwarded-For.
+        env = " ".join(rest for keyword, rest in instructions if keyword == "ENV")
+        assert 'FORWARDED_ALLOW_IPS="*"' in env, f"{target}: proxy headers not trusted"
         # Only the build stage's output crosses over: no source tree, no compiler.
         copied_from = [rest for keyword, rest in instructions if keyword == "COPY"
                        and rest.startswith("--from=")]
