@@ -3,15 +3,22 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from typing import Annotated, Any
 
+import httpx
 from fastapi import Depends, HTTPException, Request, status
 
 from server import logs
 from server.platform import Platform
 from services.tokens import InvalidToken, Principal, TokenVerifier
 
+log = logging.getLogger(__name__)
+
 ACCESS_COOKIE = "parley_access"
+# Seconds a client waits before trying again while the auth service's keys cannot be
+# fetched: about what a restarting auth service takes, and each try fetches anew.
+KEYS_RETRY_AFTER = 5
 LOCAL_USER = Principal(user_id="local", username="local", roles=("user", "admin"))
 
 
@@ -56,6 +63,14 @@ def get_current_user(request: Request) -> Principal:
     except InvalidToken as exc:
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, f"invalid access token: {exc.reason}",
                             headers={"WWW-Authenticate": "Bearer"}) from exc
+    except httpx.HTTPError as exc:
+        # No keys were ever fetched and the auth service does not answer: the token may be
+        # good, so this is an outage to retry (503), not a refusal (401).
+        log.warning("cannot fetch the auth service's signing keys: %r", exc)
+        raise HTTPException(
+            status.HTTP_503_SERVICE_UNAVAILABLE,
+            "the auth service cannot be reached to check the access token: try again in "
+            f"{KEYS_RETRY_AFTER} s", headers={"Retry-After": str(KEYS_RETRY_AFTER)}) from exc
     request.state.principal = principal
     request.state.access_token = token
     return principal

@@ -52,7 +52,8 @@ def url_jwks(url: str, *, ttl: float = 300.0, timeout: float = 5.0,
     A token with an unknown `kid` asks for a refetch (`refresh`), but at most once per
     `min_refresh_interval`: forged kids must not turn every request into a download, yet a
     freshly rotated key is trusted within a second. While the auth service is unreachable the
-    last good set keeps serving.
+    last good set keeps serving; with no set yet the fetch's httpx.HTTPError goes to the
+    caller (through `TokenVerifier.verify`), which answers an outage, not a bad token.
     """
     cache: dict[str, Any] = {"at": float("-inf"), "jwks": None}
 
@@ -63,7 +64,7 @@ def url_jwks(url: str, *, ttl: float = 300.0, timeout: float = 5.0,
                 response.raise_for_status()
                 cache.update(at=time.monotonic(), jwks=response.json())
             except httpx.HTTPError:
-                if cache["jwks"] is None:
+                if cache["jwks"] is None:  # nothing to trust: the next request tries again
                     raise
                 # try again after the refresh interval, not on every request
                 cache["at"] = time.monotonic() - ttl + min_refresh_interval

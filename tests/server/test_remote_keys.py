@@ -1,7 +1,8 @@
 """With the auth service elsewhere (PARLEY_AUTH_URL), the agent server fetches its signing
 keys over HTTP: at first use, every few minutes, and when a token names a key it does not
 know yet (a rotation). That fetch must not hold the event loop: here the key server is
-held mid-answer while another request goes through."""
+held mid-answer while another request goes through. And when the auth service is down,
+chat goes on for tokens whose keys are known, and the others are told to come back."""
 
 from __future__ import annotations
 
@@ -9,14 +10,22 @@ import asyncio
 import json
 import threading
 from collections.abc import Iterator
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from agents.fake import say
+from services.auth.app import create_app as create_auth
+from services.auth.settings import AuthSettings
+from tests.support.live import serve_in_thread
 from tests.support.tokens import TokenFactory
+
+PASSWORD = "a long enough password"
 
 
 @dataclass
@@ -90,3 +99,46 @@ async def test_fetching_keys_does_not_hold_other_requests(make_app, client_for, 
         after = await rotated
     assert health.status_code == 200 and held
     assert after.status_code == 200 and key_server.downloads == 2
+
+
+def sign_up(auth_url: str, username: str) -> dict[str, str]:
+    httpx.post(f"{auth_url}/auth/register", json={"username": username, "password": PASSWORD})
+    tokens = httpx.post(f"{auth_url}/auth/login",
+                        json={"username": username, "password": PASSWORD}).json()
+    return {"Authorization": f"Bearer {tokens['access_token']}"}
+
+
+def test_chat_goes_on_while_the_auth_service_is_down(make_app, tmp_path: Path  # type: ignore[no-untyped-def]
+                                                     ) -> None:
+    auth = create_auth(AuthSettings(database_url=f"sqlite:///{tmp_path / 'auth.db'}",
+                                    keys_dir=tmp_path / "keys"))
+    with ExitStack() as servers:
+        auth_server = servers.enter_context(ExitStack())  # closed early: the outage
+        auth_url = auth_server.enter_context(serve_in_thread(auth))
+        ada, bob = sign_up(auth_url, "ada"), sign_up(auth_url, "bob")
+        httpx.patch(f"{auth_url}/auth/me", headers=ada,
+                    json={"custom_instructions": "Speak like a pirate."})
+        gateway = make_app([say("ok")], auth_enabled=True, auth_url=auth_url)
+        gateway.state.services.profile_ttl = 0  # every turn asks for the profile anew
+        url = servers.enter_context(serve_in_thread(gateway))
+        before = httpx.post(f"{url}/chat", headers=ada, json={"message": "ahoy"}, timeout=30)
+        known = httpx.get(f"{url}/agents", headers=bob)  # verified; no profile fetched yet
+        auth_server.close()
+
+        ada_after = httpx.post(f"{url}/chat", headers=ada, json={"message": "ahoy"}, timeout=30)
+        bob_after = httpx.post(f"{url}/chat", headers=bob, json={"message": "hi"}, timeout=30)
+        # An agent server started during the outage has never had the keys.
+        fresh = make_app([say("ok")], auth_enabled=True, auth_url=auth_url)
+        with serve_in_thread(fresh) as fresh_url:
+            refused = httpx.post(f"{fresh_url}/chat", headers=ada, json={"message": "ahoy"},
+                                 timeout=30)
+    assert (before.status_code, known.status_code) == (200, 200)
+    assert ada_after.status_code == 200, ada_after.text
+    assert bob_after.status_code == 200, bob_after.text  # no profile, still an answer
+    prompts = [call[0].content for call in gateway.state.model.calls]
+    assert len(prompts) == 3
+    assert "Speak like a pirate." in prompts[1]  # Ada's last profile, however old
+    assert "Speak like a pirate." not in prompts[2]
+    assert refused.status_code == 503, refused.text
+    assert "auth service cannot be reached" in refused.json()["detail"]
+    assert int(refused.headers["Retry-After"]) > 0
