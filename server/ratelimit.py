@@ -14,18 +14,20 @@ from server.deps import CurrentUser
 
 log = logging.getLogger(__name__)
 
-# KEYS[1] bucket; ARGV: rate per second, burst, now (s). Returns the wait in ms (0 = go).
+# KEYS[1] bucket; ARGV: rate per second, burst, now (s), cost (turns). Returns the wait in
+# ms (0 = go).
 _BUCKET = """
 local rate, burst, now = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local cost = tonumber(ARGV[4])
 local state = redis.call('HMGET', KEYS[1], 'tokens', 'at')
 local tokens = tonumber(state[1]) or burst
 local at = tonumber(state[2]) or now
 tokens = math.min(burst, tokens + (now - at) * rate)
 local wait = 0
-if tokens >= 1 then
-  tokens = tokens - 1
+if tokens >= cost then
+  tokens = tokens - cost
 else
-  wait = math.ceil((1 - tokens) / rate * 1000)
+  wait = math.ceil((cost - tokens) / rate * 1000)
 end
 redis.call('HSET', KEYS[1], 'tokens', tokens, 'at', now)
 redis.call('EXPIRE', KEYS[1], math.ceil(burst / rate) + 1)
@@ -41,14 +43,14 @@ class RateLimiter:
         self._script = redis.register_script(_BUCKET) if redis is not None else None
         self._local: dict[str, tuple[float, float]] = {}
 
-    async def wait_for(self, user_id: str) -> float:
-        """Seconds until this user may send again; 0 when the request may go now."""
+    async def wait_for(self, user_id: str, cost: int = 1) -> float:
+        """Seconds until this user may run `cost` turns; 0 when they may run now."""
         if self.rate <= 0:
             return 0.0
         if self._script is not None:
             try:
                 wait_ms = await self._script(keys=[f"parley:ratelimit:{user_id}"],
-                                             args=[self.rate, self.burst, time.time()])
+                                             args=[self.rate, self.burst, time.time(), cost])
             except RedisError:
                 # A Redis outage must not stop every chat: let the request through.
                 log.warning("rate limit unavailable (Redis error); request allowed")
@@ -57,11 +59,11 @@ class RateLimiter:
         tokens, at = self._local.get(user_id, (float(self.burst), time.monotonic()))
         now = time.monotonic()
         tokens = min(self.burst, tokens + (now - at) * self.rate)
-        if tokens >= 1:
-            self._local[user_id] = (tokens - 1, now)
+        if tokens >= cost:
+            self._local[user_id] = (tokens - cost, now)
             return 0.0
         self._local[user_id] = (tokens, now)
-        return (1 - tokens) / self.rate
+        return (cost - tokens) / self.rate
 
 
 async def enforce_rate_limit(request: Request, user: CurrentUser) -> None:
@@ -71,9 +73,26 @@ async def enforce_rate_limit(request: Request, user: CurrentUser) -> None:
     limiter: RateLimiter | None = getattr(request.app.state, "rate_limiter", None)
     if limiter is None or request.method != "POST":  # pages and schemas are free
         return
-    wait = await limiter.wait_for(user.user_id)
+    # A LangServe batch runs a turn per input: it costs as many, or one request could
+    # run any number of turns under a per-request limit.
+    cost = await _batch_size(request) if request.url.path.endswith("/batch") else 1
+    if cost > limiter.burst:
+        raise HTTPException(status.HTTP_429_TOO_MANY_REQUESTS,
+                            f"a batch of {cost} inputs is more than the {limiter.burst} turns "
+                            f"the rate limit allows at once: send at most {limiter.burst}")
+    wait = await limiter.wait_for(user.user_id, cost)
     if wait > 0:
         seconds = max(1, math.ceil(wait))
         raise HTTPException(status.HTTP_429_TOO_MANY_REQUESTS,
                             f"rate limit reached: try again in {seconds} s",
                             headers={"Retry-After": str(seconds)})
+
+
+async def _batch_size(request: Request) -> int:
+    """The number of inputs of a LangServe batch body (read once: Starlette keeps it for
+    the route); 1 when it is not one, which LangServe then refuses with its own 422."""
+    try:
+        inputs = (await request.json()).get("inputs")
+    except (ValueError, AttributeError):
+        return 1
+    return max(1, len(inputs)) if isinstance(inputs, list) else 1

@@ -142,6 +142,26 @@ async def test_chat_is_rate_limited_per_user(make_app, client_for, redis_url) ->
     assert schema.status_code == 200  # reading schemas costs nothing
 
 
+async def test_a_batch_costs_a_turn_per_input(make_app, client_for, redis_url) -> None:
+    app = make_app([say("ok")], auth_enabled=True, redis_url=redis_url,
+                   rate_limit_per_minute=1, rate_limit_burst=3)
+    async with client_for(app) as client:
+        ada = await login(client, "ada")
+        too_big = await client.post("/agents/assistant/batch", headers=ada, json={
+            "inputs": [conversation(f"q{i}") for i in range(4)]})
+        two = await client.post("/agents/assistant/batch", headers=ada, json={
+            "inputs": [conversation("a"), conversation("b")]})
+        another_two = await client.post("/agents/assistant/batch", headers=ada, json={
+            "inputs": [conversation("c"), conversation("d")]})
+        one = await client.post("/chat", headers=ada, json={"message": "e"})
+        more = await client.post("/chat", headers=ada, json={"message": "f"})
+    assert too_big.status_code == 429 and "send at most 3" in too_big.json()["detail"]
+    assert two.status_code == 200 and len(two.json()["output"]) == 2
+    # Two of the three turns are spent: a second batch of two must wait, one turn may go.
+    assert another_two.status_code == 429 and "Retry-After" in another_two.headers
+    assert one.status_code == 200 and more.status_code == 429
+
+
 async def test_login_page_sets_an_httponly_cookie(make_app, client_for) -> None:
     async with client_for(make_app([say("ok")], auth_enabled=True)) as client:
         page = await client.get("/login", params={"next": "/agents/weather/playground/"})
