@@ -102,6 +102,7 @@ def bring_up(root: Path, *, agent_env: dict[str, str] | None = None,
             topo.start(f"agent{i + 1}", [python, "-m", "server.cli", "serve"], {
                 "PARLEY_PORT": str(agent_port), "PARLEY_REDIS_URL": topo.redis.url,
                 "PARLEY_AUTH_URL": auth_url, "PARLEY_MEMORY_ENGINE": "redis",
+                "PARLEY_HISTORY_URL": f"http://127.0.0.1:{history_port}",
                 "PARLEY_DATA_DIR": str(root / f"agent{i + 1}"), "PARLEY_LOG_FORMAT": "json",
                 **(agent_env or {})})
         topo.direct.update({"auth": auth_url, "history": f"http://127.0.0.1:{history_port}"})

@@ -23,7 +23,7 @@ from server.logs import RequestContext
 from server.metrics import Metrics, metrics_endpoint
 from server.platform import Platform, build_platform
 from server.ratelimit import RateLimiter
-from server.routes import catalog, chat, health, login, memories, reports
+from server.routes import catalog, chat, health, login, memories, reports, threads
 from server.settings import Settings
 from server.tracing import flush_traces, tracing_status
 from services.http_metrics import MetricsMiddleware
@@ -82,6 +82,7 @@ def create_app(settings: Settings, *, platform_factory: PlatformFactory | None =
     app.add_api_route("/metrics", metrics_endpoint, include_in_schema=False)
     app.include_router(catalog.router)
     app.include_router(chat.router)
+    app.include_router(threads.router)
     add_agent_routes(app, sorted(load_agents(settings.agents_file, settings.agent_tools)))
 
     @app.get("/", include_in_schema=False)

@@ -19,7 +19,7 @@ from server.turns import TurnEvent, new_thread_id, stream_turn
 
 router = APIRouter(prefix="/chat", tags=["chat"], dependencies=[Depends(enforce_rate_limit)])
 
-_THREAD_ID = re.compile(r"[A-Za-z0-9_.:-]{1,128}")
+THREAD_ID = re.compile(r"[A-Za-z0-9_.:-]{1,128}")
 
 
 class ChatRequest(BaseModel):
@@ -38,7 +38,7 @@ class ChatRequest(BaseModel):
     @field_validator("thread_id")
     @classmethod
     def _thread_id(cls, value: str | None) -> str | None:
-        if value is not None and not _THREAD_ID.fullmatch(value):
+        if value is not None and not THREAD_ID.fullmatch(value):
             raise ValueError("thread_id must be 1-128 letters, digits or '_.:-'")
         return value
 
