@@ -42,7 +42,6 @@ class Settings(BaseSettings):
     max_request_bytes: int = 1_000_000
     max_steps: int = 8
     tool_timeout: float = 30.0
-    turn_timeout: float = 300.0
 
     # Tools
     http_timeout: float = 10.0
