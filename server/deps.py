@@ -9,7 +9,7 @@ from typing import Annotated, Any
 import httpx
 from fastapi import Depends, HTTPException, Request, status
 
-from server import logs
+from server import caller, logs
 from server.platform import Platform
 from services.tokens import InvalidToken, Principal, TokenVerifier
 
@@ -86,6 +86,8 @@ async def current_user(request: Request) -> Principal:
     else:
         principal = get_current_user(request)
     logs.user_id.set(principal.user_id)  # the request's log lines name who made it
+    # Services called on the user's behalf during the turn (history) are called as them.
+    caller.access_token.set(getattr(request.state, "access_token", None))
     return principal
 
 

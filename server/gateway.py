@@ -97,12 +97,15 @@ class Services:
         return {k: body.get(k) for k in PROFILE_FIELDS}
 
     def tool_services(self) -> dict[str, Any]:
-        """What tools may use of the services: the reports tool reads history."""
-        if self.history is None:
-            return {}
-        from server.report_source import HistoryDatabaseReader
+        """What tools may use of the services: the reports tool reads history (and recall
+        rebuilds a thread Redis lost from it)."""
+        from server.report_source import HistoryDatabaseReader, HistoryHttpReader
 
-        return {"history": HistoryDatabaseReader(self.history)}
+        if self.history is not None:
+            return {"history": HistoryDatabaseReader(self.history)}
+        if self.settings.history_url:
+            return {"history": HistoryHttpReader(self.settings.history_url)}
+        return {}
 
     def forget_profile(self, user_id: str) -> None:
         self._profiles.pop(user_id, None)

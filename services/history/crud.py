@@ -216,13 +216,16 @@ def delete_thread(*, session: Session, user_id: str, thread_id: str) -> bool:
     return bool(getattr(deleted, "rowcount", 0))
 
 
-def export_lines(*, session: Session, user_id: str) -> Iterator[str]:
-    """All of a user's data as JSON lines: each thread, then its messages, oldest first."""
+def export_lines(*, session: Session, user_id: str,
+                 since: datetime | None = None) -> Iterator[str]:
+    """All of a user's data as JSON lines: each thread, then its messages, oldest first;
+    with `since`, only the messages written since then."""
     for thread in list_threads(session=session, user_id=user_id, limit=1_000_000):
         yield '{"type":"thread","thread":' + thread.model_dump_json() + "}\n"
-        for message in session.scalars(
-                select(Message).where(Message.user_id == user_id,
+        query = select(Message).where(Message.user_id == user_id,
                                       Message.thread_id == thread.id)
-                .order_by(Message.seq)).yield_per(500):
+        if since is not None:
+            query = query.where(Message.created_at >= _naive_utc(since))
+        for message in session.scalars(query.order_by(Message.seq)).yield_per(500):
             yield ('{"type":"message","message":'
                    + MessageOut.model_validate(message).model_dump_json() + "}\n")

@@ -6,6 +6,7 @@ No `from __future__ import annotations`: FastAPI must resolve the aliases define
 """
 
 from collections.abc import Iterator
+from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response, status
@@ -118,10 +119,13 @@ def build_router(ctx: HistoryContext) -> APIRouter:
 
     @router.get("/export", response_class=StreamingResponse,
                 responses={200: {"content": {"application/x-ndjson": {}}}})
-    def export(user: CurrentUser) -> StreamingResponse:
+    def export(user: CurrentUser, since: Annotated[datetime | None, Query(
+            description="only messages written since this time (ISO 8601)")] = None,
+               ) -> StreamingResponse:
         def lines() -> Iterator[str]:
             with ctx.sessions() as session:
-                yield from crud.export_lines(session=session, user_id=user.user_id)
+                yield from crud.export_lines(session=session, user_id=user.user_id,
+                                             since=since)
 
         return StreamingResponse(lines(), media_type="application/x-ndjson", headers={
             "Content-Disposition": 'attachment; filename="parley-history.jsonl"'})

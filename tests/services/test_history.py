@@ -246,3 +246,17 @@ async def test_a_time_with_an_offset_is_stored_in_utc(open_history: Any) -> None
     assert stored == {"offset": "2026-01-01T10:00:00", "zulu": "2026-01-01T12:00:00",
                       "naive": "2026-01-01T12:00:00", "day before": "2025-12-31T23:30:00",
                       "west": "2026-01-01T17:00:00"}
+
+
+async def test_export_since_a_time_keeps_only_later_messages(open_history: Any) -> None:
+    async with open_history() as client:
+        await post(client, ADA, "t", message("user", "old", created_at="2026-01-01T09:00:00Z"),
+                   message("user", "new", created_at="2026-01-02T09:00:00Z"))
+        await post(client, ADA, "u", message("user", "older", created_at="2025-06-01T00:00:00"))
+        response = await client.get("/history/export", headers=ADA,
+                                    params={"since": "2026-01-02T10:00:00+02:00"})
+        bad = await client.get("/history/export", headers=ADA, params={"since": "yesterday"})
+    lines = [json.loads(line) for line in response.text.splitlines()]
+    assert [m["message"]["content"] for m in lines if m["type"] == "message"] == ["new"]
+    assert {t["thread"]["id"] for t in lines if t["type"] == "thread"} == {"t", "u"}
+    assert bad.status_code == 422
