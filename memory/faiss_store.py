@@ -1,25 +1,36 @@
 """Semantic memory in FAISS: one index per user under the data folder. A snapshot (the
-index and a JSON sidecar of texts and metadata, each written atomically) plus an
-append-only journal of the adds and deletes since: a new memory costs one appended line,
-not a rewrite of everything the user has; the journal folds into a new snapshot once it
-is half the snapshot's size. Loading replays the journal (idempotently: keys only grow).
+index and a JSON sidecar of texts and metadata) plus an append-only journal of the adds and
+deletes since: a new memory costs one appended line, not a rewrite of everything the user
+has; the journal folds into a new snapshot once it is half the snapshot's size. Loading
+replays the journal (idempotently: keys only grow).
+
+Several processes may share a folder (the server and `parley memory ingest`), so the disk,
+not a process's copy, is the truth:
+- Every write holds the user's lock (flock on `.lock`, exclusive) and first replays what
+  others wrote, so keys are never handed out twice and a fold keeps everyone's entries.
+- Each fold starts a new generation: the journal and index files are named by it, and
+  `memories.json`, naming them, is replaced last (the commit). Files are never rewritten in
+  place, so one stat of the current journal tells a reader whether anything changed: it
+  grew (replay the new lines, no lock needed: lines are only appended), or it is gone or
+  ends in a fold line (reload under the shared lock, which waits out a fold in progress).
 
 One index per user keeps users apart by construction and lets a user's memories be
-deleted with their folder. FAISS files serve one process; several replicas need a shared
-engine behind the same interface (docs/memory-engines.md).
+deleted with their folder. The lock works between processes on one machine; several
+replicas need a shared engine behind the same interface (docs/memory-engines.md).
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
-import hashlib
+import dataclasses
+import fcntl
 import json
 import os
 import threading
 import uuid
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -28,65 +39,29 @@ import faiss
 import numpy as np
 
 from memory.embeddings import LocalEmbeddings
+from memory.faiss_files import (
+    COMPACT_AT_LEAST,
+    FOLD,
+    JOURNAL,
+    LOCK,
+    SNAPSHOT,
+    UserIndex,
+    append_lines,
+    apply_entry,
+    file_id,
+    folder_name,
+    is_exact,
+    journal_entry,
+    key_of,
+    quantized,
+    record_row,
+    remove_other_generations,
+    row_record,
+    write_index,
+    write_snapshot,
+)
 from memory.semantic import MemoryRecord, ScoredMemory
 from memory.vectors import unit_vectors
-
-
-@dataclass
-class _UserIndex:
-    index: Any  # faiss.IndexIDMap2 over inner product on unit vectors = cosine
-    records: dict[int, MemoryRecord] = field(default_factory=dict)
-    next_id: int = 1
-    by_text: dict[str, int] = field(default_factory=dict)  # text -> key, to skip repeats
-    journaled: int = 0  # entries in the journal since the snapshot
-
-
-JOURNAL = "journal.jsonl"
-COMPACT_AT_LEAST = 256  # journal entries before a snapshot is worth writing
-
-
-def _record_row(key: int, record: MemoryRecord) -> dict[str, Any]:
-    return {"key": key, "id": record.id, "text": record.text,
-            "created_at": record.created_at.isoformat(), "metadata": dict(record.metadata)}
-
-
-def _row_record(row: Mapping[str, Any]) -> MemoryRecord:
-    return MemoryRecord(id=row["id"], text=row["text"],
-                        created_at=datetime.fromisoformat(row["created_at"]),
-                        metadata=row.get("metadata", {}))
-
-
-def new_index(dim: int) -> Any:
-    """Exact inner-product search over unit vectors (= cosine), with stable ids."""
-    return faiss.IndexIDMap2(faiss.IndexFlatIP(dim))
-
-
-def is_exact(index: Any) -> bool:
-    return isinstance(faiss.downcast_index(index.index), faiss.IndexFlat)
-
-
-def quantized(index: Any) -> Any:
-    """The same vectors and ids in 8 bits per dimension: a quarter of the bytes a search
-    reads. One range for all dimensions, learnt from these vectors and widened by a fifth
-    each way, so later memories on new topics are not clipped. On one core a search over
-    100,000 memories drops from about 8 ms to about 3, and finds about 96% of the exact
-    top 4 (bench/)."""
-    flat = faiss.downcast_index(index.index)
-    vectors = flat.reconstruct_n(0, flat.ntotal)
-    ids = faiss.vector_to_array(index.id_map).astype(np.int64)
-    coder = faiss.IndexScalarQuantizer(flat.d, faiss.ScalarQuantizer.QT_8bit_uniform,
-                                       faiss.METRIC_INNER_PRODUCT)
-    coder.sq.rangestat = faiss.ScalarQuantizer.RS_minmax
-    coder.sq.rangestat_arg = 0.2
-    coder.train(vectors)
-    result = faiss.IndexIDMap2(coder)
-    result.add_with_ids(vectors, ids)
-    return result
-
-
-def _folder_name(user_id: str) -> str:
-    # A hash, never the raw id: no path traversal, no user name on disk.
-    return hashlib.sha256(user_id.encode()).hexdigest()[:40]
 
 
 class FaissMemory:
@@ -97,117 +72,196 @@ class FaissMemory:
         # Past this many memories a user's index is quantized: exact search reads every
         # vector, and at 100,000 that is 150 MB per query.
         self.quantize_at = quantize_at
-        self._users: dict[str, _UserIndex] = {}
-        self._lock = threading.Lock()  # FAISS and the files are touched from threads
+        self._users: dict[str, UserIndex] = {}
+        self._lock = threading.Lock()  # FAISS, the copies and the files are used from threads
+        self._flocked: set[str] = set()  # users whose file lock is held (under self._lock)
 
     def _dir(self, user_id: str) -> Path:
-        return self.root / _folder_name(user_id)
+        return self.root / folder_name(user_id)
+
+    def _journal_path(self, user_id: str, generation: int) -> Path:
+        # Generation 0 keeps the name folders had before generations existed.
+        return self._dir(user_id) / (JOURNAL if generation == 0
+                                     else f"journal.{generation}.jsonl")
 
     def _vectors(self, texts: Sequence[str]) -> np.ndarray:
         return unit_vectors(self.embeddings, texts)
 
-    def _load(self, user_id: str) -> _UserIndex:
-        if user_id in self._users:
-            return self._users[user_id]
+    @contextmanager
+    def _flock(self, user_id: str, *, exclusive: bool) -> Iterator[None]:
+        """The user's lock between processes: exclusive to write, shared to reload.
+        Re-entrant: the caller holds self._lock, so only one thread of ours is here."""
+        if user_id in self._flocked:
+            yield
+            return
         folder = self._dir(user_id)
-        state = _UserIndex(index=None)
-        if (folder / "index.faiss").is_file():
-            meta = json.loads((folder / "memories.json").read_text())
-            state.index = faiss.read_index(str(folder / "index.faiss"))
-            state.next_id = int(meta["next_id"])
-            for row in meta["records"]:
-                state.records[int(row["key"])] = _row_record(row)
-        self._replay(folder / JOURNAL, state)
-        state.by_text = {r.text: key for key, r in state.records.items()}
-        self._users[user_id] = state
-        self._quantize_when_large(user_id, state)
+        if exclusive:
+            folder.mkdir(parents=True, exist_ok=True)
+        fd = os.open(folder / LOCK, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
+            self._flocked.add(user_id)
+            yield
+        finally:
+            self._flocked.discard(user_id)
+            os.close(fd)  # which releases the lock
+
+    @contextmanager
+    def _writing(self, user_id: str) -> Iterator[UserIndex]:
+        """The user's memories as the disk holds them, while no other process can write."""
+        with self._lock, self._flock(user_id, exclusive=True):
+            yield self._load(user_id)
+
+    def _load(self, user_id: str) -> UserIndex:
+        """The user's memories as the disk holds them now (the caller holds self._lock).
+        The copy in memory costs one stat when no other process wrote since."""
+        state = self._users.get(user_id)
+        if state is None or (self._stale(user_id, state)
+                             and not self._replay(user_id, state, tail=True)):
+            state = self._users[user_id] = self._reload(user_id)
         return state
 
-    def _quantize_when_large(self, user_id: str, state: _UserIndex) -> None:
+    def _stale(self, user_id: str, state: UserIndex) -> bool:
+        # Every write grows the current journal, or (a fold) ends it and removes it.
+        try:
+            info = os.stat(self._journal_path(user_id, state.generation))
+        except FileNotFoundError:
+            # No journal: nothing stored yet (then a snapshot is news), or ours was folded.
+            return state.journal_id is not None or (self._dir(user_id) / SNAPSHOT).exists()
+        return file_id(info) != state.journal_id or info.st_size != state.seen
+
+    def _reload(self, user_id: str) -> UserIndex:
+        state = UserIndex(index=None)
+        if not self._dir(user_id).is_dir():
+            return state  # nothing stored: no lock file to make, nothing to read
+        with self._flock(user_id, exclusive=False):  # no fold is half done while we read
+            self._read_snapshot(user_id, state)
+            self._replay(user_id, state, tail=False)
+        state.unsaved = self._quantize_when_large(state)
+        return state
+
+    def _read_snapshot(self, user_id: str, state: UserIndex) -> None:
+        folder = self._dir(user_id)
+        if not (folder / SNAPSHOT).is_file():
+            return
+        meta = json.loads((folder / SNAPSHOT).read_text())
+        state.generation = int(meta.get("generation", 0))
+        # A snapshot from before generations names no index: it was index.faiss.
+        index_file = meta.get("index", "index.faiss")
+        if index_file is not None:
+            state.index = faiss.read_index(str(folder / index_file))
+        state.next_id = int(meta["next_id"])
+        for row in meta["records"]:
+            record = state.records[int(row["key"])] = row_record(row)
+            state.by_text[record.text] = int(row["key"])
+        journal = self._journal_path(user_id, state.generation)
+        if not journal.exists():
+            journal.touch()  # (an old snapshot may have none) so that readers have one to stat
+
+    def _replay(self, user_id: str, state: UserIndex, *, tail: bool) -> bool:
+        """Applies the journal's lines past `state.applied`. A tail read takes no lock:
+        lines are only ever appended, and a line still being written waits for the next
+        read. False when the tail is not this copy's to extend (the journal was replaced,
+        or a fold began): the caller reloads."""
+        try:
+            with self._journal_path(user_id, state.generation).open("rb") as journal:
+                info = os.fstat(journal.fileno())
+                if tail and (state.journal_id not in (None, file_id(info))
+                             or info.st_size < state.applied):
+                    return False
+                journal.seek(state.applied)
+                data = journal.read()
+        except FileNotFoundError:
+            return not tail
+        end = data.rfind(b"\n") + 1
+        for line in data[:end].splitlines():
+            entry = journal_entry(line)
+            if entry is not None and entry.get("op") == FOLD:
+                if tail:
+                    return False
+                continue  # a fold that crashed before its commit: this generation goes on
+            if entry is not None:
+                apply_entry(state, entry)
+                state.journaled += 1
+        state.journal_id = file_id(info)
+        state.seen = state.applied + len(data)
+        state.applied += end
+        return True
+
+    def _quantize_when_large(self, state: UserIndex) -> bool:
         if (state.index is not None and state.index.ntotal >= self.quantize_at
                 and is_exact(state.index)):
             state.index = quantized(state.index)
-            self._save(user_id, state)
+            return True
+        return False
 
-    def _replay(self, journal: Path, state: _UserIndex) -> None:
-        if not journal.is_file():
-            return
-        for line in journal.read_text().splitlines():
-            try:
-                entry = json.loads(line)
-            except json.JSONDecodeError:
-                break  # a line torn by a crash mid-write: what follows was never written
-            state.journaled += 1
-            key = int(entry["key"])
-            if entry["op"] == "add" and key not in state.records:
-                vector = np.frombuffer(base64.b64decode(entry["vector"]), dtype=np.float32)
-                if state.index is None:
-                    state.index = new_index(len(vector))
-                state.index.add_with_ids(vector[None], np.array([key], dtype=np.int64))
-                state.records[key] = _row_record(entry)
-                state.next_id = max(state.next_id, key + 1)
-            elif entry["op"] == "delete" and key in state.records:
-                del state.records[key]
-                state.index.remove_ids(np.array([key], dtype=np.int64))
+    def _commit(self, user_id: str, state: UserIndex,
+                entries: Sequence[Mapping[str, Any]]) -> UserIndex:
+        """Appends entries (under the write lock), then reads them back as any reader
+        would, so this copy is what the disk holds; folds when the journal is long."""
+        append_lines(self._journal_path(user_id, state.generation), state, entries)
+        state = self._load(user_id)
+        if (self._quantize_when_large(state) or state.unsaved
+                or state.journaled >= max(COMPACT_AT_LEAST, len(state.records) // 2)):
+            self._fold(user_id, state)
+        return state
 
-    def _journal(self, user_id: str, state: _UserIndex, entries: list[dict[str, Any]]) -> None:
+    def _fold(self, user_id: str, state: UserIndex) -> None:
+        """Writes this copy (current, under the write lock) as the next generation's
+        snapshot. A crash at any step loses nothing: the old journal first announces the
+        fold (a reader that meets that line reloads, waiting on the lock), the new files
+        are written, memories.json is replaced (the commit), and only then the old files
+        go."""
         folder = self._dir(user_id)
-        folder.mkdir(parents=True, exist_ok=True)
-        with (folder / JOURNAL).open("a") as journal:
-            journal.write("".join(json.dumps(entry) + "\n" for entry in entries))
-        state.journaled += len(entries)
-        if state.journaled >= max(COMPACT_AT_LEAST, len(state.records) // 2):
-            self._save(user_id, state)
-
-    def _save(self, user_id: str, state: _UserIndex) -> None:
-        """A new snapshot, then an empty journal (a crash in between replays harmlessly)."""
-        folder = self._dir(user_id)
-        folder.mkdir(parents=True, exist_ok=True)
-        if state.index is not None:
-            tmp = folder / "index.faiss.tmp"
-            faiss.write_index(state.index, str(tmp))
-            os.replace(tmp, folder / "index.faiss")
-        rows = [_record_row(key, r) for key, r in state.records.items()]
-        tmp = folder / "memories.json.tmp"
-        tmp.write_text(json.dumps({"next_id": state.next_id, "records": rows}))
-        os.replace(tmp, folder / "memories.json")
-        (folder / JOURNAL).unlink(missing_ok=True)
-        state.journaled = 0
+        generation = state.generation + 1
+        append_lines(self._journal_path(user_id, state.generation), state,
+                      [{"op": FOLD, "generation": generation}])
+        index_file = write_index(folder, state.index, generation)
+        journal = self._journal_path(user_id, generation)
+        journal.write_bytes(b"")  # there from the commit on, for readers to stat
+        write_snapshot(folder, state, generation, index_file)
+        remove_other_generations(folder, {index_file, journal.name})
+        state.generation, state.unsaved = generation, False
+        state.journal_id = file_id(journal.stat())
+        state.applied = state.seen = state.journaled = 0
 
     def _add(self, user_id: str, texts: Sequence[str], metadata: Mapping[str, Any],
              keys: Sequence[str] | None = None) -> list[MemoryRecord]:
         pairs = [(t.strip(), (k or t).strip())
                  for t, k in zip(texts, keys or texts, strict=True) if t and t.strip()]
         with self._lock:
-            known = self._load(user_id).by_text
-            new = dict(p for p in pairs if p[0] not in known)
-        # Only texts not stored yet are embedded: a repeated fact costs no model run.
-        vectors = dict(zip(new, self._vectors(list(new.values())), strict=True)) if new else {}
-        with self._lock:
             state = self._load(user_id)
-            added: list[MemoryRecord] = []
-            entries: list[dict[str, Any]] = []
-            for text, _key in pairs:
-                if text in state.by_text:  # the same fact again: keep one copy
-                    added.append(state.records[state.by_text[text]])
-                    continue
-                record = MemoryRecord(id=uuid.uuid4().hex, text=text,
-                                      created_at=datetime.now(UTC), metadata=dict(metadata))
-                key = state.next_id
-                state.next_id += 1
-                vector = np.ascontiguousarray(vectors[text], dtype=np.float32)
-                if state.index is None:
-                    state.index = new_index(len(vector))
-                state.index.add_with_ids(vector[None], np.array([key], dtype=np.int64))
-                state.records[key] = record
-                state.by_text[text] = key
-                entries.append({"op": "add", **_record_row(key, record),
-                                "vector": base64.b64encode(vector.tobytes()).decode()})
-                added.append(record)
-            if entries:
-                self._journal(user_id, state, entries)
-                self._quantize_when_large(user_id, state)
-            return added
+            todo = {text: key for text, key in pairs if text not in state.by_text}
+            if not todo:
+                return [state.records[state.by_text[text]] for text, _ in pairs]
+        vectors: dict[str, np.ndarray] = {}
+        while True:
+            # Only texts not stored yet are embedded (a repeated fact costs no model run),
+            # and outside the locks: the model is the slow part.
+            vectors.update(zip(todo, self._vectors(list(todo.values())), strict=True))
+            with self._writing(user_id) as state:
+                # Another process may have deleted one of the texts meanwhile.
+                todo = {t: k for t, k in pairs if t not in state.by_text and t not in vectors}
+                if not todo:
+                    return self._insert(user_id, state, pairs, vectors, metadata)
+
+    def _insert(self, user_id: str, state: UserIndex, pairs: Sequence[tuple[str, str]],
+                vectors: Mapping[str, np.ndarray], metadata: Mapping[str, Any]
+                ) -> list[MemoryRecord]:
+        entries: list[dict[str, Any]] = []
+        new: set[str] = set()
+        for text, _key in pairs:
+            if text in state.by_text or text in new:  # the same fact again: keep one copy
+                continue
+            new.add(text)
+            record = MemoryRecord(id=uuid.uuid4().hex, text=text,
+                                  created_at=datetime.now(UTC), metadata=dict(metadata))
+            vector = np.ascontiguousarray(vectors[text], dtype=np.float32)
+            entries.append({"op": "add", **record_row(state.next_id + len(entries), record),
+                            "vector": base64.b64encode(vector.tobytes()).decode()})
+        if entries:
+            state = self._commit(user_id, state, entries)
+        return [state.records[state.by_text[text]] for text, _ in pairs]
 
     def _search(self, user_id: str, query: str, k: int, min_score: float
                 ) -> list[ScoredMemory]:
@@ -217,6 +271,10 @@ class FaissMemory:
                 return []
         vector = self._vectors([query])
         with self._lock:
+            # The copy just checked, or newer if a write came in meanwhile: no second stat.
+            state = self._users.get(user_id, state)
+            if state.index is None or state.index.ntotal == 0:
+                return []
             scores, keys = state.index.search(vector, min(k, state.index.ntotal))
             return [ScoredMemory(record=state.records[int(key)], score=float(score))
                     for score, key in zip(scores[0], keys[0], strict=True)
@@ -224,24 +282,26 @@ class FaissMemory:
 
     def _delete(self, user_id: str, memory_id: str) -> bool:
         with self._lock:
-            state = self._load(user_id)
-            key = next((k for k, r in state.records.items() if r.id == memory_id), None)
+            if key_of(self._load(user_id), memory_id) is None:
+                return False  # no lock (nor folder) taken for what is not there
+        with self._writing(user_id) as state:
+            key = key_of(state, memory_id)
             if key is None:
                 return False
-            state.by_text.pop(state.records.pop(key).text, None)
-            state.index.remove_ids(np.array([key], dtype=np.int64))
-            self._journal(user_id, state, [{"op": "delete", "key": key}])
+            self._commit(user_id, state, [{"op": "delete", "key": key}])
             return True
 
     def _clear(self, user_id: str) -> int:
         with self._lock:
-            state = self._load(user_id)
-            count = len(state.records)
-            self._users[user_id] = _UserIndex(index=None)
-            folder = self._dir(user_id)
-            for name in ("index.faiss", "memories.json", JOURNAL):
-                (folder / name).unlink(missing_ok=True)
-            return count
+            if not self._dir(user_id).is_dir():
+                self._users.pop(user_id, None)
+                return 0
+        with self._writing(user_id) as state:
+            # An empty next generation: other processes see the fold and reload.
+            empty = dataclasses.replace(state, index=None, records={}, by_text={})
+            self._fold(user_id, empty)
+            self._users[user_id] = empty
+            return len(state.records)
 
     # The async interface: FAISS and the embedding model are CPU-bound, run off the loop.
     async def add(self, user_id: str, texts: Sequence[str],

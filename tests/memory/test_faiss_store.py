@@ -94,12 +94,15 @@ async def test_adds_append_to_a_journal_that_folds_into_snapshots(
     folder = memory._dir("ada")
     # Three adds: three journal lines, no snapshot rewritten.
     assert len((folder / store.JOURNAL).read_text().splitlines()) == 3
-    assert not (folder / "index.faiss").exists()
-    await memory.delete("ada", records[0].id)  # the fourth entry: a snapshot, no journal
-    assert (folder / "index.faiss").exists() and not (folder / store.JOURNAL).exists()
+    assert not (folder / store.SNAPSHOT).exists()
+    await memory.delete("ada", records[0].id)  # the fourth entry: a snapshot, a new journal
+    # The snapshot starts generation 1, whose files replace generation 0's.
+    assert sorted(p.name for p in folder.iterdir()) == [
+        ".lock", "index.1.faiss", "journal.1.jsonl", store.SNAPSHOT]
+    assert (folder / "journal.1.jsonl").read_text() == ""
     await memory.add("ada", ["I sail on Sundays"])
-    # A crash mid-write leaves a torn line: it and nothing after it is replayed.
-    with (folder / store.JOURNAL).open("a") as journal:
+    # A crash mid-write leaves a torn line: it is skipped, and the next write ends it.
+    with (folder / "journal.1.jsonl").open("a") as journal:
         journal.write('{"op": "add", "key": 99, "te')
     reloaded = FaissMemory(tmp_path, embeddings)
     texts = sorted(r.text for r in await reloaded.list("ada"))
@@ -107,6 +110,7 @@ async def test_adds_append_to_a_journal_that_folds_into_snapshots(
     found = await reloaded.search("ada", "boat trips", k=1)
     assert found[0].record.text == "I sail on Sundays"
     assert (await reloaded.add("ada", ["I knit"]))[0].id not in {r.id for r in records}
+    assert len(await FaissMemory(tmp_path, embeddings).list("ada")) == 4
 
 
 
@@ -137,3 +141,47 @@ async def test_a_large_memory_is_quantized_and_still_works(tmp_path: Path) -> No
     assert (await again.search("ada", "a brand new note about herons", k=1)
             )[0].record.text == "a brand new note about herons"
     assert texts[3] not in {m.record.text for m in await again.search("ada", texts[3], k=5)}
+
+
+async def test_a_folder_from_before_generations_loads_and_moves_on(
+        tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """index.faiss + memories.json without a generation + journal.jsonl: the old layout."""
+    import base64
+    import json
+    from datetime import UTC, datetime
+
+    import faiss
+    import numpy as np
+
+    import memory.faiss_files as faiss_files
+    import memory.faiss_store as store
+    from memory.embeddings import make_embeddings
+    from memory.semantic import MemoryRecord
+    from memory.vectors import unit_vectors
+
+    hashing = make_embeddings("hashing")
+    monkeypatch.setattr(store, "COMPACT_AT_LEAST", 4)
+    texts = ["I keep bees", "I sail", "I knit"]
+    vectors = unit_vectors(hashing, texts)
+    rows = [faiss_files.record_row(key, MemoryRecord(id=f"m{key}", text=text,
+                                                created_at=datetime.now(UTC)))
+            for key, text in enumerate(texts, start=1)]
+    memory = FaissMemory(tmp_path, hashing)
+    folder = memory._dir("ada")
+    folder.mkdir(parents=True)
+    index = faiss_files.new_index(vectors.shape[1])
+    index.add_with_ids(vectors[:2], np.array([1, 2], dtype=np.int64))
+    faiss.write_index(index, str(folder / "index.faiss"))
+    (folder / "memories.json").write_text(json.dumps({"next_id": 3, "records": rows[:2]}))
+    (folder / "journal.jsonl").write_text(json.dumps(
+        {"op": "add", **rows[2], "vector": base64.b64encode(vectors[2].tobytes()).decode()})
+        + "\n")
+    assert sorted(r.text for r in await memory.list("ada")) == sorted(texts)
+    assert (await memory.search("ada", "I sail", k=1))[0].record.id == "m2"
+    other = FaissMemory(tmp_path, hashing)
+    await other.list("ada")  # on the old layout too
+    await memory.add("ada", ["I run", "I swim", "I row"])  # 4 journal entries: a fold
+    assert sorted(p.name for p in folder.iterdir()) == [
+        ".lock", "index.1.faiss", "journal.1.jsonl", "memories.json"]
+    assert len(await other.list("ada")) == len(await FaissMemory(tmp_path, hashing).list(
+        "ada")) == 6

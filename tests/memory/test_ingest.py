@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import sys
@@ -96,3 +97,42 @@ def test_the_cli_ingests_for_a_registered_user(tmp_path: Path, documents: list[P
                               str(documents[0]), "--user", "nobody"],
                              env=env, capture_output=True, text=True, timeout=120)
     assert missing.returncode == 2 and "no user 'nobody'" in missing.stderr
+
+
+async def test_the_cli_ingests_while_a_server_holds_the_memory(
+        tmp_path: Path, documents: list[Path], embeddings: LocalEmbeddings,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The CLI is a second process on the server's folder: the server, with the user's
+    index loaded, finds the chunks without a restart, and its next fold keeps them."""
+    import memory.faiss_store as store
+    from services.auth.context import build_auth
+    from services.auth.crud import create_user
+    from services.auth.settings import AuthSettings
+
+    data = tmp_path / "data"
+    auth = build_auth(AuthSettings(database_url=f"sqlite:///{data / 'auth.db'}",
+                                   keys_dir=data / "keys"))
+    auth.start()
+    with auth.sessions() as session:
+        user_id = str(create_user(session=session, username="ada",
+                                  password="a long enough password").id)
+    auth.close()
+    server = FaissMemory(data / "memory", embeddings)
+    await server.add(user_id, ["I live in Porto."])
+    assert await server.search(user_id, "when does my insurance renew?", k=1)
+    done = await asyncio.to_thread(
+        subprocess.run, [sys.executable, "-m", "server.cli", "memory", "ingest",
+                         *map(str, documents), "--user", "ada"],
+        env={**os.environ, "PARLEY_DATA_DIR": str(data)}, capture_output=True, text=True,
+        timeout=120)
+    assert done.returncode == 0, done.stderr
+    stored = int(done.stdout.split("stored ")[-1].split()[0])
+    found = await server.search(user_id, "when does my insurance renew?", k=1)
+    assert "88-1203" in found[0].record.text
+    monkeypatch.setattr(store, "COMPACT_AT_LEAST", 4)
+    await server.add(user_id, ["I drive a red Toyota."])  # the server's write folds
+    assert (server._dir(user_id) / "memories.json").is_file()
+    restarted = FaissMemory(data / "memory", embeddings)
+    documents_kept = [r for r in await restarted.list(user_id)
+                      if r.metadata.get("kind") == "document"]
+    assert len(documents_kept) == stored > 3

@@ -1,0 +1,158 @@
+"""A user's FAISS memory as data: the in-memory state of one user's index, and the pieces
+of its on-disk form (journal lines, snapshot, index files, generations). How processes
+share a folder (locks, replay, folds) is memory/faiss_store.py's job."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import faiss
+import numpy as np
+
+from memory.semantic import MemoryRecord
+
+
+@dataclass
+class UserIndex:
+    index: Any  # faiss.IndexIDMap2 over inner product on unit vectors = cosine
+    records: dict[int, MemoryRecord] = field(default_factory=dict)
+    next_id: int = 1
+    by_text: dict[str, int] = field(default_factory=dict)  # text -> key, to skip repeats
+    journaled: int = 0  # entries in the journal since the snapshot
+    # Where this copy stands on disk, to notice and replay other processes' writes.
+    generation: int = 0  # of the snapshot loaded; names its journal and index files
+    journal_id: tuple[int, int] | None = None  # (device, inode); None: no journal yet
+    applied: int = 0  # journal bytes replayed, always up to a line's end
+    seen: int = 0  # journal bytes read; more than `applied` when the last line is unfinished
+    unsaved: bool = False  # quantized at load, not yet on disk: the next write folds
+
+
+JOURNAL = "journal.jsonl"  # generation 0's: the name from before generations existed
+SNAPSHOT = "memories.json"
+LOCK = ".lock"
+FOLD = "fold"  # the journal line that announces a new generation
+COMPACT_AT_LEAST = 256  # journal entries before a snapshot is worth writing
+
+
+def record_row(key: int, record: MemoryRecord) -> dict[str, Any]:
+    return {"key": key, "id": record.id, "text": record.text,
+            "created_at": record.created_at.isoformat(), "metadata": dict(record.metadata)}
+
+
+def row_record(row: Mapping[str, Any]) -> MemoryRecord:
+    return MemoryRecord(id=row["id"], text=row["text"],
+                        created_at=datetime.fromisoformat(row["created_at"]),
+                        metadata=row.get("metadata", {}))
+
+
+def new_index(dim: int) -> Any:
+    """Exact inner-product search over unit vectors (= cosine), with stable ids."""
+    return faiss.IndexIDMap2(faiss.IndexFlatIP(dim))
+
+
+def is_exact(index: Any) -> bool:
+    return isinstance(faiss.downcast_index(index.index), faiss.IndexFlat)
+
+
+def quantized(index: Any) -> Any:
+    """The same vectors and ids in 8 bits per dimension: a quarter of the bytes a search
+    reads. One range for all dimensions, learnt from these vectors and widened by a fifth
+    each way, so later memories on new topics are not clipped. On one core a search over
+    100,000 memories drops from about 8 ms to about 3, and finds about 96% of the exact
+    top 4 (bench/)."""
+    flat = faiss.downcast_index(index.index)
+    vectors = flat.reconstruct_n(0, flat.ntotal)
+    ids = faiss.vector_to_array(index.id_map).astype(np.int64)
+    coder = faiss.IndexScalarQuantizer(flat.d, faiss.ScalarQuantizer.QT_8bit_uniform,
+                                       faiss.METRIC_INNER_PRODUCT)
+    coder.sq.rangestat = faiss.ScalarQuantizer.RS_minmax
+    coder.sq.rangestat_arg = 0.2
+    coder.train(vectors)
+    result = faiss.IndexIDMap2(coder)
+    result.add_with_ids(vectors, ids)
+    return result
+
+
+def folder_name(user_id: str) -> str:
+    # A hash, never the raw id: no path traversal, no user name on disk.
+    return hashlib.sha256(user_id.encode()).hexdigest()[:40]
+
+
+def file_id(info: os.stat_result) -> tuple[int, int]:
+    return info.st_dev, info.st_ino
+
+
+def journal_entry(line: bytes) -> dict[str, Any] | None:
+    try:
+        entry = json.loads(line)
+    except ValueError:
+        return None  # a line torn by a crash (and ended by the next writer)
+    return entry if isinstance(entry, dict) else None
+
+
+def put(state: UserIndex, key: int, record: MemoryRecord, vector: np.ndarray) -> None:
+    if state.index is None:
+        state.index = new_index(len(vector))
+    state.index.add_with_ids(vector[None], np.array([key], dtype=np.int64))
+    state.records[key] = record
+    state.by_text[record.text] = key
+    state.next_id = max(state.next_id, key + 1)
+
+
+def apply_entry(state: UserIndex, entry: Mapping[str, Any]) -> None:
+    # Idempotent, since keys are never reused: lines read twice change nothing.
+    key = int(entry["key"])
+    if entry["op"] == "add" and key not in state.records:
+        vector = np.frombuffer(base64.b64decode(entry["vector"]), dtype=np.float32)
+        put(state, key, row_record(entry), vector)
+    elif entry["op"] == "delete" and key in state.records:
+        record = state.records.pop(key)
+        if state.by_text.get(record.text) == key:
+            del state.by_text[record.text]
+        state.index.remove_ids(np.array([key], dtype=np.int64))
+
+
+def append_lines(path: Path, state: UserIndex, entries: Sequence[Mapping[str, Any]]) -> None:
+    """Appends under the write lock, where `state` has just read the whole journal."""
+    data = "".join(json.dumps(entry) + "\n" for entry in entries).encode()
+    if state.seen > state.applied:  # a line torn by a crashed writer: end it, or it eats ours
+        data = b"\n" + data
+    with path.open("ab") as journal:
+        journal.write(data)
+
+
+def write_index(folder: Path, index: Any, generation: int) -> str | None:
+    # A new name, so no reader can meet it half written: only the commit points at it.
+    if index is None:
+        return None
+    name = f"index.{generation}.faiss"
+    faiss.write_index(index, str(folder / name))
+    return name
+
+
+def write_snapshot(folder: Path, state: UserIndex, generation: int,
+                    index_file: str | None) -> None:
+    rows = [record_row(key, r) for key, r in state.records.items()]
+    tmp = folder / f"{SNAPSHOT}.tmp"
+    tmp.write_text(json.dumps({"generation": generation, "index": index_file,
+                               "next_id": state.next_id, "records": rows}))
+    os.replace(tmp, folder / SNAPSHOT)
+
+
+def remove_other_generations(folder: Path, keep: set[str | None]) -> None:
+    # Garbage once the commit names other files (a crashed fold may have left some too).
+    for path in folder.iterdir():
+        if path.name.startswith(("index.", "journal.")) and path.name not in keep:
+            path.unlink(missing_ok=True)
+
+
+def key_of(state: UserIndex, memory_id: str) -> int | None:
+    return next((k for k, r in state.records.items() if r.id == memory_id), None)
