@@ -15,6 +15,7 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from agents.catalog import load_agents
+from server import openai_api
 from server.gateway import build_services
 from server.gc_tuning import long_lived_heap
 from server.langserve_routes import add_agent_routes
@@ -82,6 +83,7 @@ def create_app(settings: Settings, *, platform_factory: PlatformFactory | None =
     app.add_api_route("/metrics", metrics_endpoint, include_in_schema=False)
     app.include_router(catalog.router)
     app.include_router(chat.router)
+    app.include_router(openai_api.router)
     app.include_router(threads.router)
     add_agent_routes(app, sorted(load_agents(settings.agents_file, settings.agent_tools)))
 

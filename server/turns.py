@@ -101,7 +101,7 @@ async def stream_turn(
                 elif mode == "custom" and isinstance(chunk, dict) and "event" in chunk:
                     event = chunk["event"]
                     if event == "tool_end":
-                        _tool_ended(chunk, agent=agent, turn_id=turn_id, metrics=metrics)
+                        record_tool_end(chunk, agent=agent, turn_id=turn_id, metrics=metrics)
                     yield TurnEvent(event=event, data={k: v for k, v in chunk.items()
                                                        if k != "event"})
                 elif mode == "updates" and final is None:
@@ -116,7 +116,7 @@ async def stream_turn(
             "duration_ms": _ms_since(started)})
         if metrics is not None:
             metrics.turns.labels(agent, "error").inc()
-        yield TurnEvent(event="error", data={"message": _public_error(exc)})
+        yield TurnEvent(event="error", data={"message": public_error(exc)})
         yield TurnEvent(event="done", data={"turn_id": turn_id, "thread_id": thread_id})
         return
     if metrics is not None:
@@ -140,7 +140,7 @@ def _ms_since(started: float) -> float:
     return round((time.perf_counter() - started) * 1000, 1)
 
 
-def _tool_ended(chunk: dict[str, Any], *, agent: str, turn_id: str, metrics: Any) -> None:
+def record_tool_end(chunk: dict[str, Any], *, agent: str, turn_id: str, metrics: Any) -> None:
     if metrics is not None:
         metrics.tool_calls.labels(chunk["tool"], chunk["status"]).inc()
         metrics.tool_seconds.labels(chunk["tool"]).observe(chunk["duration_ms"] / 1000)
@@ -160,7 +160,7 @@ def _final_message(update: Any) -> AIMessage | None:
     return None
 
 
-def _public_error(exc: Exception) -> str:
+def public_error(exc: Exception) -> str:
     # Provider errors are the usual cause; say which kind without leaking internals.
     name = type(exc).__name__
     if "Connection" in name or "Timeout" in name:
