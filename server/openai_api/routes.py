@@ -134,7 +134,10 @@ def _check_sizes(platform: Platform, body: ChatCompletionRequest) -> None:
 
 
 def _failed(exc: Exception) -> OpenAIError:
-    return OpenAIError(status.HTTP_500_INTERNAL_SERVER_ERROR, public_error(exc))
+    # OpenAI's clients retry a 500 twice by default: a turn that ran tools (sent a message,
+    # wrote a file) before failing would run them again. The header tells them not to.
+    return OpenAIError(status.HTTP_500_INTERNAL_SERVER_ERROR, public_error(exc),
+                       headers={"x-should-retry": "false"})
 
 
 @router.api_route("/{path:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE"],

@@ -7,6 +7,7 @@ from __future__ import annotations
 import html
 from typing import Annotated
 
+import httpx
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
@@ -47,10 +48,15 @@ def safe_next(target: str | None) -> str:
     return "/agents/assistant/playground/"
 
 
-def page(next_url: str, error: str = "", username: str = "", status: int = 200) -> HTMLResponse:
+def page(next_url: str, error: str = "", username: str = "", status: int = 200,
+         refused: httpx.Response | None = None) -> HTMLResponse:
     message = f'<p class="error" role="alert">{html.escape(error)}</p>' if error else ""
+    # A refusal's Retry-After (failed logins limited) goes on to the browser and its tools.
+    headers = {"Retry-After": refused.headers["retry-after"]} \
+        if refused is not None and "retry-after" in refused.headers else None
     return HTMLResponse(_PAGE.format(error=message, next=html.escape(next_url),
-                                     username=html.escape(username)), status_code=status)
+                                     username=html.escape(username)), status_code=status,
+                        headers=headers)
 
 
 @router.get("/login")
@@ -69,10 +75,10 @@ async def login(request: Request, username: Annotated[str, Form()],
         if action == "register":
             created = await auth.post("/auth/register", json=creds)
             if created.status_code != 201:
-                return page(target, _detail(created), username, created.status_code)
+                return page(target, _detail(created), username, created.status_code, created)
         response = await auth.post("/auth/login", json=creds)
     if response.status_code != 200:
-        return page(target, _detail(response), username, response.status_code)
+        return page(target, _detail(response), username, response.status_code, response)
     tokens = response.json()
     redirect = RedirectResponse(target, status_code=303)
     redirect.set_cookie(ACCESS_COOKIE, tokens["access_token"], max_age=tokens["expires_in"],

@@ -55,6 +55,7 @@ async def test_failed_logins_from_one_browser_do_not_lock_out_the_others(
     assert tries == [401] * 5
     assert carol.status_code == 303 and carol.headers["location"] == PLAYGROUND
     assert again.status_code == 429 and "too many failed logins" in again.text
+    assert 1 <= int(again.headers["retry-after"]) <= 300  # passed on from the auth service
 
 
 @contextmanager

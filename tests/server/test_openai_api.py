@@ -338,6 +338,13 @@ def test_a_failed_turn_is_a_500_or_ends_the_stream_with_an_error(make_app, live)
             "model": "assistant", "messages": user, "stream": True},
             headers={"Authorization": f"Bearer {client.api_key}"})
     assert "model server down" in plain.value.message and plain.value.type == "server_error"
+    # A client on OpenAI's default retries does not run the failed turn (its tools) again.
+    calls = len(app.state.model.calls)
+    with (live(app) as url,
+          OpenAI(base_url=f"{url}/v1", api_key=login(url, "carol"), timeout=30) as retrying,
+          pytest.raises(openai.InternalServerError)):
+        retrying.chat.completions.create(model="assistant", messages=says("hi"))
+    assert len(app.state.model.calls) == calls + 1
     assert [c.choices[0].delta.role for c in received] == ["assistant"]
     assert "model server down" in streamed.value.message
     *_, last = sse_data(raw.text)
