@@ -71,7 +71,7 @@ async def enforce_rate_limit(request: Request, user: CurrentUser) -> None:
     The caller comes from `CurrentUser`, which FastAPI resolves once per request and shares
     with the route: the token's signature is checked once, not once per dependency."""
     limiter: RateLimiter | None = getattr(request.app.state, "rate_limiter", None)
-    if limiter is None or request.method != "POST":  # pages and schemas are free
+    if limiter is None or limiter.rate <= 0 or request.method != "POST":  # off; pages free
         return
     # A LangServe batch runs a turn per input: it costs as many, or one request could
     # run any number of turns under a per-request limit.

@@ -83,7 +83,9 @@ class HistoryHttpReader:
                                         params={"since": since.isoformat()})
         response.raise_for_status()
         rows = []
-        for line in response.text.splitlines():
+        # Lines end at "\n" only: splitlines() would also cut at U+2028 and the like,
+        # which JSON leaves unescaped inside a message's text.
+        for line in filter(None, response.text.split("\n")):
             item = json.loads(line)
             if item.get("type") == "message":
                 m = MessageOut.model_validate(item["message"])

@@ -123,8 +123,9 @@ def test_tools_and_recall_read_a_remote_history_service(postgres_server: Postgre
                     token = httpx.post(f"{auth_url}/auth/login", json={
                         "username": name, "password": PASSWORD}).json()["access_token"]
                     ada[name] = {"Authorization": f"Bearer {token}"}
+                # U+2028 is a line break to str.splitlines(), not to JSON lines.
                 httpx.post(f"{url}/chat", headers=ada["ada"], timeout=30,
-                           json={"message": "ahoy", "thread_id": "voyage"})
+                           json={"message": "ahoy\u2028matey", "thread_id": "voyage"})
                 httpx.post(f"{url}/chat", headers=ada["bob"], timeout=30,
                            json={"message": "bob's own words", "thread_id": "voyage"})
                 assert len(wait_for_messages(history_url, ada["ada"], "voyage", 2)) == 2
@@ -138,7 +139,7 @@ def test_tools_and_recall_read_a_remote_history_service(postgres_server: Postgre
                 assert len(wait_for_messages(history_url, ada["ada"], "voyage", 4)) == 4
                 report = httpx.post(f"{url}/chat", headers=ada["ada"], timeout=30,
                                     json={"message": "a report please"}).json()
-    assert again["message"]["content"] == "Your first message was: ahoy"
+    assert again["message"]["content"] == "Your first message was: ahoy\u2028matey"
     output = report["tool_calls"][0]["output"]
     assert report["tool_calls"][0]["status"] == "ok", output
     # Ada's four messages in one conversation; Bob's are not hers.

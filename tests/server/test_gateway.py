@@ -162,6 +162,17 @@ async def test_a_batch_costs_a_turn_per_input(make_app, client_for, redis_url) -
     assert one.status_code == 200 and more.status_code == 429
 
 
+async def test_with_the_limit_off_a_batch_of_any_size_runs(make_app, client_for,
+                                                            redis_url) -> None:
+    app = make_app([say("ok")], auth_enabled=True, redis_url=redis_url,
+                   rate_limit_per_minute=0, rate_limit_burst=3)
+    async with client_for(app) as client:
+        ada = await login(client, "ada")
+        big = await client.post("/agents/assistant/batch", headers=ada, json={
+            "inputs": [conversation(f"q{i}") for i in range(5)]})
+    assert big.status_code == 200 and len(big.json()["output"]) == 5
+
+
 async def test_login_page_sets_an_httponly_cookie(make_app, client_for) -> None:
     async with client_for(make_app([say("ok")], auth_enabled=True)) as client:
         page = await client.get("/login", params={"next": "/agents/weather/playground/"})
