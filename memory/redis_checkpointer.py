@@ -167,10 +167,16 @@ class RedisStringSaver(BaseCheckpointSaver[str]):
             yield item
 
     async def adelete_thread(self, thread_id: str) -> None:
+        """Every namespace of this thread. Thread ids may hold ':', so the key pattern
+        also matches threads whose id starts with this one and a ':' ('a' and 'a:2'): the
+        records name their thread, and only this one's go."""
         pattern = f"{_glob_escape(self.prefix)}:{_glob_escape(thread_id)}:*"
-        keys = [k async for k in self.redis.scan_iter(pattern)]
-        if keys:
-            await self.redis.delete(*keys)
+        keys = [k async for k in self.redis.scan_iter(pattern) if not k.endswith(b":writes")]
+        records = await self.redis.mget(keys) if keys else []
+        doomed = [key for key, raw in zip(keys, records, strict=True)
+                  if raw is not None and self._load(raw)["thread_id"] == thread_id]
+        if doomed:
+            await self.redis.delete(*doomed, *[k + b":writes" for k in doomed])
 
 
 def _config(thread_id: str, checkpoint_ns: str, checkpoint_id: str) -> RunnableConfig:

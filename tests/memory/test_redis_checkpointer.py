@@ -132,6 +132,17 @@ async def test_list_and_delete_threads_whose_ids_hold_separators(redis: Redis) -
     await saver.adelete_thread("u1:a*b")  # a glob character: deletes that thread only
     left = sorted([t.config["configurable"]["thread_id"] async for t in saver.alist(None)])
     assert left == ["u1:a", "u2:c"]
+    # 'u1:a' is a prefix of 'u1:a:2' up to a ':': deleting it leaves the other, and takes
+    # every namespace (and pending writes) of its own.
+    await saver.aput({"configurable": {"thread_id": "u1:a:2", "checkpoint_ns": ""}},
+                     empty_checkpoint(), metadata(owner="u1:a:2"), {})
+    sub = await saver.aput({"configurable": {"thread_id": "u1:a", "checkpoint_ns": "tools"}},
+                           empty_checkpoint(), metadata(owner="u1:a"), {})
+    await saver.aput_writes(sub, [("messages", "x")], "task-1")
+    await saver.adelete_thread("u1:a")
+    left = sorted([t.config["configurable"]["thread_id"] async for t in saver.alist(None)])
+    assert left == ["u1:a:2", "u2:c"]
+    assert [k async for k in redis.scan_iter("*u1:a:tools*")] == []
 
 
 @pytest.mark.parametrize("durability", ["exit", "async"])
