@@ -135,6 +135,7 @@ def write_index(folder: Path, index: Any, generation: int) -> str | None:
         return None
     name = f"index.{generation}.faiss"
     faiss.write_index(index, str(folder / name))
+    _fsync(folder / name)  # on disk before the commit names it, even across a power loss
     return name
 
 
@@ -144,7 +145,19 @@ def write_snapshot(folder: Path, state: UserIndex, generation: int,
     tmp = folder / f"{SNAPSHOT}.tmp"
     tmp.write_text(json.dumps({"generation": generation, "index": index_file,
                                "next_id": state.next_id, "records": rows}))
+    _fsync(tmp)
     os.replace(tmp, folder / SNAPSHOT)
+    # The rename (and the new journal's entry) durable before the old generation's files
+    # are removed: after a power loss the folder holds one whole generation or the other.
+    _fsync(folder)
+
+
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def remove_other_generations(folder: Path, keep: set[str | None]) -> None:

@@ -174,7 +174,7 @@ class RedisStringSaver(BaseCheckpointSaver[str]):
         keys = [k async for k in self.redis.scan_iter(pattern) if not k.endswith(b":writes")]
         records = await self.redis.mget(keys) if keys else []
         doomed = [key for key, raw in zip(keys, records, strict=True)
-                  if raw is not None and self._load(raw)["thread_id"] == thread_id]
+                  if isinstance(raw, bytes) and self._load(raw)["thread_id"] == thread_id]
         if doomed:
             await self.redis.delete(*doomed, *[k + b":writes" for k in doomed])
 
