@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -23,7 +23,7 @@ from sqlalchemy.exc import InterfaceError, OperationalError, StatementError
 
 from services.history import crud
 from services.history.context import HistoryContext
-from services.history.schemas import TurnEvent
+from services.history.schemas import ThreadDeletion, TurnEvent
 
 log = logging.getLogger(__name__)
 
@@ -37,25 +37,46 @@ async def ensure_group(redis: Redis, ctx: HistoryContext) -> None:
             raise
 
 
-def _store(ctx: HistoryContext, events: list[TurnEvent]) -> None:
-    """All the turns of a read in one transaction and one trip to the worker thread. If it
-    fails, none is acknowledged, and the retry stores each message once (ids are keys)."""
+Event = TurnEvent | ThreadDeletion
+
+
+def _store(ctx: HistoryContext, events: Sequence[Event]) -> None:
+    """All the events of a read in one transaction and one trip to the worker thread, in
+    their order: the turns between two deletions go in one batch. If it fails, none is
+    acknowledged, and the retry stores each message once (ids are keys)."""
     with ctx.sessions() as session:
-        crud.store_turns(session=session, turns=[
-            crud.Turn(e.user_id, e.thread_id, e.agent, e.messages) for e in events])
+        turns: list[crud.Turn] = []
+        for event in events:
+            if isinstance(event, TurnEvent):
+                turns.append(crud.Turn(event.user_id, event.thread_id, event.agent,
+                                       event.messages))
+                continue
+            crud.store_turns(session=session, turns=turns)
+            turns = []
+            crud.delete_thread(session=session, user_id=event.user_id,
+                               thread_id=event.thread_id)
+        crud.store_turns(session=session, turns=turns)
         session.commit()
 
 
+def _raw(fields: Any) -> tuple[Any, type[TurnEvent] | type[ThreadDeletion]]:
+    """An entry's JSON and what it holds: a turn, or a thread's deletion."""
+    deletion = fields.get(b"delete_thread") or fields.get("delete_thread")
+    if deletion is not None:
+        return deletion, ThreadDeletion
+    return fields.get(b"turn") or fields.get("turn") or b"", TurnEvent
+
+
 async def _handle(redis: Redis, ctx: HistoryContext, entries: list[tuple[Any, Any]]) -> None:
-    """Store the turns among `entries`, dead-letter the malformed ones, then acknowledge
-    them all with one XACK."""
-    parsed: list[tuple[Any, Any, TurnEvent]] = []
+    """Store the turns among `entries` (and apply thread deletions, in order), dead-letter
+    the malformed ones, then acknowledge them all with one XACK."""
+    parsed: list[tuple[Any, Any, Event]] = []
     for entry_id, fields in entries:
         if not fields:  # a pending entry trimmed from the stream comes back empty
             continue
-        raw = fields.get(b"turn") or fields.get("turn") or b""
+        raw, kind = _raw(fields)
         try:
-            parsed.append((entry_id, raw, TurnEvent.model_validate_json(raw)))
+            parsed.append((entry_id, raw, kind.model_validate_json(raw)))
         except ValidationError as exc:
             await _dead_letter(redis, ctx, entry_id, raw, exc.errors()[:3], exc)
     if parsed:

@@ -208,11 +208,12 @@ def describe_thread(*, session: Session, thread: Thread) -> ThreadOut:
 
 
 def delete_thread(*, session: Session, user_id: str, thread_id: str) -> bool:
+    """The thread and its messages; False if the user has no such thread. The caller
+    commits."""
     session.execute(delete(Message).where(Message.user_id == user_id,
                                           Message.thread_id == thread_id))
     deleted = session.execute(delete(Thread).where(Thread.user_id == user_id,
                                                    Thread.id == thread_id))
-    session.commit()
     return bool(getattr(deleted, "rowcount", 0))
 
 

@@ -115,6 +115,7 @@ def build_router(ctx: HistoryContext) -> APIRouter:
     def remove(thread_id: str, user: CurrentUser, session: SessionDep) -> Response:
         if not crud.delete_thread(session=session, user_id=user.user_id, thread_id=thread_id):
             raise HTTPException(status.HTTP_404_NOT_FOUND, f"no thread {thread_id!r}")
+        session.commit()
         return Response(status_code=204)
 
     @router.get("/export", response_class=StreamingResponse,

@@ -92,3 +92,13 @@ class TurnEvent(BaseModel):
     agent: str | None = Field(default=None, max_length=40)
     messages: list[MessageIn]
     created_at: datetime | None = None
+
+
+class ThreadDeletion(BaseModel):
+    """A thread its user deleted, sent down the turn stream rather than applied at once:
+    the consumer meets it after every turn of the thread published before it, so a turn
+    still waiting in the stream cannot bring the thread back."""
+
+    event_id: str
+    user_id: str = Field(min_length=1, max_length=64)
+    thread_id: str = Field(min_length=1, max_length=128)

@@ -1,5 +1,6 @@
 """DELETE /chat/threads/{id}: the thread's state, transcript and exchanges are gone (the
-agent starts afresh under that id); facts stay; another user's thread is untouched."""
+agent starts afresh under that id), even when history had not stored its last turn yet;
+facts stay; another user's thread is untouched."""
 
 from __future__ import annotations
 
@@ -14,10 +15,12 @@ from tests.server.test_gateway import first_human_texts, login
 
 
 async def history_threads(client: httpx.AsyncClient, headers: dict[str, str],
-                          count: int) -> list[str]:
-    for _ in range(200):  # the history consumer stores turns a moment after the answer
+                          count: int, until: str | None = None) -> list[str]:
+    """The user's threads in history once it holds `count` of them (and `until`, if
+    given): the consumer stores turns a moment after the answer."""
+    for _ in range(200):
         ids = [t["id"] for t in (await client.get("/history/threads", headers=headers)).json()]
-        if len(ids) >= count:
+        if len(ids) >= count and (until is None or until in ids):
             return ids
         await asyncio.sleep(0.05)
     return ids
@@ -42,12 +45,18 @@ async def test_deleting_a_thread_forgets_it_everywhere(make_app, client_for, tmp
         before = await memories(client, ada)
         assert any("1234" in m["text"] for m in before)
 
-        stolen = await client.delete("/chat/threads/nope", headers=bob)
+        stolen = await client.delete("/chat/threads/keep", headers=bob)  # Ada's id
         deleted = await client.delete("/chat/threads/t", headers=ada)
+        # A thread deleted before history stored its turn: the turn waits in the stream
+        # ahead of the deletion, so it cannot bring the thread back.
+        await client.post("/chat", headers=ada, json={"message": "quick", "thread_id": "q"})
+        hasty = await client.delete("/chat/threads/q", headers=ada)
+        # Turns after the deletions are stored after them: once this one is, they are done.
+        await client.post("/chat", headers=ada, json={"message": "mark", "thread_id": "m"})
+        ada_threads = await history_threads(client, ada, 2, until="m")
+        bob_threads = await history_threads(client, bob, 1)
         again = await client.delete("/chat/threads/t", headers=ada)
         after = await memories(client, ada)
-        ada_threads = await history_threads(client, ada, 1)
-        bob_threads = await history_threads(client, bob, 1)
         # The same id again: a new conversation, which the model sees from its start.
         app.state.model.calls.clear()
         fresh = await client.post("/chat", headers=ada,
@@ -56,9 +65,11 @@ async def test_deleting_a_thread_forgets_it_everywhere(make_app, client_for, tmp
     assert stolen.status_code == 404
     assert deleted.status_code == 200, deleted.text
     body = deleted.json()
-    assert body["state"] is True and body["history"] is True and body["memories"] >= 1
+    assert body["state"] is True and body["transcript"] is True and body["memories"] >= 1
+    assert hasty.status_code == 200
+    assert sorted(ada_threads) == ["keep", "m"]  # neither t nor q came back
+    assert bob_threads == ["t"]  # Bob's own 't' is untouched
     assert again.status_code == 404 and "no thread 't'" in again.json()["detail"]
-    assert ada_threads == ["keep"] and bob_threads == ["t"]  # Bob's own 't' is untouched
     assert not any("1234" in m["text"] for m in after)  # the exchange is gone...
     assert any(m["metadata"].get("kind") == "fact" for m in after)  # ...the fact stays
     assert fresh.json()["message"]["content"] == "Your first message was: what did I say?"

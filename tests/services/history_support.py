@@ -11,6 +11,7 @@ from typing import Any
 import httpx
 
 from services.history.app import create_app
+from services.history.context import HistoryContext
 from services.history.schemas import MessageIn, TurnEvent
 from services.history.settings import HistorySettings
 from tests.support.tokens import TokenFactory
@@ -46,3 +47,13 @@ async def post(client: httpx.AsyncClient, headers: dict[str, str], thread: str,
                *messages: dict[str, Any]) -> httpx.Response:
     return await client.post("/history/messages", headers=headers,
                              json={"thread_id": thread, "messages": list(messages)})
+
+
+def stored_contents(ctx: HistoryContext, user: str) -> list[str]:
+    from sqlalchemy import select
+
+    from services.history.models import Message
+
+    with ctx.sessions() as session:
+        return list(session.scalars(select(Message.content).where(Message.user_id == user)
+                                    .order_by(Message.seq)))

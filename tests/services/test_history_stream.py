@@ -4,7 +4,6 @@ batching and the dead-letter stream, storing on SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Any
 
@@ -13,36 +12,13 @@ import pytest
 from redis.asyncio import Redis
 
 from services.history.app import create_app
-from services.history.consumer import consume_once, ensure_group
-from services.history.context import HistoryContext, build_history
+from services.history.consumer import consume_once
+from services.history.context import HistoryContext
 from services.history.schemas import TurnEvent
 from services.history.settings import HistorySettings
 from services.history.stream import publish_turn
-from tests.services.history_support import ADA, tokens, turn
+from tests.services.history_support import ADA, stored_contents, tokens, turn
 from tests.support.live import serve_in_thread
-
-
-@pytest.fixture
-async def stream_ctx(history_settings: HistorySettings, redis_url: str
-                     ) -> AsyncIterator[tuple[Redis, HistoryContext]]:
-    ctx = build_history(history_settings.model_copy(update={"redis_url": redis_url}),
-                        tokens.verifier())
-    ctx.start()
-    redis = Redis.from_url(redis_url)
-    await ensure_group(redis, ctx)
-    yield redis, ctx
-    await redis.aclose()
-    ctx.close()
-
-
-def stored_contents(ctx: HistoryContext, user: str) -> list[str]:
-    from sqlalchemy import select
-
-    from services.history.models import Message
-
-    with ctx.sessions() as session:
-        return list(session.scalars(select(Message.content).where(Message.user_id == user)
-                                    .order_by(Message.seq)))
 
 
 async def test_turns_published_while_the_service_is_down_arrive_later(stream_ctx) -> None:
