@@ -7,11 +7,14 @@ under the same rate limit as `/chat`."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import time
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator, Coroutine
+from typing import Any
 
-from fastapi import APIRouter, Depends, Request, status
+from fastapi import APIRouter, Depends, Request, Response, status
 from sse_starlette.sse import EventSourceResponse, ServerSentEvent
 
 from server.deps import CurrentUser, PlatformDep, Profile
@@ -54,7 +57,7 @@ async def get_model(model: str, platform: PlatformDep, _user: CurrentUser) -> Mo
                                 "Server-Sent Events ending with `data: [DONE]`."}})
 async def chat_completions(body: ChatCompletionRequest, request: Request,
                            platform: PlatformDep, user: CurrentUser, profile: Profile
-                           ) -> ChatCompletion | EventSourceResponse:
+                           ) -> ChatCompletion | EventSourceResponse | Response:
     agent = _agent(platform, body.model)
     _check_sizes(platform, body)
     usage = UsageCounter()
@@ -66,6 +69,13 @@ async def chat_completions(body: ChatCompletionRequest, request: Request,
         include_usage = bool(body.stream_options and body.stream_options.include_usage)
         return EventSourceResponse(_chunks(completion, parts, usage, include_usage),
                                    ping=15, sep="\n", ping_message_factory=_keepalive)
+    answer = await _unless_gone(request, _answer(parts))
+    if answer is None:  # the client went away; the run is cancelled, nobody reads this
+        return Response(status_code=499)
+    return completion.whole(answer, usage.usage())
+
+
+async def _answer(parts: AsyncGenerator[Delta | Answer, None]) -> str:
     answer = ""
     try:
         async for part in parts:
@@ -73,7 +83,30 @@ async def chat_completions(body: ChatCompletionRequest, request: Request,
                 answer = part.text
     except Exception as exc:
         raise _failed(exc) from exc
-    return completion.whole(answer, usage.usage())
+    finally:
+        await parts.aclose()
+    return answer
+
+
+async def _unless_gone(request: Request, work: Coroutine[Any, Any, str]) -> str | None:
+    """`work`'s result, or None once the client has disconnected, `work` cancelled. The
+    server does not cancel a plain request's handler when its client leaves, and OpenAI's
+    clients send the request again after a timeout: without this, each retry would run
+    the whole turn (its tools too) once more, all at once."""
+    task = asyncio.ensure_future(work)
+    try:
+        while not (await asyncio.wait({task}, timeout=GONE_CHECK_SECONDS))[0]:
+            if await request.is_disconnected():
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+                return None
+        return task.result()
+    finally:
+        task.cancel()  # the handler itself cancelled: the run goes too
+
+
+GONE_CHECK_SECONDS = 0.5
 
 
 async def _chunks(completion: Completion, parts: AsyncGenerator[Delta | Answer, None],

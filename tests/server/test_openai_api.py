@@ -369,6 +369,20 @@ def test_a_client_that_goes_away_cancels_the_run(make_app, live, probe) -> None:
     assert len(app.state.model.calls) == 1  # the model was not asked to go on
 
 
+def test_a_plain_request_whose_client_gives_up_stops_its_run(make_app, live, probe) -> None:
+    app = make_app([call("wait_long", seconds=60), say("finished")], cycle=False)
+    with serving(app, live) as (url, _client):
+        impatient = OpenAI(base_url=f"{url}/v1", api_key=login(url, "carol"), timeout=1.5,
+                           max_retries=0)
+        with impatient, pytest.raises(openai.APITimeoutError):
+            impatient.chat.completions.create(model="assistant", messages=says("wait"))
+        deadline = time.monotonic() + 20
+        while not probe.cancelled and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert probe.cancelled == ["wait_long"]
+    assert len(app.state.model.calls) == 1  # the model was not asked to go on
+
+
 def test_the_user_is_the_tokens_and_memories_stay_theirs(make_app, live) -> None:
     app = make_app([say("Noted.")], memory_enabled=True)
     with live(app) as url:
