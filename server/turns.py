@@ -105,24 +105,19 @@ async def stream_turn(
                     yield TurnEvent(event=event, data={k: v for k, v in chunk.items()
                                                        if k != "event"})
                 elif mode == "updates" and final is None:
-                    final = _final_message(chunk)
+                    found = final_message(chunk)
+                    final = found[1] if found else None
                     if final is not None:  # send the answer now; memory work follows
                         yield TurnEvent(event="message", data={
                             "id": final.id, "role": "assistant", "content": final.text,
                             "thread_id": thread_id, "agent": agent})
     except Exception as exc:  # the turn fails, the stream does not: the client is told
-        log.exception("turn %s failed", turn_id, extra={
-            "agent": agent, "turn_id": turn_id, "outcome": "error",
-            "duration_ms": _ms_since(started)})
-        if metrics is not None:
-            metrics.turns.labels(agent, "error").inc()
+        record_turn_end(agent=agent, turn_id=turn_id, started=started, metrics=metrics,
+                        failed=True)
         yield TurnEvent(event="error", data={"message": public_error(exc)})
         yield TurnEvent(event="done", data={"turn_id": turn_id, "thread_id": thread_id})
         return
-    if metrics is not None:
-        metrics.turns.labels(agent, "ok").inc()
-    log.info("turn %s ok", turn_id, extra={"agent": agent, "turn_id": turn_id, "outcome": "ok",
-                                          "duration_ms": _ms_since(started)})
+    record_turn_end(agent=agent, turn_id=turn_id, started=started, metrics=metrics)
     yield TurnEvent(event="done", data={"turn_id": turn_id, "thread_id": thread_id})
 
 
@@ -136,8 +131,17 @@ def answer_token(chunk: Any) -> str | None:
     return None
 
 
-def _ms_since(started: float) -> float:
-    return round((time.perf_counter() - started) * 1000, 1)
+def record_turn_end(*, agent: str, turn_id: str, started: float, metrics: Any,
+                    failed: bool = False) -> None:
+    """The turn's log line and count, whichever API ran it; when `failed`, called while
+    its exception is handled, so the line carries the traceback."""
+    outcome = "error" if failed else "ok"
+    if metrics is not None:
+        metrics.turns.labels(agent, outcome).inc()
+    log.log(logging.ERROR if failed else logging.INFO, "turn %s %s", turn_id,
+            "failed" if failed else "ok", exc_info=failed, extra={
+                "agent": agent, "turn_id": turn_id, "outcome": outcome,
+                "duration_ms": round((time.perf_counter() - started) * 1000, 1)})
 
 
 def record_tool_end(chunk: dict[str, Any], *, agent: str, turn_id: str, metrics: Any) -> None:
@@ -150,13 +154,15 @@ def record_tool_end(chunk: dict[str, Any], *, agent: str, turn_id: str, metrics:
         "turn_id": turn_id, "duration_ms": chunk["duration_ms"]})
 
 
-def _final_message(update: Any) -> AIMessage | None:
+def final_message(update: Any) -> tuple[str, AIMessage] | None:
+    """The node and message of the turn's final answer, when this `updates` chunk holds
+    it: the agent's answer, or the note of a turn stopped at the step limit."""
     if not isinstance(update, dict):
         return None
     for node in ("agent", "step_limit"):
         for message in reversed((update.get(node) or {}).get("messages", [])):
             if isinstance(message, AIMessage) and not message.tool_calls:
-                return message
+                return node, message
     return None
 
 

@@ -4,7 +4,6 @@ the token usage the model reports."""
 
 from __future__ import annotations
 
-import logging
 import time
 import uuid
 from collections.abc import AsyncGenerator
@@ -13,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 from langchain_core.callbacks import BaseCallbackHandler
-from langchain_core.messages import AIMessage, AnyMessage
+from langchain_core.messages import AnyMessage
 from langchain_core.outputs import LLMResult
 from langchain_core.runnables import RunnableConfig
 from langgraph.graph.state import CompiledStateGraph
@@ -22,9 +21,7 @@ from langgraph.types import StreamMode
 from server import logs
 from server.openai_api.wire import Usage
 from server.streams import in_own_task
-from server.turns import answer_token, record_tool_end
-
-log = logging.getLogger(__name__)
+from server.turns import answer_token, final_message, record_tool_end, record_turn_end
 
 
 @dataclass(frozen=True)
@@ -107,36 +104,16 @@ async def run_agent(graph: CompiledStateGraph, messages: list[AnyMessage], *, ag
                         record_tool_end(chunk, agent=agent, turn_id=turn_id, metrics=metrics)
                 elif mode == "updates" and isinstance(chunk, dict):
                     in_step = False  # a node ended: the agent's next words are a new step
-                    final = None if answered else _final(chunk)
+                    final = None if answered else final_message(chunk)
                     if final is None:
                         continue
                     answered = True
-                    node, text = final
+                    node, text = final[0], final[1].text
                     if tokens and node != "agent" and text:  # not a model's: no tokens
                         yield Delta(("\n\n" if spoke else "") + text)
                     yield Answer(text)
     except Exception:
-        log.exception("turn %s failed", turn_id, extra={
-            "agent": agent, "turn_id": turn_id, "outcome": "error",
-            "duration_ms": _ms_since(started)})
-        if metrics is not None:
-            metrics.turns.labels(agent, "error").inc()
+        record_turn_end(agent=agent, turn_id=turn_id, started=started, metrics=metrics,
+                        failed=True)
         raise
-    if metrics is not None:
-        metrics.turns.labels(agent, "ok").inc()
-    log.info("turn %s ok", turn_id, extra={"agent": agent, "turn_id": turn_id, "outcome": "ok",
-                                          "duration_ms": _ms_since(started)})
-
-
-def _final(update: dict[str, Any]) -> tuple[str, str] | None:
-    """The node and text of the turn's final message, when this update holds it: the
-    agent's answer, or the note of a turn stopped at the step limit."""
-    for node in ("agent", "step_limit"):
-        for message in reversed((update.get(node) or {}).get("messages", [])):
-            if isinstance(message, AIMessage) and not message.tool_calls:
-                return node, message.text
-    return None
-
-
-def _ms_since(started: float) -> float:
-    return round((time.perf_counter() - started) * 1000, 1)
+    record_turn_end(agent=agent, turn_id=turn_id, started=started, metrics=metrics)

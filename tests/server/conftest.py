@@ -100,3 +100,12 @@ def live() -> Callable[[Any], Any]:
     return serve_in_thread
 
 
+@pytest.fixture
+def make_auth_app(make_app: AppFactory) -> AppFactory:
+    """Apps with auth on: the server verifies real access tokens, issued by its auth
+    service to users who registered."""
+
+    def make(script: list[Any], **settings: Any) -> Any:
+        return make_app(script, auth_enabled=True, **settings)
+
+    return make

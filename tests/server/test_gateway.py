@@ -142,17 +142,20 @@ async def test_chat_is_rate_limited_per_user(make_app, client_for, redis_url) ->
     assert schema.status_code == 200  # reading schemas costs nothing
 
 
+async def batch(client: httpx.AsyncClient, headers: dict[str, str],
+                *texts: str) -> httpx.Response:
+    return await client.post("/agents/assistant/batch", headers=headers,
+                             json={"inputs": [conversation(t) for t in texts]})
+
+
 async def test_a_batch_costs_a_turn_per_input(make_app, client_for, redis_url) -> None:
     app = make_app([say("ok")], auth_enabled=True, redis_url=redis_url,
                    rate_limit_per_minute=1, rate_limit_burst=3)
     async with client_for(app) as client:
         ada = await login(client, "ada")
-        too_big = await client.post("/agents/assistant/batch", headers=ada, json={
-            "inputs": [conversation(f"q{i}") for i in range(4)]})
-        two = await client.post("/agents/assistant/batch", headers=ada, json={
-            "inputs": [conversation("a"), conversation("b")]})
-        another_two = await client.post("/agents/assistant/batch", headers=ada, json={
-            "inputs": [conversation("c"), conversation("d")]})
+        too_big = await batch(client, ada, "q0", "q1", "q2", "q3")
+        two = await batch(client, ada, "a", "b")
+        another_two = await batch(client, ada, "c", "d")
         one = await client.post("/chat", headers=ada, json={"message": "e"})
         more = await client.post("/chat", headers=ada, json={"message": "f"})
     assert too_big.status_code == 429 and "send at most 3" in too_big.json()["detail"]
@@ -167,9 +170,7 @@ async def test_with_the_limit_off_a_batch_of_any_size_runs(make_app, client_for,
     app = make_app([say("ok")], auth_enabled=True, redis_url=redis_url,
                    rate_limit_per_minute=0, rate_limit_burst=3)
     async with client_for(app) as client:
-        ada = await login(client, "ada")
-        big = await client.post("/agents/assistant/batch", headers=ada, json={
-            "inputs": [conversation(f"q{i}") for i in range(5)]})
+        big = await batch(client, await login(client, "ada"), "q0", "q1", "q2", "q3", "q4")
     assert big.status_code == 200 and len(big.json()["output"]) == 5
 
 

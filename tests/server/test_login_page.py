@@ -4,18 +4,14 @@ a browser must not pick its address itself."""
 
 from __future__ import annotations
 
-import threading
-import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import AsyncExitStack, asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import Any
 
 import httpx
-import uvicorn
 
 from agents.fake import say
-from server.embedded.redis_server import free_port
 from services.auth.app import create_app as create_auth
 from services.auth.settings import AuthSettings
 from tests.support.live import reset_sse_state, serve_in_thread
@@ -91,31 +87,12 @@ def test_distributed_login_page_counts_the_address_behind_the_proxy(
     assert direct.status_code == 200  # the gateway's own address was never counted
 
 
-@contextmanager
-def serve_trusting_no_proxy(app: Any) -> Iterator[str]:
-    """The agent server reached directly by browsers: uvicorn believes no X-Forwarded-For."""
-    reset_sse_state()
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, lifespan="on",
-                                           log_level="warning", proxy_headers=False))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    try:
-        while not server.started:
-            assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
-            thread.join(0.02)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(15)
-
-
 def test_distributed_login_page_ignores_a_browsers_own_forwarded_for(
         make_app, redis_url: str, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     with served_auth(tmp_path, redis_url) as auth_url:
         gateway = make_app([say("ok")], auth_enabled=True, auth_url=auth_url)
-        with serve_trusting_no_proxy(gateway) as url, httpx.Client(base_url=url) as browser:
+        with (serve_in_thread(gateway, proxy_headers=False) as url,
+              httpx.Client(base_url=url) as browser):
             tries = [browser.post("/login", data=sign_in(f"mallory{i}", "wrong guess"),
                                   headers={"X-Forwarded-For": f"192.0.2.{i}"}).status_code
                      for i in range(5)]

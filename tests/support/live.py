@@ -21,11 +21,14 @@ def reset_sse_state() -> None:
 
 
 @contextmanager
-def serve_in_thread(app: object, *, ready_timeout: float = 30.0) -> Iterator[str]:
+def serve_in_thread(app: object, *, ready_timeout: float = 30.0,
+                    proxy_headers: bool = True) -> Iterator[str]:
+    """`proxy_headers=False`: a server browsers reach directly, believing no
+    X-Forwarded-For (uvicorn's default trusts it from 127.0.0.1, where tests connect)."""
     reset_sse_state()
     port = free_port()
     config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",  # type: ignore[arg-type]
-                            lifespan="on")
+                            lifespan="on", proxy_headers=proxy_headers)
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
