@@ -6,7 +6,7 @@ import json
 import logging
 import os
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -147,6 +147,23 @@ def memory_ingest(
             typer.echo(f"nothing stored: {exc}", err=True)
             raise typer.Exit(1) from exc
     typer.echo(f"stored {stored} chunks in {user}'s memory")
+
+
+def _auth_settings() -> Any:
+    from server.gateway import embedded_auth_settings
+    from server.settings import Settings
+
+    return embedded_auth_settings(Settings())
+
+
+def _admin_app() -> typer.Typer:
+    from services.auth.admin import admin_app
+
+    return admin_app(_auth_settings)
+
+
+app.add_typer(_admin_app(), name="admin",
+              help="Roles of existing accounts: grant, revoke, list (logged).")
 
 
 def _main() -> None:  # pragma: no cover - console entry

@@ -125,6 +125,15 @@ class Services:
             yield
 
 
+def embedded_auth_settings(settings: Settings) -> AuthSettings:
+    """The mounted auth service's settings, from the platform's own."""
+    return AuthSettings(
+        database_url=settings.auth_database_url or settings.sqlite_url("auth.db"),
+        keys_dir=settings.resolved_data_dir / "keys", issuer=settings.auth_issuer,
+        audience=settings.auth_audience, access_ttl_seconds=settings.access_ttl_seconds,
+        redis_url=settings.redis_url)
+
+
 def build_services(settings: Settings) -> Services:
     if not settings.auth_enabled:
         return Services(settings=settings, verifier=None)
@@ -132,12 +141,7 @@ def build_services(settings: Settings) -> Services:
         jwks = url_jwks(f"{settings.auth_url}/auth/.well-known/jwks.json")
         return Services(settings=settings, verifier=TokenVerifier(
             jwks, settings.auth_issuer, settings.auth_audience))
-    data = settings.resolved_data_dir
-    auth = build_auth(AuthSettings(
-        database_url=settings.auth_database_url or settings.sqlite_url("auth.db"),
-        keys_dir=data / "keys", issuer=settings.auth_issuer, audience=settings.auth_audience,
-        access_ttl_seconds=settings.access_ttl_seconds,
-        admin_usernames=settings.admin_usernames, redis_url=settings.redis_url))
+    auth = build_auth(embedded_auth_settings(settings))
     history = build_history(HistorySettings(
         database_url=settings.history_database_url or settings.sqlite_url("history.db"),
         redis_url=settings.redis_url, stream=settings.turn_stream, block_ms=500),

@@ -41,7 +41,7 @@ class JsonFormatter(logging.Formatter):
             if value != "-":
                 entry[name] = value
         for key in ("duration_ms", "status", "method", "path", "agent", "tool", "turn_id",
-                    "outcome"):
+                    "outcome", "action", "actor", "target", "role"):
             if hasattr(record, key):
                 entry[key] = getattr(record, key)
         if record.exc_info:

@@ -4,10 +4,12 @@ once by the composition root and passed in: no module reads the environment itse
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import AliasChoices, Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from services.auth.settings import ADMIN_USERNAMES_GONE
 
 
 class Settings(BaseSettings):
@@ -62,7 +64,7 @@ class Settings(BaseSettings):
     auth_issuer: str = "parley-auth"
     auth_audience: str = "parley"
     access_ttl_seconds: int = 900
-    admin_usernames: list[str] = Field(default_factory=list)
+    admin_usernames: Annotated[str | None, NoDecode] = None  # refused: see AuthSettings
     secure_cookies: bool = False  # set behind HTTPS
     turn_stream: str = "parley:turns"
 
@@ -90,6 +92,13 @@ class Settings(BaseSettings):
     # Per-user rate limit on chat routes (token bucket in Redis)
     rate_limit_per_minute: float = 30.0
     rate_limit_burst: int = 10
+
+    @field_validator("admin_usernames", mode="before")
+    @classmethod
+    def _no_admin_usernames(cls, value: Any) -> None:
+        if value:
+            raise ValueError(ADMIN_USERNAMES_GONE)
+        return None
 
     @property
     def resolved_data_dir(self) -> Path:

@@ -35,10 +35,6 @@ class AuthContext:
         self.keys.current()
         dummy_hash()
 
-    def roles(self, username: str) -> list[str]:
-        return ["user", "admin"] if username.lower() in self.settings.admin_usernames \
-            else ["user"]
-
     def close(self) -> None:
         self.engine.dispose()
 

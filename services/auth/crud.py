@@ -1,16 +1,23 @@
-"""Plain keyword-only functions over the database: users and refresh-token families."""
+"""Plain keyword-only functions over the database: users, role grants and refresh-token
+families."""
 
 from __future__ import annotations
 
+import logging
 import uuid
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import CursorResult, select, update
+from sqlalchemy import CursorResult, delete, select, update
 from sqlalchemy.orm import Session
 
-from services.auth.models import RefreshToken, User, utcnow
+from services.auth.models import RefreshToken, RoleGrant, User, utcnow
 from services.auth.security import hash_password, new_refresh_token, token_hash, verify_password
+
+audit = logging.getLogger("parley.audit")
+
+# Every account has "user"; these are granted, one account at a time, by an operator.
+GRANTABLE_ROLES = ("admin",)
 
 
 def get_user_by_username(*, session: Session, username: str) -> User | None:
@@ -42,6 +49,54 @@ def update_profile(*, session: Session, user: User, changes: dict[str, Any]) -> 
         setattr(user, name, value)
     session.commit()
     return user
+
+
+def roles_of(*, session: Session, user_id: int) -> list[str]:
+    granted = session.scalars(select(RoleGrant.role).where(RoleGrant.user_id == user_id)
+                              .order_by(RoleGrant.role))
+    return ["user", *granted]
+
+
+class UnknownRole(ValueError):
+    pass
+
+
+def _check_role(role: str) -> None:
+    if role not in GRANTABLE_ROLES:
+        raise UnknownRole(f"unknown role {role!r}: grantable roles are "
+                          f"{', '.join(GRANTABLE_ROLES)}")
+
+
+def grant_role(*, session: Session, user: User, role: str, granted_by: str) -> bool:
+    """Give `user` the role; False when they had it already. Logged for the audit trail."""
+    _check_role(role)
+    if role in roles_of(session=session, user_id=user.id):
+        return False
+    session.add(RoleGrant(user_id=user.id, role=role, granted_by=granted_by))
+    session.commit()
+    audit.warning("role %s granted to user %s (id %d) by %s", role, user.username, user.id,
+                  granted_by, extra={"action": "grant", "role": role, "target": str(user.id),
+                                     "actor": granted_by})
+    return True
+
+
+def revoke_role(*, session: Session, user: User, role: str, revoked_by: str) -> bool:
+    """Take the role back; access tokens already issued keep it until they expire."""
+    _check_role(role)
+    gone: CursorResult[Any] = session.execute(  # type: ignore[assignment]
+        delete(RoleGrant).where(RoleGrant.user_id == user.id, RoleGrant.role == role))
+    session.commit()
+    if gone.rowcount:
+        audit.warning("role %s revoked from user %s (id %d) by %s", role, user.username,
+                      user.id, revoked_by, extra={"action": "revoke", "role": role,
+                                                  "target": str(user.id), "actor": revoked_by})
+    return bool(gone.rowcount)
+
+
+def role_grants(*, session: Session) -> list[tuple[User, RoleGrant]]:
+    rows = session.execute(select(User, RoleGrant).join(RoleGrant, RoleGrant.user_id == User.id)
+                           .order_by(User.username, RoleGrant.role))
+    return [(user, grant) for user, grant in rows.tuples()]
 
 
 def start_refresh_family(*, session: Session, user_id: int, ttl: int) -> str:

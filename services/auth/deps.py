@@ -12,6 +12,7 @@ from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import OAuth2PasswordBearer
 from sqlalchemy.orm import Session
 
+from services.auth import crud
 from services.auth.context import AuthContext
 from services.auth.models import User
 from services.tokens import InvalidToken, Principal
@@ -75,8 +76,8 @@ def get_current_user(session: SessionDep, principal: PrincipalDep) -> User:
 CurrentUser = Annotated[User, Depends(get_current_user)]
 
 
-def get_current_admin(user: CurrentUser, ctx: ContextDep) -> User:
-    if "admin" not in ctx.roles(user.username):
+def get_current_admin(user: CurrentUser, session: SessionDep) -> User:
+    if "admin" not in crud.roles_of(session=session, user_id=user.id):
         raise HTTPException(status.HTTP_403_FORBIDDEN, "this needs the admin role")
     return user
 

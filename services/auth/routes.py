@@ -38,8 +38,9 @@ _LOGIN_BODY: dict[str, Any] = {"requestBody": {"required": True, "content": {
 }}}
 
 
-def user_out(ctx: AuthContext, user: User) -> UserOut:
-    return UserOut.model_validate(user).model_copy(update={"roles": ctx.roles(user.username)})
+def user_out(session: Session, user: User) -> UserOut:
+    return UserOut.model_validate(user).model_copy(
+        update={"roles": crud.roles_of(session=session, user_id=user.id)})
 
 
 def token_pair(ctx: AuthContext, session: Session, user: User,
@@ -47,7 +48,8 @@ def token_pair(ctx: AuthContext, session: Session, user: User,
     """A fresh access token, with `refresh_token` or the first token of a new family."""
     settings = ctx.settings
     access = issue_access_token(keys=ctx.keys, user_id=user.id, username=user.username,
-                                roles=ctx.roles(user.username), issuer=settings.issuer,
+                                roles=crud.roles_of(session=session, user_id=user.id),
+                                issuer=settings.issuer,
                                 audience=settings.audience, ttl=settings.access_ttl_seconds)
     refresh_token = refresh_token or crud.start_refresh_family(
         session=session, user_id=user.id, ttl=settings.refresh_ttl_seconds)
@@ -78,7 +80,7 @@ def build_router(ctx: AuthContext) -> APIRouter:
     router = APIRouter(prefix="/auth", tags=["auth"], dependencies=[Depends(bind_context(ctx))])
 
     @router.post("/register", response_model=UserOut, status_code=status.HTTP_201_CREATED)
-    def register(body: Registration, session: SessionDep, auth: ContextDep) -> UserOut:
+    def register(body: Registration, session: SessionDep) -> UserOut:
         if crud.get_user_by_username(session=session, username=body.username):
             raise HTTPException(status.HTTP_409_CONFLICT,
                                 f"username {body.username!r} is taken: choose another")
@@ -88,7 +90,7 @@ def build_router(ctx: AuthContext) -> APIRouter:
         except IntegrityError as exc:  # a concurrent registration won the race
             raise HTTPException(status.HTTP_409_CONFLICT,
                                 f"username {body.username!r} is taken: choose another") from exc
-        return user_out(auth, user)
+        return user_out(session, user)
 
     @router.post("/login", response_model=TokenPair, openapi_extra=_LOGIN_BODY)
     async def login(request: Request, auth: ContextDep) -> TokenPair:
@@ -131,15 +133,14 @@ def build_router(ctx: AuthContext) -> APIRouter:
         return Response(status_code=status.HTTP_204_NO_CONTENT)
 
     @router.get("/me", response_model=UserOut)
-    def me(user: CurrentUser, auth: ContextDep) -> UserOut:
-        return user_out(auth, user)
+    def me(user: CurrentUser, session: SessionDep) -> UserOut:
+        return user_out(session, user)
 
     @router.patch("/me", response_model=UserOut)
-    def update_me(body: ProfileUpdate, user: CurrentUser, session: SessionDep,
-                  auth: ContextDep) -> UserOut:
+    def update_me(body: ProfileUpdate, user: CurrentUser, session: SessionDep) -> UserOut:
         changed = crud.update_profile(session=session, user=user,
                                       changes=body.model_dump(exclude_unset=True))
-        return user_out(auth, changed)
+        return user_out(session, changed)
 
     @router.get("/.well-known/jwks.json")
     def jwks(auth: ContextDep) -> dict[str, Any]:

@@ -10,6 +10,12 @@ from typing import Annotated, Any
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+ADMIN_USERNAMES_GONE = (
+    "admin roles are no longer given by username (anyone registering a listed name first "
+    "became admin): unset it, and grant roles to existing accounts with `parley admin grant "
+    "USERNAME` (or `python -m services.auth.admin grant USERNAME` where the auth service "
+    "runs)")
+
 
 class AuthSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="PARLEY_AUTH_", extra="ignore")
@@ -20,17 +26,18 @@ class AuthSettings(BaseSettings):
     audience: str = "parley"
     access_ttl_seconds: int = Field(default=900, ge=30)
     refresh_ttl_seconds: int = Field(default=30 * 24 * 3600, ge=60)
-    # `PARLEY_AUTH_ADMIN_USERNAMES=ada,grace`: these accounts get the "admin" role.
-    admin_usernames: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    # Refused when set: see `_no_admin_usernames`.
+    admin_usernames: Annotated[str | None, NoDecode] = None
     login_max_failures: int = Field(default=5, ge=1)
     login_window_seconds: int = Field(default=300, ge=1)
     redis_url: str | None = None  # login rate limits shared across replicas when set
 
     @field_validator("admin_usernames", mode="before")
     @classmethod
-    def _usernames(cls, value: Any) -> Any:
-        if isinstance(value, str):
-            value = value.split(",")
-        if isinstance(value, list | tuple | set):
-            return [str(name).strip().lower() for name in value if str(name).strip()]
-        return value
+    def _no_admin_usernames(cls, value: Any) -> None:
+        # Roles by username went to whoever registered a listed name first: a privilege
+        # escalation. Refusing to start says so, where ignoring it would quietly drop the
+        # operator's admins.
+        if value:
+            raise ValueError(ADMIN_USERNAMES_GONE)
+        return None

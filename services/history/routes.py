@@ -5,6 +5,7 @@ No `from __future__ import annotations`: FastAPI must resolve the aliases define
 `build_router`.
 """
 
+import logging
 from collections.abc import Iterator
 from datetime import datetime
 from typing import Annotated
@@ -26,6 +27,8 @@ from services.history.schemas import (
     ThreadPatch,
 )
 from services.tokens import InvalidToken, Principal
+
+audit = logging.getLogger("parley.audit")
 
 
 def build_router(ctx: HistoryContext) -> APIRouter:
@@ -57,8 +60,15 @@ def build_router(ctx: HistoryContext) -> APIRouter:
         if user_id is None or user_id == user.user_id:
             return user.user_id
         if not user.is_admin:
+            audit.warning("user %s (id %s) was refused user %s's history: not an admin",
+                          user.username, user.user_id, user_id, extra={
+                              "action": "read_history_refused", "actor": user.user_id,
+                              "target": user_id})
             raise HTTPException(status.HTTP_403_FORBIDDEN,
                                 "reading another user's history needs the admin role")
+        audit.warning("admin %s (id %s) read user %s's history", user.username, user.user_id,
+                      user_id, extra={"action": "read_history", "actor": user.user_id,
+                                      "target": user_id})
         return user_id
 
     @router.post("/messages", response_model=StoredCount, status_code=201)

@@ -15,6 +15,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import inspect
 
+from services.auth import crud
 from services.auth.app import create_app
 from services.auth.context import build_auth
 from services.auth.settings import AuthSettings
@@ -28,7 +29,7 @@ PASSWORD = "correct horse battery"
 @pytest.fixture
 def auth_settings(database_url: str, tmp_path: Path) -> AuthSettings:
     return AuthSettings(database_url=database_url, keys_dir=tmp_path / "keys",
-                        admin_usernames=["root"], login_max_failures=3,
+                        login_max_failures=3,
                         login_window_seconds=60)
 
 
@@ -152,7 +153,14 @@ async def test_logout_revokes_the_refresh_token(open_auth: Open) -> None:
 async def test_admin_role_and_jwks_verification(open_auth: Open,
                                                 auth_settings: AuthSettings) -> None:
     async with open_auth() as client:
-        tokens = await register_and_login(client, "root")
+        await register_and_login(client, "root")
+        ctx = client.app.state.auth  # type: ignore[attr-defined]
+        with ctx.sessions() as session:
+            user = crud.get_user_by_username(session=session, username="root")
+            assert user is not None
+            crud.grant_role(session=session, user=user, role="admin", granted_by="test")
+        tokens = (await client.post("/auth/login", json={"username": "root",
+                                                         "password": PASSWORD})).json()
         jwks = (await client.get("/auth/.well-known/jwks.json")).json()
     assert all("d" not in key for key in jwks["keys"])  # public halves only
     verifier = TokenVerifier(static_jwks(jwks), auth_settings.issuer, auth_settings.audience)

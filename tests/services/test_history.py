@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import logging
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 from datetime import datetime
@@ -260,3 +261,18 @@ async def test_export_since_a_time_keeps_only_later_messages(open_history: Any) 
     assert [m["message"]["content"] for m in lines if m["type"] == "message"] == ["new"]
     assert {t["thread"]["id"] for t in lines if t["type"] == "thread"} == {"t", "u"}
     assert bad.status_code == 422
+
+
+async def test_reading_another_users_history_is_logged(open_history: Any,
+                                                       caplog: pytest.LogCaptureFixture
+                                                       ) -> None:
+    async with open_history() as client:
+        await post(client, ADA, "secret", message("user", "my diary"))
+        with caplog.at_level(logging.WARNING, logger="parley.audit"):
+            await client.get("/history", headers=BOB,
+                             params={"thread_id": "secret", "user_id": "ada"})
+            await client.get("/history", headers=ADMIN,
+                             params={"thread_id": "secret", "user_id": "ada"})
+    actions = [(r.action, r.actor, r.target) for r in caplog.records  # type: ignore[attr-defined]
+               if r.name == "parley.audit"]
+    assert actions == [("read_history_refused", "bob", "ada"), ("read_history", "root", "ada")]

@@ -17,7 +17,7 @@ from tests.services.auth.support import open_service
 @pytest.fixture
 def auth_settings(database_url: str, tmp_path: Path) -> AuthSettings:
     return AuthSettings(database_url=database_url, keys_dir=tmp_path / "keys",
-                        admin_usernames=["root"], login_max_failures=3,
+                        login_max_failures=3,
                         login_window_seconds=60)
 
 

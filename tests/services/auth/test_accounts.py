@@ -11,7 +11,7 @@ from services.auth import security
 from services.auth.context import AuthContext
 from services.auth.models import User
 from services.auth.settings import AuthSettings
-from tests.services.auth.support import PASSWORD, bearer, login, open_service, register
+from tests.services.auth.support import PASSWORD, bearer, login, register
 
 
 async def test_register_returns_the_user_without_its_hash(client: httpx.AsyncClient) -> None:
@@ -156,21 +156,3 @@ async def test_me_needs_a_valid_token_of_an_existing_user(client: httpx.AsyncCli
         session.commit()
     gone = await client.get("/auth/me", headers=auth)
     assert gone.status_code == 401 and "no longer exists" in gone.json()["detail"]
-
-
-async def test_admin_usernames_from_the_environment(monkeypatch: pytest.MonkeyPatch,
-                                                    auth_settings: AuthSettings) -> None:
-    monkeypatch.setenv("PARLEY_AUTH_ADMIN_USERNAMES", " Root, grace ")
-    from_env = AuthSettings(database_url=auth_settings.database_url,
-                            keys_dir=auth_settings.keys_dir)
-    assert from_env.admin_usernames == ["root", "grace"]
-    async with open_service(from_env) as (client, _ctx):
-        await register(client, "grace")
-        await register(client, "ada")
-        grace = await login(client, "grace")
-        claims = jwt.decode(grace["access_token"], options={"verify_signature": False})
-        assert claims["roles"] == ["user", "admin"]
-        assert (await client.get("/auth/me", headers=bearer(grace))).json()["roles"] == [
-            "user", "admin"]
-        ada = await login(client, "ada")
-        assert (await client.get("/auth/me", headers=bearer(ada))).json()["roles"] == ["user"]

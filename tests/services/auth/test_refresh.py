@@ -9,6 +9,7 @@ from datetime import timedelta
 import httpx
 from sqlalchemy import select, update
 
+from services.auth import crud
 from services.auth.context import AuthContext
 from services.auth.models import RefreshToken, utcnow
 from tests.services.auth.support import bearer, login, register, register_and_login
@@ -95,8 +96,19 @@ async def test_expired_unknown_and_malformed_refresh_tokens(client: httpx.AsyncC
 
 async def test_refresh_carries_current_roles(client: httpx.AsyncClient,
                                              ctx: AuthContext) -> None:
-    await register(client, "root")  # listed in the fixture's admin_usernames
+    await register(client, "root")
     tokens = await login(client, "root")
+    assert not ctx.verifier.verify(tokens["access_token"]).is_admin
+    with ctx.sessions() as session:
+        user = crud.get_user_by_username(session=session, username="root")
+        assert user is not None
+        crud.grant_role(session=session, user=user, role="admin", granted_by="test")
     pair = (await refresh(client, tokens["refresh_token"])).json()
     principal = ctx.verifier.verify(pair["access_token"])
     assert principal.username == "root" and principal.is_admin
+    with ctx.sessions() as session:
+        user = crud.get_user_by_username(session=session, username="root")
+        assert user is not None
+        crud.revoke_role(session=session, user=user, role="admin", revoked_by="test")
+    again = (await refresh(client, pair["refresh_token"])).json()
+    assert not ctx.verifier.verify(again["access_token"]).is_admin
