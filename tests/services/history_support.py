@@ -12,18 +12,19 @@ import httpx
 
 from services.history.app import create_app
 from services.history.context import HistoryContext
-from services.history.schemas import MessageIn, TurnEvent
+from services.history.schemas import MessageIn, TurnRecord
 from services.history.settings import HistorySettings
 from tests.support.tokens import TokenFactory
 
 tokens = TokenFactory()
-ADA, BOB = tokens.headers("ada"), tokens.headers("bob")
-ADMIN = tokens.headers("root", roles=("user", "admin"))
+# Made at import and used all session long: valid for a day, however slow the run.
+ADA, BOB = tokens.headers("ada", ttl=86_400), tokens.headers("bob", ttl=86_400)
+ADMIN = tokens.headers("root", roles=("user", "admin"), ttl=86_400)
 
 
-def turn(user: str, thread: str, *contents: str) -> TurnEvent:
+def turn(user: str, thread: str, *contents: str) -> TurnRecord:
     roles = ["user", "assistant"]
-    return TurnEvent(event_id=uuid.uuid4().hex, user_id=user, thread_id=thread,
+    return TurnRecord(event_id=uuid.uuid4().hex, user_id=user, thread_id=thread,
                      agent="assistant", messages=[
                          MessageIn(id=uuid.uuid4().hex, role=roles[i % 2], content=c)  # type: ignore[arg-type]
                          for i, c in enumerate(contents)])

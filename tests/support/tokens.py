@@ -12,9 +12,7 @@ import jwt
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from jwt.algorithms import OKPAlgorithm
 
-from services.tokens import TokenVerifier, static_jwks
-
-ISSUER, AUDIENCE = "parley-auth", "parley"
+from services.tokens import AUDIENCE, ISSUER, TokenVerifier, static_jwks
 
 
 @dataclass
