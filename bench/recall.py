@@ -67,7 +67,7 @@ async def memory_benchmarks(results: dict[str, Any], redis_url: str, data: Path)
             recall[str(size)]["recall_at_4"] = round(hits / 200, 3)
     results["recall"] = recall
 
-    # The checkpointer and durability Parley runs with (server/platform.py, server/turns.py).
+    # The checkpointer and durability Parley runs with (server/platform.py, server/runner/).
     from redis.asyncio import Redis
 
     from memory.redis_checkpointer import RedisStringSaver

@@ -6,16 +6,21 @@ from __future__ import annotations
 from typing import Literal
 
 from langgraph.graph import END, START, StateGraph
+from langgraph.graph.state import CompiledStateGraph
 
+from graphs.context import TurnContext
 from graphs.deps import GraphDeps
 from graphs.nodes import make_nodes
 from graphs.state import AgentState, InputState
 from graphs.tool_calls import make_tool_node
 
+TurnBuilder = StateGraph[AgentState, TurnContext, InputState, AgentState]
+TurnGraph = CompiledStateGraph[AgentState, TurnContext, InputState, AgentState]
 
-def build_graph(deps: GraphDeps) -> StateGraph:
+
+def build_graph(deps: GraphDeps) -> TurnBuilder:
     nodes = make_nodes(deps)
-    builder = StateGraph(AgentState, input_schema=InputState)
+    builder = StateGraph(AgentState, context_schema=TurnContext, input_schema=InputState)
     builder.add_node("recall", nodes["recall"])
     builder.add_node("agent", nodes["agent"])
     builder.add_node("tools", make_tool_node(deps.tools, timeout=deps.tool_timeout))

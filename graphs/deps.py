@@ -2,25 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AnyMessage
 from langchain_core.tools import BaseTool
 
-
-@dataclass(frozen=True)
-class TurnContext:
-    """Who is talking, taken from the run's `configurable`, never from the request body."""
-
-    user_id: str
-    thread_id: str  # the conversation's id as its user knows it
-    agent: str
-    persist: bool = True  # False for one-off runs whose client keeps the conversation
-    profile: Mapping[str, Any] | None = None  # the user's profile, from the gateway
-    new_thread: bool = False  # the server just made this thread's id: nothing to restore
+from graphs.context import TurnContext
 
 
 @dataclass(frozen=True)

@@ -15,23 +15,19 @@ from langchain_core.messages import (
 )
 from langchain_core.runnables import Runnable, RunnableConfig
 from langgraph.graph.message import REMOVE_ALL_MESSAGES
+from langgraph.runtime import Runtime
 
-from graphs.deps import GraphDeps, TurnContext
+from graphs.context import TurnContext
+from graphs.deps import GraphDeps
+from graphs.errors import ModelCallFailed
 from graphs.state import AgentState
 from memory.window import fold_summary, plan_fold
 
+ANONYMOUS = TurnContext()  # a run given no context: nobody's thread, nothing personal
 
-def turn_context(config: RunnableConfig) -> TurnContext:
-    configurable = config.get("configurable") or {}
-    return TurnContext(
-        user_id=str(configurable.get("user_id") or "anonymous"),
-        thread_id=str(configurable.get("conversation_id") or configurable.get("thread_id")
-                      or ""),
-        agent=str(configurable.get("agent") or ""),
-        persist=not configurable.get("ephemeral", False),
-        profile=configurable.get("profile"),
-        new_thread=bool(configurable.get("new_thread", False)),
-    )
+
+def context_of(runtime: Runtime[TurnContext]) -> TurnContext:
+    return runtime.context or ANONYMOUS
 
 
 def current_turn(messages: Sequence[AnyMessage]) -> list[AnyMessage]:
@@ -56,8 +52,8 @@ def make_nodes(deps: GraphDeps) -> dict[str, Any]:
         deps.model.bind_tools(list(deps.tools)) if deps.tools else deps.model
     )
 
-    async def recall(state: AgentState, config: RunnableConfig) -> dict[str, Any]:
-        recalled = await deps.recall(turn_context(config), state["messages"])
+    async def recall(state: AgentState, runtime: Runtime[TurnContext]) -> dict[str, Any]:
+        recalled = await deps.recall(context_of(runtime), state["messages"])
         update: dict[str, Any] = {"context": recalled.context, "steps": 0}
         if recalled.restored:
             # The thread's state was lost (an expired or flushed Redis): put its history
@@ -70,7 +66,10 @@ def make_nodes(deps: GraphDeps) -> dict[str, Any]:
 
     async def agent(state: AgentState, config: RunnableConfig) -> dict[str, Any]:
         prompt = [system_prompt(deps.instructions, state), *state["messages"]]
-        reply = await model.ainvoke(prompt, config)
+        try:
+            reply = await model.ainvoke(prompt, config)
+        except Exception as exc:  # named here: the runner tells the user the model failed
+            raise ModelCallFailed(f"{type(exc).__name__}: {exc}") from exc
         return {"messages": [reply], "steps": state.get("steps", 0) + 1}
 
     async def step_limit(state: AgentState) -> dict[str, Any]:
@@ -87,8 +86,8 @@ def make_nodes(deps: GraphDeps) -> dict[str, Any]:
             "Try a simpler or more specific request."))
         return {"messages": [*skipped, note]}
 
-    async def remember(state: AgentState, config: RunnableConfig) -> dict[str, Any]:
-        ctx = turn_context(config)
+    async def remember(state: AgentState, runtime: Runtime[TurnContext]) -> dict[str, Any]:
+        ctx = context_of(runtime)
         await deps.remember(ctx, current_turn(state["messages"]))
         if not deps.window_tokens or not ctx.persist:
             return {}

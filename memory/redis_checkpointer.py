@@ -4,8 +4,8 @@ one SET (with the TTL) to write.
 
 Short-term memory needs the latest state of a thread and nothing older (history keeps the
 messages). `langgraph-checkpoint-redis`'s shallow saver stores the same thing as RedisJSON,
-converting the state to JSON in Python first, which cost 2 to 3 ms of CPU a turn (see the
-README's benchmarks); this one hands the state to msgpack in C.
+converting the state to JSON in Python first, a cost per turn this saver does not pay: it
+hands the state to msgpack in C (docs/benchmarks.md).
 
 Pending writes (a task's output not yet folded into a checkpoint: interrupts, errors,
 finished tasks of an interrupted step) live in a hash beside the checkpoint, one field per

@@ -15,16 +15,15 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from agents.catalog import load_agents
-from server import openai_api
+from server.api import include_routes
 from server.gateway import build_services
 from server.gc_tuning import long_lived_heap
-from server.langserve_routes import add_agent_routes
 from server.limits import BodySizeLimit
 from server.logs import RequestContext
-from server.metrics import Metrics, metrics_endpoint
+from server.metrics import Metrics
 from server.platform import Platform, build_platform
 from server.ratelimit import RateLimiter
-from server.routes import catalog, chat, health, login, memories, reports, threads
+from server.runner import Runner
 from server.settings import Settings
 from server.tracing import flush_traces, tracing_status
 from services.http_metrics import MetricsMiddleware
@@ -45,6 +44,7 @@ def create_app(settings: Settings, *, platform_factory: PlatformFactory | None =
         try:
             app.state.rate_limiter = RateLimiter(platform.redis, settings.rate_limit_per_minute,
                                                  settings.rate_limit_burst)
+            app.state.runner = Runner(metrics=metrics, publish=platform.publish)
             async with services.running(platform.settings.redis_url):
                 app.state.platform = platform
                 log.info("parley ready: agents %s", ", ".join(sorted(platform.agents)))
@@ -62,11 +62,11 @@ def create_app(settings: Settings, *, platform_factory: PlatformFactory | None =
         "REST API.",
         lifespan=lifespan,
     )
+    # What the routes' dependencies (server/api/deps.py) read; nothing else reads it.
     app.state.settings = settings
     metrics = Metrics()
     app.state.metrics = metrics
     app.state.services = services
-    app.state.verifier = services.verifier
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_bytes)
     app.add_middleware(RequestContext)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
@@ -76,16 +76,7 @@ def create_app(settings: Settings, *, platform_factory: PlatformFactory | None =
     app.exception_handler(RequestValidationError)(_validation_error)
     app.exception_handler(StarletteHTTPException)(_http_error)
     services.include(app)
-    app.include_router(login.router)
-    app.include_router(reports.router)
-    app.include_router(memories.router)
-    app.include_router(health.router)
-    app.add_api_route("/metrics", metrics_endpoint, include_in_schema=False)
-    app.include_router(catalog.router)
-    app.include_router(chat.router)
-    app.include_router(openai_api.router)
-    app.include_router(threads.router)
-    add_agent_routes(app, sorted(load_agents(settings.agents_file, settings.agent_tools)))
+    include_routes(app, sorted(load_agents(settings.agents_file, settings.agent_tools)))
 
     @app.get("/", include_in_schema=False)
     async def index() -> RedirectResponse:

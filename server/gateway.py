@@ -38,14 +38,24 @@ class Services:
     history: HistoryContext | None = None
     profile_ttl: float = 60.0  # seconds before a cached profile is fetched again
     _profiles: dict[str, tuple[float, dict[str, Any]]] = field(default_factory=dict)
+    # The app the mounted services are served by: embedded, they are called through it.
+    _app: FastAPI | None = field(default=None, repr=False)
 
     def include(self, app: FastAPI) -> None:
+        self._app = app
         if self.auth is not None:
             app.include_router(auth_router(self.auth))
         if self.history is not None:
             app.include_router(history_router(self.history))
 
-    def auth_client(self, app: FastAPI, caller: str | None = None) -> httpx.AsyncClient:
+    def _in_process(self, caller: str | None = None) -> httpx.AsyncClient:
+        if self._app is None:
+            raise RuntimeError("the mounted services are not included in an app yet")
+        transport = httpx.ASGITransport(app=self._app, client=(caller, 0)) if caller \
+            else httpx.ASGITransport(app=self._app)
+        return httpx.AsyncClient(transport=transport, base_url="http://parley", timeout=10)
+
+    def auth_client(self, caller: str | None = None) -> httpx.AsyncClient:
         """A client of the auth service. `caller` is the address of whoever the gateway
         calls for: the auth service counts failed logins per address, and without it every
         browser would share the gateway's one count (five bad passwords lock all out)."""
@@ -55,17 +65,14 @@ class Services:
             headers = {"X-Forwarded-For": caller} if caller else None
             return httpx.AsyncClient(base_url=self.settings.auth_url, headers=headers,
                                      timeout=10)
-        transport = httpx.ASGITransport(app=app, client=(caller, 0)) if caller \
-            else httpx.ASGITransport(app=app)
-        return httpx.AsyncClient(transport=transport, base_url="http://parley", timeout=10)
+        return self._in_process(caller)
 
-    def history_client(self, app: FastAPI) -> httpx.AsyncClient:
+    def history_client(self) -> httpx.AsyncClient:
         if self.settings.history_url:
             return httpx.AsyncClient(base_url=self.settings.history_url, timeout=10)
-        return httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
-                                 base_url="http://parley", timeout=10)
+        return self._in_process()
 
-    async def profile(self, app: FastAPI, principal: Principal, token: str | None
+    async def profile(self, principal: Principal, token: str | None
                       ) -> dict[str, Any] | None:
         """The caller's profile (custom instructions, language), cached for `profile_ttl`.
 
@@ -77,7 +84,7 @@ class Services:
         if cached and time.monotonic() - cached[0] < self.profile_ttl:
             return cached[1]
         try:
-            profile = await self._fetch_profile(app, token)
+            profile = await self._fetch_profile(token)
         except httpx.HTTPError as exc:
             log.warning("auth service unreachable for the profile (%r): %s", exc,
                         "using the last one fetched" if cached else "answering without one")
@@ -86,8 +93,8 @@ class Services:
             self._profiles[principal.user_id] = (time.monotonic(), profile)
         return profile
 
-    async def _fetch_profile(self, app: FastAPI, token: str) -> dict[str, Any] | None:
-        async with self.auth_client(app) as client:
+    async def _fetch_profile(self, token: str) -> dict[str, Any] | None:
+        async with self.auth_client() as client:
             response = await client.get("/auth/me", headers={"Authorization": f"Bearer {token}"})
         if response.is_server_error:  # a proxy's 502 is an outage like a refused connection
             response.raise_for_status()

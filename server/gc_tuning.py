@@ -1,10 +1,10 @@
 """Garbage-collector settings for a long-running server.
 
 A Parley process holds about a million objects once it has imported LangChain and built
-its platform, and they live as long as it does; every full collection walked them all
-again, and young collections ran every 700 net allocations, dozens of times a turn.
-Measured under 32 concurrent clients: collections took about 1.1 ms a turn; frozen and
-with young collections ten times rarer, about 0.2 ms."""
+its platform, and they live as long as it does: every full collection would walk them all
+again, and CPython's default runs young collections every 700 net allocations, dozens of
+times a turn. Frozen, and with young collections rarer, collection costs a fraction of
+that (docs/benchmarks.md)."""
 
 from __future__ import annotations
 

@@ -17,8 +17,10 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 request_id: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
 user_id: contextvars.ContextVar[str] = contextvars.ContextVar("user_id", default="-")
 thread_id: contextvars.ContextVar[str] = contextvars.ContextVar("thread_id", default="-")
+turn_id: contextvars.ContextVar[str] = contextvars.ContextVar("turn_id", default="-")
 
-_CONTEXT = {"request_id": request_id, "user_id": user_id, "thread_id": thread_id}
+_CONTEXT = {"request_id": request_id, "user_id": user_id, "thread_id": thread_id,
+            "turn_id": turn_id}
 
 
 class _ContextFilter(logging.Filter):
@@ -40,8 +42,8 @@ class JsonFormatter(logging.Formatter):
             value = getattr(record, name, "-")
             if value != "-":
                 entry[name] = value
-        for key in ("duration_ms", "status", "method", "path", "agent", "tool", "turn_id",
-                    "outcome", "action", "actor", "target", "role"):
+        for key in ("duration_ms", "status", "method", "path", "agent", "tool", "outcome",
+                    "failure", "action", "actor", "target", "role"):
             if hasattr(record, key):
                 entry[key] = getattr(record, key)
         if record.exc_info:

@@ -4,7 +4,6 @@ their relevant long-term memories in; new facts about the user and the turn out.
 from __future__ import annotations
 
 import logging
-import re
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -12,19 +11,10 @@ from typing import Any
 from langchain_core.messages import AnyMessage
 
 from graphs.deps import Recalled, RecallFn, RememberFn, TurnContext
+from memory.prompts import is_personal_fact, render_memories, render_profile
 from memory.semantic import SemanticMemory
-from server.profile import render_profile
 
 log = logging.getLogger(__name__)
-
-# A user message that says something about the user is worth keeping across threads.
-_PERSONAL = re.compile(r"\b(i|i'm|i am|i've|my|mine|me|we|our)\b", re.IGNORECASE)
-
-
-def is_personal_fact(text: str) -> bool:
-    words = text.split()
-    return 3 <= len(words) <= 80 and bool(_PERSONAL.search(text)) and not text.rstrip(
-        ).endswith("?")
 
 
 def make_recall(memory: SemanticMemory | None, *, k: int, min_score: float,
@@ -49,18 +39,14 @@ def make_recall(memory: SemanticMemory | None, *, k: int, min_score: float,
             except Exception:
                 log.exception("memory recall failed; answering without it")
                 found = []
-            if found:
-                parts.append("Things the user told you before (use them when relevant):\n"
-                             + "\n".join(f"- {m.record.text}" for m in found))
+            parts.append(render_memories(m.record.text for m in found))
         return Recalled(context="\n\n".join(p for p in parts if p), restored=restored)
 
     return recall
 
 
-def make_remember(memory: SemanticMemory | None, publish: RememberFn | None) -> RememberFn:
+def make_remember(memory: SemanticMemory | None) -> RememberFn:
     async def remember(ctx: TurnContext, messages: Sequence[AnyMessage]) -> None:
-        if publish is not None:
-            await publish(ctx, messages)
         if memory is None or not messages or messages[0].type != "human":
             return
         said = messages[0].text.strip()

@@ -9,8 +9,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from prometheus_client import Counter, Gauge, Histogram
-from starlette.requests import Request
-from starlette.responses import Response
 
 from services.http_metrics import LATENCY_BUCKETS, HttpMetrics
 
@@ -24,6 +22,9 @@ class Metrics(HttpMetrics):
         r = self.registry
         self.turns = Counter("parley_turns_total", "Chat turns", ["agent", "outcome"],
                              registry=r)
+        self.turn_failures = Counter("parley_turn_failures_total",
+                                     "Failed chat turns by the part that failed",
+                                     ["agent", "kind"], registry=r)
         self.tool_calls = Counter("parley_tool_calls_total", "Tool calls", ["tool", "status"],
                                   registry=r)
         self.tool_seconds = Histogram("parley_tool_call_seconds", "Tool call latency",
@@ -39,22 +40,6 @@ class Metrics(HttpMetrics):
                                 "Turns published but not yet stored by history (unread or "
                                 "unacknowledged)", registry=r)
 
-
-
-async def metrics_endpoint(request: Request) -> Response:
-    metrics: Metrics = request.app.state.metrics
-    platform = getattr(request.app.state, "platform", None)
-    redis = getattr(platform, "redis", None)
-    if redis is not None:  # queue lag of the turn stream, read when scraped
-        try:
-            metrics.stream_lag.set(await turn_stream_backlog(
-                redis, request.app.state.settings.turn_stream, HISTORY_GROUP))
-        except Exception:
-            metrics.stream_lag.set(float("nan"))
-    return metrics.render()
-
-
-HISTORY_GROUP = "history"  # the history service's consumer group (HistorySettings.group)
 
 
 async def turn_stream_backlog(redis: Any, stream: str, group: str) -> float:

@@ -13,18 +13,17 @@ from typing import Any
 from langchain_core.language_models import BaseChatModel
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.checkpoint.memory import InMemorySaver
-from langgraph.graph.state import CompiledStateGraph
 
 from agents.catalog import load_agents
 from agents.providers import ModelOptions, make_chat_model, parse_provider
 from agents.spec import AgentSpec
-from graphs.builder import build_graph
-from graphs.deps import GraphDeps, RememberFn
+from graphs.builder import TurnGraph, build_graph
+from graphs.deps import GraphDeps
 from memory.redis_checkpointer import RedisStringSaver
 from memory.semantic import SemanticMemory
 from server.memory_hooks import make_recall, make_remember
+from server.runner.history import Publish, turn_publisher
 from server.settings import Settings
-from server.turn_log import turn_publisher
 from tools.context import ToolContext
 from tools.registry import LoadedTool, ToolSource, build_tools, discover_sources
 
@@ -36,8 +35,8 @@ class Agent:
     spec: AgentSpec
     model: BaseChatModel
     tools: list[LoadedTool]
-    graph: CompiledStateGraph  # threads kept by the checkpointer (`/chat`)
-    stateless_graph: CompiledStateGraph  # the client sends the conversation (LangServe)
+    graph: TurnGraph  # threads kept by the checkpointer (`/chat`)
+    stateless_graph: TurnGraph  # the client sends the conversation (LangServe, OpenAI)
 
 
 @dataclass
@@ -48,6 +47,7 @@ class Platform:
     checkpointer: BaseCheckpointSaver
     redis: Any = None
     memory: SemanticMemory | None = None
+    publish: Publish | None = None  # finished turns to the history service's stream
     _stack: AsyncExitStack = field(default_factory=AsyncExitStack, repr=False)
     _finally: list[Callable[[], Any]] = field(default_factory=list, repr=False)
 
@@ -117,7 +117,7 @@ async def build_platform(
         log.warning("PARLEY_REDIS_URL is unset: thread state lives in this process only")
         checkpointer = InMemorySaver()
 
-    publish: RememberFn | None = None
+    publish: Publish | None = None
     if redis is not None and settings.auth_enabled:
         publish = turn_publisher(redis, settings.turn_stream)
     # One embedder for memory and the local model's tool router (see ModelOptions).
@@ -125,7 +125,7 @@ async def build_platform(
     memory = build_memory(settings, redis, embeddings=embeddings)
     recall = make_recall(memory, k=settings.memory_top_k, min_score=settings.memory_min_score,
                          history=(tool_services or {}).get("history"), observe=observe_recall)
-    remember = make_remember(memory, publish)
+    remember = make_remember(memory)
 
     sources = discover_sources() if tool_sources is None else tool_sources
     cache: dict[str, BaseChatModel] = dict(models or {})
@@ -161,7 +161,8 @@ async def build_platform(
             stateless_graph=builder.compile(name=spec.name),
         )
     return Platform(settings=settings, agents=agents, tool_sources=sources,
-                    checkpointer=checkpointer, redis=redis, memory=memory, _stack=stack)
+                    checkpointer=checkpointer, redis=redis, memory=memory, publish=publish,
+                    _stack=stack)
 
 
 def with_temperature(model: BaseChatModel, temperature: float | None) -> BaseChatModel:

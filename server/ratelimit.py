@@ -3,14 +3,10 @@
 from __future__ import annotations
 
 import logging
-import math
 import time
 from typing import Any
 
-from fastapi import HTTPException, Request, status
 from redis.exceptions import RedisError
-
-from server.deps import CurrentUser
 
 log = logging.getLogger(__name__)
 
@@ -64,35 +60,3 @@ class RateLimiter:
             return 0.0
         self._local[user_id] = (tokens, now)
         return (cost - tokens) / self.rate
-
-
-async def enforce_rate_limit(request: Request, user: CurrentUser) -> None:
-    """A FastAPI dependency for chat routes: 429 with Retry-After when over the limit.
-    The caller comes from `CurrentUser`, which FastAPI resolves once per request and shares
-    with the route: the token's signature is checked once, not once per dependency."""
-    limiter: RateLimiter | None = getattr(request.app.state, "rate_limiter", None)
-    if limiter is None or limiter.rate <= 0 or request.method != "POST":  # off; pages free
-        return
-    # A LangServe batch runs a turn per input: it costs as many, or one request could
-    # run any number of turns under a per-request limit.
-    cost = await _batch_size(request) if request.url.path.endswith("/batch") else 1
-    if cost > limiter.burst:
-        raise HTTPException(status.HTTP_429_TOO_MANY_REQUESTS,
-                            f"a batch of {cost} inputs is more than the {limiter.burst} turns "
-                            f"the rate limit allows at once: send at most {limiter.burst}")
-    wait = await limiter.wait_for(user.user_id, cost)
-    if wait > 0:
-        seconds = max(1, math.ceil(wait))
-        raise HTTPException(status.HTTP_429_TOO_MANY_REQUESTS,
-                            f"rate limit reached: try again in {seconds} s",
-                            headers={"Retry-After": str(seconds)})
-
-
-async def _batch_size(request: Request) -> int:
-    """The number of inputs of a LangServe batch body (read once: Starlette keeps it for
-    the route); 1 when it is not one, which LangServe then refuses with its own 422."""
-    try:
-        inputs = (await request.json()).get("inputs")
-    except (ValueError, AttributeError):
-        return 1
-    return max(1, len(inputs)) if isinstance(inputs, list) else 1

@@ -10,6 +10,8 @@ from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from services.auth.settings import ADMIN_USERNAMES_GONE
+from services.history.stream import TURN_STREAM
+from services.tokens import AUDIENCE, ISSUER
 
 
 class Settings(BaseSettings):
@@ -61,12 +63,12 @@ class Settings(BaseSettings):
     history_url: str | None = None  # e.g. http://history:8002; unset: mounted here
     auth_database_url: str | None = None  # unset: sqlite under data_dir
     history_database_url: str | None = None  # unset: sqlite under data_dir
-    auth_issuer: str = "parley-auth"
-    auth_audience: str = "parley"
+    auth_issuer: str = ISSUER
+    auth_audience: str = AUDIENCE
     access_ttl_seconds: int = 900
     admin_usernames: Annotated[str | None, NoDecode] = None  # refused: see AuthSettings
     secure_cookies: bool = False  # set behind HTTPS
-    turn_stream: str = "parley:turns"
+    turn_stream: str = TURN_STREAM
 
     # Short-term memory: the thread's window and running summary (LangGraph checkpoints)
     window_tokens: int = 3000  # past this, the oldest messages fold into the summary

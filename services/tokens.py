@@ -17,6 +17,19 @@ import jwt
 from jwt import PyJWK
 
 ALGORITHMS = ["EdDSA"]
+# Who signs access tokens and for whom: the auth service and the services that verify.
+ISSUER = "parley-auth"
+AUDIENCE = "parley"
+# The cookie a browser signed in through the login page carries the access token in.
+ACCESS_COOKIE = "parley_access"
+
+
+def presented_token(headers: Mapping[str, str], cookies: Mapping[str, str]) -> str | None:
+    """The access token a request presents: `Authorization: Bearer`, else the cookie."""
+    scheme, _, token = headers.get("authorization", "").partition(" ")
+    if scheme.lower() == "bearer" and token.strip():
+        return token.strip()
+    return cookies.get(ACCESS_COOKIE) or None
 
 
 class InvalidToken(Exception):

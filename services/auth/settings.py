@@ -10,6 +10,8 @@ from typing import Annotated, Any
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from services.tokens import AUDIENCE, ISSUER
+
 ADMIN_USERNAMES_GONE = (
     "admin roles are no longer given by username (anyone registering a listed name first "
     "became admin): unset it, and grant roles to existing accounts with `parley admin grant "
@@ -22,8 +24,8 @@ class AuthSettings(BaseSettings):
 
     database_url: str = "sqlite:///data/auth.db"
     keys_dir: Path = Path("data/keys")
-    issuer: str = "parley-auth"
-    audience: str = "parley"
+    issuer: str = ISSUER
+    audience: str = AUDIENCE
     access_ttl_seconds: int = Field(default=900, ge=30)
     refresh_ttl_seconds: int = Field(default=30 * 24 * 3600, ge=60)
     # Refused when set: see `_no_admin_usernames`.

@@ -23,7 +23,7 @@ from sqlalchemy.exc import InterfaceError, OperationalError, StatementError
 
 from services.history import crud
 from services.history.context import HistoryContext
-from services.history.schemas import ThreadDeletion, TurnEvent
+from services.history.schemas import ThreadDeletion, TurnRecord
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +37,7 @@ async def ensure_group(redis: Redis, ctx: HistoryContext) -> None:
             raise
 
 
-Event = TurnEvent | ThreadDeletion
+Event = TurnRecord | ThreadDeletion
 
 
 def _store(ctx: HistoryContext, events: Sequence[Event]) -> None:
@@ -47,7 +47,7 @@ def _store(ctx: HistoryContext, events: Sequence[Event]) -> None:
     with ctx.sessions() as session:
         turns: list[crud.Turn] = []
         for event in events:
-            if isinstance(event, TurnEvent):
+            if isinstance(event, TurnRecord):
                 turns.append(crud.Turn(event.user_id, event.thread_id, event.agent,
                                        event.messages))
                 continue
@@ -59,12 +59,12 @@ def _store(ctx: HistoryContext, events: Sequence[Event]) -> None:
         session.commit()
 
 
-def _raw(fields: Any) -> tuple[Any, type[TurnEvent] | type[ThreadDeletion]]:
+def _raw(fields: Any) -> tuple[Any, type[TurnRecord] | type[ThreadDeletion]]:
     """An entry's JSON and what it holds: a turn, or a thread's deletion."""
     deletion = fields.get(b"delete_thread") or fields.get("delete_thread")
     if deletion is not None:
         return deletion, ThreadDeletion
-    return fields.get(b"turn") or fields.get("turn") or b"", TurnEvent
+    return fields.get(b"turn") or fields.get("turn") or b"", TurnRecord
 
 
 async def _handle(redis: Redis, ctx: HistoryContext, entries: list[tuple[Any, Any]]) -> None:

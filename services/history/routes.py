@@ -26,7 +26,7 @@ from services.history.schemas import (
     ThreadOut,
     ThreadPatch,
 )
-from services.tokens import InvalidToken, Principal
+from services.tokens import InvalidToken, Principal, presented_token
 
 audit = logging.getLogger("parley.audit")
 
@@ -39,10 +39,7 @@ def build_router(ctx: HistoryContext) -> APIRouter:
             yield session
 
     def current_user(request: Request) -> Principal:
-        header = request.headers.get("authorization", "")
-        scheme, _, token = header.partition(" ")
-        token = token.strip() if scheme.lower() == "bearer" else ""
-        token = token or request.cookies.get("parley_access", "")
+        token = presented_token(request.headers, request.cookies)
         if not token:
             raise HTTPException(status.HTTP_401_UNAUTHORIZED, "missing access token",
                                 headers={"WWW-Authenticate": "Bearer"})

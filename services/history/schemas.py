@@ -81,7 +81,7 @@ class StoredCount(BaseModel):
     duplicates: int
 
 
-class TurnEvent(BaseModel):
+class TurnRecord(BaseModel):
     """One finished chat turn, as the agent server publishes it to the turn stream."""
 
     # Bounded as the database's columns are, so an oversized turn is refused when it is read

@@ -8,15 +8,18 @@ import socket
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from services.history.stream import DEAD_LETTER_STREAM, HISTORY_GROUP, TURN_STREAM
+from services.tokens import AUDIENCE, ISSUER
+
 
 class HistorySettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="PARLEY_HISTORY_", extra="ignore")
 
     database_url: str = "sqlite:///data/history.db"
     redis_url: str | None = None  # the turn stream; unset: no consumer
-    stream: str = "parley:turns"
-    dead_letter_stream: str = "parley:turns:dead"
-    group: str = "history"
+    stream: str = TURN_STREAM
+    dead_letter_stream: str = DEAD_LETTER_STREAM
+    group: str = HISTORY_GROUP
     consumer: str = Field(default_factory=lambda: f"{socket.gethostname()}-{os.getpid()}")
     block_ms: int = 2000
     batch: int = 50
@@ -27,5 +30,5 @@ class HistorySettings(BaseSettings):
     claim_idle_ms: int = 60_000  # entries another consumer left unacked this long move here
     # Token verification: the auth service's JWKS (distributed shape)
     jwks_url: str | None = None
-    issuer: str = "parley-auth"
-    audience: str = "parley"
+    issuer: str = ISSUER
+    audience: str = AUDIENCE

@@ -5,12 +5,16 @@ from __future__ import annotations
 
 from redis.asyncio import Redis
 
-from services.history.schemas import ThreadDeletion, TurnEvent
+from services.history.schemas import ThreadDeletion, TurnRecord
 
-DEFAULT_STREAM = "parley:turns"
+# The one home of the turn stream's names: the agent servers publish here, the history
+# service's consumer group reads here, and malformed entries go to the dead-letter stream.
+TURN_STREAM = "parley:turns"
+DEAD_LETTER_STREAM = "parley:turns:dead"
+HISTORY_GROUP = "history"
 
 
-async def publish_turn(redis: Redis, event: TurnEvent, *, stream: str = DEFAULT_STREAM,
+async def publish_turn(redis: Redis, event: TurnRecord, *, stream: str = TURN_STREAM,
                        maxlen: int = 1_000_000) -> str:
     """XADD the turn; it waits in the stream until a history consumer commits it."""
     entry_id = await redis.xadd(stream, {"turn": event.model_dump_json()}, maxlen=maxlen,
@@ -19,7 +23,7 @@ async def publish_turn(redis: Redis, event: TurnEvent, *, stream: str = DEFAULT_
 
 
 async def publish_thread_deletion(redis: Redis, deletion: ThreadDeletion, *,
-                                  stream: str = DEFAULT_STREAM, maxlen: int = 1_000_000) -> str:
+                                  stream: str = TURN_STREAM, maxlen: int = 1_000_000) -> str:
     """XADD the deletion; the consumer applies it after the thread's earlier turns."""
     entry_id = await redis.xadd(stream, {"delete_thread": deletion.model_dump_json()},
                                 maxlen=maxlen, approximate=True)

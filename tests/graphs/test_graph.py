@@ -12,7 +12,8 @@ from langgraph.checkpoint.memory import InMemorySaver
 
 from agents.fake import ScriptedChatModel, call, say
 from graphs.builder import build_graph
-from graphs.deps import GraphDeps, Recalled, TurnContext
+from graphs.context import TurnContext
+from graphs.deps import GraphDeps, Recalled
 
 
 @tool
@@ -131,7 +132,8 @@ async def test_recall_feeds_the_prompt_and_remember_gets_the_turn() -> None:
     model = ScriptedChatModel(script=[call("add", a=1, b=2), say("3")])
     graph = compile_graph(model, recall=recall, remember=remember,
                           instructions="Be terse.")
-    await graph.ainvoke({"messages": [HumanMessage("1+2")]}, config(user="zoe"))
+    await graph.ainvoke({"messages": [HumanMessage("1+2")]}, config(user="zoe"),
+                        context=TurnContext("zoe", "t1", "test"))
     system = model.calls[0][0]
     assert system.type == "system"
     assert "Be terse." in system.text and "zoe likes tea" in system.text

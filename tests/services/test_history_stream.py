@@ -14,7 +14,7 @@ from redis.asyncio import Redis
 from services.history.app import create_app
 from services.history.consumer import consume_once
 from services.history.context import HistoryContext
-from services.history.schemas import TurnEvent
+from services.history.schemas import TurnRecord
 from services.history.settings import HistorySettings
 from services.history.stream import publish_turn
 from tests.services.history_support import ADA, stored_contents, tokens, turn
@@ -93,9 +93,9 @@ async def test_a_failed_store_is_retried_by_the_running_consumer(
     redis, ctx = stream_ctx
     ctx.settings = ctx.settings.model_copy(update={"claim_idle_ms": 600_000})
     real_store = consumer._store
-    failures: list[list[TurnEvent]] = []
+    failures: list[list[TurnRecord]] = []
 
-    def flaky_store(ctx: HistoryContext, events: list[TurnEvent]) -> None:
+    def flaky_store(ctx: HistoryContext, events: list[TurnRecord]) -> None:
         if not failures:
             failures.append(events)
             raise RuntimeError("database unavailable")
@@ -197,7 +197,7 @@ async def test_a_turn_the_database_refuses_does_not_hold_back_its_read(
         pass
     assert stored_contents(ctx, "bob") == ["before", "ok", "same id", "after", "ok"]
     dead = await redis.xrange(ctx.settings.dead_letter_stream)
-    assert [TurnEvent.model_validate_json(f[b"turn"]).thread_id for _id, f in dead] == ["t2"]
+    assert [TurnRecord.model_validate_json(f[b"turn"]).thread_id for _id, f in dead] == ["t2"]
     assert (await redis.xpending(ctx.settings.stream, ctx.settings.group))["pending"] == 0
 
 

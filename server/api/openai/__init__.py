@@ -1,8 +1,8 @@
 """An OpenAI-compatible API: the agents as models of OpenAI's Chat Completions API.
 
 `wire` is the request and response format, `errors` OpenAI's error shape for these routes,
-`run` one run of an agent on a client's conversation, `routes` the endpoints."""
+`routes` the endpoints, which format the turn runner's events."""
 
-from server.openai_api.routes import router
+from server.api.openai.routes import router
 
 __all__ = ["router"]

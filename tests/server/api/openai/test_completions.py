@@ -1,6 +1,6 @@
 """The OpenAI-compatible API on a real port, driven by OpenAI's own client and by LangChain's
 ChatOpenAI, with auth on: completions with server-side tools, streams, the client's
-conversation and models (refusals and limits: test_openai_api_errors.py)."""
+conversation and models (refusals and limits: test_errors.py)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from langchain_openai import ChatOpenAI
 from pydantic import SecretStr
 
 from agents.fake import call, say
-from tests.server.openai_support import AGENTS, login, says, serving, sse_data
+from tests.server.api.openai.support import AGENTS, login, says, serving, sse_data
 
 
 def words(text: Any) -> int:

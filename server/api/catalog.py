@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import APIRouter
 from pydantic import BaseModel
 
-from server.deps import CurrentUser, PlatformDep
+from server.api.deps import CurrentUser, PlatformDep
 from tools.registry import LoadedTool
 
 router = APIRouter(tags=["catalog"])

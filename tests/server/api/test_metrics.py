@@ -54,7 +54,7 @@ async def test_metrics_after_a_conversation(make_app, client_for, redis_url) -> 
     assert all(v > 0 for v in tokens.values())
 
     # Every series the Grafana dashboard plots is one this conversation produced.
-    dashboard = json.loads((Path(__file__).parents[2] / "deploy/grafana/"
+    dashboard = json.loads((Path(__file__).parents[3] / "deploy/grafana/"
                             "parley-dashboard.json").read_text())
     plotted = {name for panel in dashboard["panels"] for target in panel["targets"]
                for name in re.findall(r"\bparley_[a-z_]+", target["expr"])}

@@ -7,20 +7,19 @@ under the same rate limit as `/chat`."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import json
 import time
-from collections.abc import AsyncGenerator, AsyncIterator, Coroutine
-from typing import Any
+import uuid
+from collections.abc import AsyncIterator
 
-from fastapi import APIRouter, Depends, Request, Response, status
+from fastapi import APIRouter, Request, Response, status
 from sse_starlette.sse import EventSourceResponse, ServerSentEvent
 
-from server.deps import CurrentUser, PlatformDep, Profile
-from server.openai_api.errors import OpenAIError, OpenAIRoute
-from server.openai_api.run import Answer, Delta, UsageCounter, run_agent
-from server.openai_api.wire import (
+from graphs.context import TurnContext
+from server.api.deps import CurrentUser, PlatformDep, Profile, RateLimited, RunnerDep
+from server.api.disconnect import unless_gone
+from server.api.openai.errors import OpenAIError, OpenAIRoute
+from server.api.openai.wire import (
     ChatCompletion,
     ChatCompletionRequest,
     Completion,
@@ -28,9 +27,10 @@ from server.openai_api.wire import (
     ModelList,
     to_langchain,
 )
+from server.api.openai.wire import Usage as WireUsage
 from server.platform import Agent, Platform
-from server.ratelimit import enforce_rate_limit
-from server.turns import public_error
+from server.runner import Answer, ChatEvent, Failed, StepStarted, Token, Usage
+from server.runner.failures import http_status
 
 router = APIRouter(prefix="/v1", tags=["openai"], route_class=OpenAIRoute)
 
@@ -51,90 +51,78 @@ async def get_model(model: str, platform: PlatformDep, _user: CurrentUser) -> Mo
 
 
 @router.post("/chat/completions", response_model=ChatCompletion,
-             dependencies=[Depends(enforce_rate_limit)], responses={200: {
+             dependencies=[RateLimited], responses={200: {
                  "content": {"text/event-stream": {}},
                  "description": "A chat.completion, or with `stream` its chunks as "
                                 "Server-Sent Events ending with `data: [DONE]`."}})
 async def chat_completions(body: ChatCompletionRequest, request: Request,
-                           platform: PlatformDep, user: CurrentUser, profile: Profile
-                           ) -> ChatCompletion | EventSourceResponse | Response:
+                           platform: PlatformDep, runner: RunnerDep, user: CurrentUser,
+                           profile: Profile) -> ChatCompletion | EventSourceResponse | Response:
     agent = _agent(platform, body.model)
     _check_sizes(platform, body)
-    usage = UsageCounter()
-    parts = run_agent(agent.stateless_graph, to_langchain(body.messages), agent=body.model,
-                      user_id=user.user_id, profile=profile, usage=usage,
-                      metrics=request.app.state.metrics, tokens=body.stream)
+    turn_id = uuid.uuid4().hex
+    # The client keeps the conversation: nothing is stored for this thread.
+    ctx = TurnContext(user_id=user.user_id, thread_id=f"openai:{turn_id}", agent=body.model,
+                      turn_id=turn_id, persist=False, profile=profile)
+    events = runner.stream(agent.stateless_graph, ctx, to_langchain(body.messages),
+                           tokens=body.stream)
     completion = Completion(model=body.model)
     if body.stream:
         include_usage = bool(body.stream_options and body.stream_options.include_usage)
-        return EventSourceResponse(_chunks(completion, parts, usage, include_usage),
+        return EventSourceResponse(_chunks(completion, events, include_usage),
                                    ping=15, sep="\n", ping_message_factory=_keepalive)
-    answer = await _unless_gone(request, _answer(parts))
-    if answer is None:  # the client went away; the run is cancelled, nobody reads this
+    answered = await unless_gone(request, _answer(events))
+    if answered is None:  # the client went away; the run is cancelled, nobody reads this
         return Response(status_code=499)
-    return completion.whole(answer, usage.usage())
+    return completion.whole(*answered)
 
 
-async def _answer(parts: AsyncGenerator[Delta | Answer, None]) -> str:
-    answer = ""
+async def _answer(events: AsyncIterator[ChatEvent]) -> tuple[str, WireUsage]:
+    answer, usage = "", WireUsage()
     try:
-        async for part in parts:
-            if isinstance(part, Answer):
-                answer = part.text
-    except Exception as exc:
-        raise _failed(exc) from exc
+        async for event in events:
+            if isinstance(event, Answer):
+                answer = event.content
+            elif isinstance(event, Usage):
+                usage = _wire_usage(event)
+            elif isinstance(event, Failed):
+                raise _failed(event)
     finally:
-        await parts.aclose()
-    return answer
+        await events.aclose()  # type: ignore[attr-defined]
+    return answer, usage
 
 
-async def _unless_gone(request: Request, work: Coroutine[Any, Any, str]) -> str | None:
-    """`work`'s result, or None once the client has disconnected, `work` cancelled. The
-    server does not cancel a plain request's handler when its client leaves, and OpenAI's
-    clients send the request again after a timeout: without this, each retry would run
-    the whole turn (its tools too) once more, all at once."""
-    task = asyncio.ensure_future(work)
-    try:
-        while not (await asyncio.wait({task}, timeout=GONE_CHECK_SECONDS))[0]:
-            if await request.is_disconnected():
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
-                return None
-        return task.result()
-    finally:
-        task.cancel()  # the handler itself cancelled: the run goes too
-
-
-GONE_CHECK_SECONDS = 0.5
-
-
-async def _chunks(completion: Completion, parts: AsyncGenerator[Delta | Answer, None],
-                  usage: UsageCounter, include_usage: bool) -> AsyncIterator[dict[str, str]]:
-    """The role first, then the answer's tokens, `finish_reason` once the answer is whole,
-    the usage when asked for once the run is over, and `[DONE]`. A failed run ends the
-    stream with an error object instead, and no `[DONE]`."""
+async def _chunks(completion: Completion, events: AsyncIterator[ChatEvent],
+                  include_usage: bool) -> AsyncIterator[dict[str, str]]:
+    """The role first, then the answer's tokens (each step's words a blank line after the
+    last step's), `finish_reason` once the answer is whole, the usage when asked for,
+    and `[DONE]`. A failed run ends the stream with an error object instead, and no
+    `[DONE]`."""
     yield {"data": completion.chunk({"role": "assistant", "content": ""},
                                     with_usage=include_usage)}
-    finished = False
+    spoke = new_step = False
+    usage = WireUsage()
     try:
-        async for part in parts:
-            if isinstance(part, Delta):
-                yield {"data": completion.chunk({"content": part.text},
+        async for event in events:
+            if isinstance(event, StepStarted):
+                new_step = True
+            elif isinstance(event, Token):
+                lead = "\n\n" if spoke and new_step else ""
+                spoke, new_step = True, False
+                yield {"data": completion.chunk({"content": lead + event.text},
                                                 with_usage=include_usage)}
-            elif not finished:
-                finished = True
+            elif isinstance(event, Answer):
                 yield {"data": completion.chunk({}, finish_reason="stop",
                                                 with_usage=include_usage)}
-    except Exception as exc:
-        yield {"data": json.dumps(_failed(exc).body())}
-        return
+            elif isinstance(event, Usage):
+                usage = _wire_usage(event)
+            elif isinstance(event, Failed):
+                yield {"data": json.dumps(_failed(event).body())}
+                return
     finally:
-        await parts.aclose()
-    if not finished:
-        yield {"data": completion.chunk({}, finish_reason="stop", with_usage=include_usage)}
+        await events.aclose()  # type: ignore[attr-defined]
     if include_usage:
-        yield {"data": completion.usage_chunk(usage.usage())}
+        yield {"data": completion.usage_chunk(usage)}
     yield {"data": "[DONE]"}
 
 
@@ -166,11 +154,18 @@ def _check_sizes(platform: Platform, body: ChatCompletionRequest) -> None:
                 param=f"messages[{index}].content", code="string_above_max_length")
 
 
-def _failed(exc: Exception) -> OpenAIError:
-    # OpenAI's clients retry a 500 twice by default: a turn that ran tools (sent a message,
+def _wire_usage(usage: Usage) -> WireUsage:
+    return WireUsage(prompt_tokens=usage.prompt_tokens,
+                     completion_tokens=usage.completion_tokens, total_tokens=usage.total_tokens)
+
+
+def _failed(failure: Failed) -> OpenAIError:
+    # OpenAI's clients retry a 5xx twice by default: a turn that ran tools (sent a message,
     # wrote a file) before failing would run them again. The header tells them not to.
-    return OpenAIError(status.HTTP_500_INTERNAL_SERVER_ERROR, public_error(exc),
-                       headers={"x-should-retry": "false"})
+    headers = {"x-should-retry": "false"}
+    if failure.retry_after:
+        headers["Retry-After"] = str(failure.retry_after)
+    return OpenAIError(http_status(failure), failure.message, headers=headers)
 
 
 @router.api_route("/{path:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE"],

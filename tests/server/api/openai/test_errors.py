@@ -16,7 +16,7 @@ from langchain_core.messages import AIMessage, BaseMessage
 from openai import OpenAI
 
 from agents.fake import call, say
-from tests.server.openai_support import AGENTS, login, says, serving, sse_data
+from tests.server.api.openai.support import AGENTS, login, says, serving, sse_data
 
 
 def error_of(response: httpx.Response) -> dict[str, Any]:

@@ -1,9 +1,9 @@
 """Each agent as a LangServe runnable at `/agents/{name}`: invoke, batch, stream,
-stream_events, schemas and the chat playground.
+stream_events, schemas and the chat playground, formatted from the runner's events.
 
 LangServe's clients (and its playground) send the whole conversation each time, so these
-routes run the graph on the given messages without a stored thread; `/chat` is the
-server-side-thread API. Tool calls show in the streamed answer as short notes, which are
+routes run the agent's stateless graph on the given messages; `/chat` is the
+server-side-thread API. Tool calls show in the answer as short note lines, which are
 stripped again when the conversation comes back.
 """
 
@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import AsyncIterator, Callable
-from contextlib import aclosing
-from typing import Annotated, Any, cast
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Annotated, Any
 
-from fastapi import Depends, FastAPI, Request
+from fastapi import Depends, FastAPI, HTTPException, Request
 from langchain_core.callbacks import AsyncCallbackManagerForChainRun
 from langchain_core.messages import (
     AIMessage,
@@ -30,18 +30,26 @@ from langchain_core.runnables import (
     RunnableGenerator,
     ensure_config,
 )
-from langgraph.graph.state import CompiledStateGraph
-from langgraph.types import StreamMode
 from langserve import add_routes
 from pydantic import BaseModel, Field, WithJsonSchema, model_validator
 
-from server.deps import current_user, get_current_user, get_profile
-from server.ratelimit import enforce_rate_limit
-from server.streams import in_own_task
-from server.turns import answer_token
+from graphs.builder import TurnGraph
+from graphs.context import TurnContext
+from server.api.deps import (
+    current_user,
+    enforce_rate_limit,
+    get_current_user,
+    get_platform,
+    get_profile,
+    get_runner,
+    get_services,
+)
+from server.runner import Failed, Runner, Token, ToolFinished, ToolStarted
+from server.runner.failures import http_status
 
 TOOL_NOTE = "🛠"
 _NOTE_LINE = re.compile(rf"^{TOOL_NOTE} .*\n?", re.MULTILINE)
+_CALL = "__parley_call"  # the request's turn, handed to the runnable in its config
 
 
 class ChatInput(BaseModel):
@@ -72,6 +80,24 @@ ChatOutput = Annotated[AIMessage | AIMessageChunk,
                        WithJsonSchema({"anyOf": [_AI_MESSAGE_SCHEMA]})]
 
 
+@dataclass(frozen=True)
+class _Call:
+    """What the request resolved for the runnable: the caller, the runner and the graph."""
+
+    user_id: str
+    profile: dict[str, Any] | None
+    runner: Runner
+    graph: TurnGraph
+
+
+class TurnFailed(HTTPException):
+    """A failed turn, for LangServe to answer with (invoke, batch) or end its stream on."""
+
+    def __init__(self, failure: Failed) -> None:
+        headers = {"Retry-After": str(failure.retry_after)} if failure.retry_after else None
+        super().__init__(http_status(failure), failure.message, headers=headers)
+
+
 def _clean(messages: list[AnyMessage]) -> list[AnyMessage]:
     cleaned: list[AnyMessage] = []
     for message in messages:
@@ -85,44 +111,29 @@ def _clean(messages: list[AnyMessage]) -> list[AnyMessage]:
     return cleaned
 
 
-def _prepare(payload: Any, config: RunnableConfig, agent: str
-             ) -> tuple[list[AnyMessage], RunnableConfig]:
+async def _text(payload: Any, config: RunnableConfig, agent: str, *, tokens: bool
+                ) -> AsyncIterator[str]:
+    """The answer as LangServe shows it: its text, tool calls as note lines, steps a blank
+    line apart. Streamed and whole, the same text in the end."""
     # LangServe hands over a validated ChatInput; a direct caller may pass a dict.
     chat = payload if isinstance(payload, ChatInput) else ChatInput.model_validate(payload)
-    messages = _clean(list(chat.messages))
-    configurable = dict(config.get("configurable") or {})
-    configurable.setdefault("user_id", "local")
-    configurable["thread_id"] = f"langserve:{uuid.uuid4().hex}"
-    configurable["agent"] = agent
-    configurable["ephemeral"] = True  # the client keeps this conversation, not us
-    return messages, {**config, "configurable": configurable}
-
-
-async def _pieces(graph: CompiledStateGraph, messages: list[AnyMessage],
-                  config: RunnableConfig, *, tokens: bool) -> AsyncIterator[str]:
-    """The answer's text as it comes: tokens (`tokens`) or each step's whole text, with a
-    note line per tool call. Both ways give the same text in the end."""
-    modes: list[StreamMode] = ["messages" if tokens else "updates", "custom"]
-    previous_step_spoke = False
-    run = in_own_task(graph.astream({"messages": messages}, config, stream_mode=modes))
-    async with aclosing(run):  # a client that goes away cancels the run
-        async for part in run:
-            mode, chunk = cast(tuple[str, Any], part)
-            if mode == "messages":
-                if (text := answer_token(chunk)) is not None:
-                    previous_step_spoke = True
-                    yield text
-            elif mode == "updates":
-                for message in ((chunk or {}).get("agent") or {}).get("messages", []):
-                    if isinstance(message, AIMessage) and message.text:
-                        previous_step_spoke = True
-                        yield message.text
-            elif isinstance(chunk, dict) and chunk.get("event") == "tool_start":
-                lead = "\n\n" if previous_step_spoke else ""
-                previous_step_spoke = False
-                yield f"{lead}{TOOL_NOTE} {chunk['tool']}\n"
-            elif isinstance(chunk, dict) and chunk.get("event") == "tool_end":
-                yield "\n"
+    call: _Call = (config.get("configurable") or {})[_CALL]
+    turn_id = uuid.uuid4().hex
+    ctx = TurnContext(user_id=call.user_id, thread_id=f"langserve:{turn_id}", agent=agent,
+                      turn_id=turn_id, persist=False, profile=call.profile)
+    spoke = False
+    async for event in call.runner.stream(call.graph, ctx, _clean(list(chat.messages)),
+                                          tokens=tokens, parent=config):
+        if isinstance(event, Token):
+            spoke = True
+            yield event.text
+        elif isinstance(event, ToolStarted):
+            yield f"{chr(10) * 2 if spoke else ''}{TOOL_NOTE} {event.tool}\n"
+            spoke = False
+        elif isinstance(event, ToolFinished):
+            yield "\n"
+        elif isinstance(event, Failed):
+            raise TurnFailed(event)
 
 
 class _AgentRunnable(RunnableGenerator[Any, AIMessageChunk]):
@@ -130,8 +141,7 @@ class _AgentRunnable(RunnableGenerator[Any, AIMessageChunk]):
     graph without per-token events, since nobody reads them there: a generator's invoke
     would stream every token only to add the chunks up, about twice the turn's CPU."""
 
-    def __init__(self, graph_of: Callable[[], CompiledStateGraph], agent: str) -> None:
-        self.graph_of = graph_of
+    def __init__(self, agent: str) -> None:
         self.agent = agent
 
         async def stream(inputs: AsyncIterator[Any], config: RunnableConfig
@@ -139,8 +149,7 @@ class _AgentRunnable(RunnableGenerator[Any, AIMessageChunk]):
             payload: Any = None
             async for item in inputs:
                 payload = item
-            messages, run_config = _prepare(payload, config, agent)
-            async for piece in _pieces(graph_of(), messages, run_config, tokens=True):
+            async for piece in _text(payload, config, agent, tokens=True):
                 yield AIMessageChunk(content=piece)
 
         super().__init__(stream, name=f"parley_{agent}")  # type: ignore[arg-type]
@@ -149,9 +158,7 @@ class _AgentRunnable(RunnableGenerator[Any, AIMessageChunk]):
                      config: RunnableConfig) -> AIMessageChunk:
         # `config` carries this run's child callbacks (tracing sees the graph under it);
         # `run_manager` is in the signature only because LangChain passes by name.
-        messages, run_config = _prepare(payload, config, self.agent)
-        pieces = [p async for p in _pieces(self.graph_of(), messages, run_config,
-                                           tokens=False)]
+        pieces = [p async for p in _text(payload, config, self.agent, tokens=False)]
         return AIMessageChunk(content="".join(pieces))
 
     async def ainvoke(self, input: Any, config: RunnableConfig | None = None,
@@ -160,31 +167,34 @@ class _AgentRunnable(RunnableGenerator[Any, AIMessageChunk]):
                                              **kwargs)
 
 
-def agent_runnable(graph_of: Callable[[], CompiledStateGraph], agent: str) -> Runnable[
-        Any, Any]:
-    """`graph_of` is called per request: the platform is built after the routes are."""
-    return _AgentRunnable(graph_of, agent).with_types(
+def agent_runnable(agent: str) -> Runnable[Any, Any]:
+    return _AgentRunnable(agent).with_types(
         input_type=ChatInput, output_type=ChatOutput)  # type: ignore[arg-type]
 
 
 def add_agent_routes(app: FastAPI, agent_names: list[str]) -> None:
-    async def with_user(config: dict[str, Any], request: Request) -> dict[str, Any]:
-        # The user comes from the verified token; whatever the client put in
-        # `configurable` is dropped.
-        principal = get_current_user(request)
-        profile = await get_profile(request, principal)
-        return {**config, "configurable": {"user_id": principal.user_id, "profile": profile}}
+    def per_request(agent: str) -> Any:
+        async def with_call(config: dict[str, Any], request: Request) -> dict[str, Any]:
+            # LangServe's dependency hook: the user comes from the verified token, and
+            # whatever the client put in `configurable` is dropped.
+            principal = get_current_user(request)
+            profile = await get_profile(principal, await get_services(request),
+                                        getattr(request.state, "access_token", None))
+            platform = await get_platform(request)
+            runner = await get_runner(request, platform)
+            call = _Call(user_id=principal.user_id, profile=profile, runner=runner,
+                         graph=platform.agents[agent].stateless_graph)
+            return {**config, "configurable": {_CALL: call}}
 
-    def graph_of(name: str) -> Callable[[], CompiledStateGraph]:
-        return lambda: app.state.platform.agents[name].stateless_graph
+        return with_call
 
     for name in agent_names:
         add_routes(
             app,
-            agent_runnable(graph_of(name), name),
+            agent_runnable(name),
             path=f"/agents/{name}",
             playground_type="chat",
-            per_req_config_modifier=with_user,
+            per_req_config_modifier=per_request(name),
             dependencies=[Depends(current_user), Depends(enforce_rate_limit)],
             enabled_endpoints=["invoke", "batch", "stream", "stream_log", "stream_events",
                                "input_schema", "output_schema", "config_schema", "config_hashes",

@@ -1,22 +1,21 @@
-"""Every finished turn goes to the turn stream, from which the history service stores it.
+"""A finished turn goes to the turn stream, from which the history service stores it.
 Publishing is one XADD: the history service may be down, the turn waits in Redis."""
 
 from __future__ import annotations
 
-import logging
 import uuid
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from langchain_core.messages import AIMessage, AnyMessage, ToolMessage
 
-from graphs.deps import RememberFn, TurnContext
-from services.history.schemas import MessageIn, TurnEvent
+from graphs.context import TurnContext
+from services.history.schemas import MessageIn, TurnRecord
 from services.history.stream import publish_turn
 
-log = logging.getLogger(__name__)
-
 _ROLES = {"human": "user", "ai": "assistant", "tool": "tool", "system": "system"}
+
+Publish = Callable[[TurnContext, Sequence[AnyMessage]], Awaitable[None]]
 
 
 def to_history(message: AnyMessage) -> MessageIn:
@@ -34,13 +33,11 @@ def to_history(message: AnyMessage) -> MessageIn:
     )
 
 
-def turn_publisher(redis: Any, stream: str) -> RememberFn:
+def turn_publisher(redis: Any, stream: str) -> Publish:
     async def publish(ctx: TurnContext, messages: Sequence[AnyMessage]) -> None:
-        if not ctx.persist or not messages:
-            return
-        event = TurnEvent(event_id=uuid.uuid4().hex, user_id=ctx.user_id,
-                          thread_id=ctx.thread_id, agent=ctx.agent,
-                          messages=[to_history(m) for m in messages])
-        await publish_turn(redis, event, stream=stream)
+        record = TurnRecord(event_id=ctx.turn_id or uuid.uuid4().hex, user_id=ctx.user_id,
+                            thread_id=ctx.thread_id, agent=ctx.agent,
+                            messages=[to_history(m) for m in messages])
+        await publish_turn(redis, record, stream=stream)
 
     return publish

@@ -11,7 +11,8 @@ import httpx
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from server.deps import ACCESS_COOKIE
+from server.api.deps import ServicesDep, SettingsDep
+from services.tokens import ACCESS_COOKIE
 
 router = APIRouter(include_in_schema=False)
 
@@ -65,13 +66,13 @@ async def login_page(next: str | None = None) -> HTMLResponse:
 
 
 @router.post("/login")
-async def login(request: Request, username: Annotated[str, Form()],
-                password: Annotated[str, Form()], next: Annotated[str, Form()] = "",
+async def login(request: Request, services: ServicesDep, settings: SettingsDep,
+                username: Annotated[str, Form()], password: Annotated[str, Form()],
+                next: Annotated[str, Form()] = "",
                 action: Annotated[str, Form()] = "login") -> Response:
-    services = request.app.state.services
     target = safe_next(next)
     creds = {"username": username, "password": password}
-    async with services.auth_client(request.app, caller=_caller(request)) as auth:
+    async with services.auth_client(caller=_caller(request)) as auth:
         if action == "register":
             created = await auth.post("/auth/register", json=creds)
             if created.status_code != 201:
@@ -83,7 +84,7 @@ async def login(request: Request, username: Annotated[str, Form()],
     redirect = RedirectResponse(target, status_code=303)
     redirect.set_cookie(ACCESS_COOKIE, tokens["access_token"], max_age=tokens["expires_in"],
                         httponly=True, samesite="lax",
-                        secure=request.app.state.settings.secure_cookies)
+                        secure=settings.secure_cookies)
     return redirect
 
 

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, HTTPException, Query, Response
 from pydantic import BaseModel
 
-from server.deps import CurrentUser, PlatformDep
+from server.api.deps import CurrentUser, PlatformDep
 
 router = APIRouter(prefix="/memories", tags=["memories"])
 

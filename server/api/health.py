@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 from fastapi.responses import JSONResponse
+
+from server.api.deps import MaybePlatform
 
 router = APIRouter(tags=["health"])
 
@@ -16,8 +18,7 @@ async def healthz() -> dict[str, str]:
 
 
 @router.get("/readyz")
-async def readyz(request: Request) -> JSONResponse:
-    platform = getattr(request.app.state, "platform", None)
+async def readyz(platform: MaybePlatform) -> JSONResponse:
     checks: dict[str, str] = {"agents": "ok" if platform and platform.agents else "starting"}
     if platform is not None and platform.redis is not None:
         try:

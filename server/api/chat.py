@@ -1,0 +1,179 @@
+"""`POST /chat` (one JSON answer) and `POST /chat/stream` (Server-Sent Events): turns on
+threads the server keeps, formatted from the runner's events."""
+
+from __future__ import annotations
+
+import json
+import re
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import asdict
+from typing import Any
+
+from fastapi import APIRouter, HTTPException, Request, Response, status
+from langchain_core.messages import HumanMessage
+from pydantic import BaseModel, Field, field_validator
+from sse_starlette.sse import EventSourceResponse
+
+from graphs.context import TurnContext
+from server.api.deps import CurrentUser, PlatformDep, Profile, RateLimited, RunnerDep
+from server.api.disconnect import unless_gone
+from server.platform import Agent, Platform
+from server.runner import (
+    Answer,
+    ChatEvent,
+    Done,
+    Failed,
+    StepStarted,
+    Token,
+    ToolFinished,
+    ToolStarted,
+    Usage,
+)
+
+router = APIRouter(prefix="/chat", tags=["chat"], dependencies=[RateLimited])
+
+THREAD_ID = re.compile(r"[A-Za-z0-9_.:-]{1,128}")
+THREAD_ID_RULE = "thread_id must be 1-128 letters, digits or '_.:-'"
+
+
+class ChatRequest(BaseModel):
+    message: str = Field(description="The user's message.")
+    thread_id: str | None = Field(
+        default=None, description="Continue this thread; omit to start a new one.")
+    agent: str = Field(default="assistant", description="Which agent answers (GET /agents).")
+
+    @field_validator("message")
+    @classmethod
+    def _not_blank(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("message is empty: send the text you want the agent to answer")
+        return value
+
+    @field_validator("thread_id")
+    @classmethod
+    def _thread_id(cls, value: str | None) -> str | None:
+        if value is not None and not THREAD_ID.fullmatch(value):
+            raise ValueError(THREAD_ID_RULE)
+        return value
+
+
+class ChatResponse(BaseModel):
+    thread_id: str
+    turn_id: str
+    agent: str
+    message: dict[str, Any] | None
+    tool_calls: list[dict[str, Any]]
+    usage: dict[str, int] | None = None
+    error: str | None = None
+    error_kind: str | None = Field(
+        default=None, description="Which part failed: model, store, overload or internal.")
+
+
+def resolve_agent(platform: Platform, body: ChatRequest) -> Agent:
+    if len(body.message) > platform.settings.max_message_chars:
+        raise HTTPException(
+            status.HTTP_413_CONTENT_TOO_LARGE,
+            f"message is {len(body.message)} characters; the limit is "
+            f"{platform.settings.max_message_chars}: shorten it or send it in parts",
+        )
+    agent = platform.agents.get(body.agent)
+    if agent is None:
+        known = ", ".join(sorted(platform.agents))
+        raise HTTPException(status.HTTP_404_NOT_FOUND,
+                            f"unknown agent {body.agent!r}; choose one of: {known}")
+    return agent
+
+
+def turn_of(body: ChatRequest, user_id: str, profile: dict[str, Any] | None) -> TurnContext:
+    return TurnContext(user_id=user_id, thread_id=body.thread_id or uuid.uuid4().hex,
+                       agent=body.agent, turn_id=uuid.uuid4().hex, profile=profile,
+                       new_thread=body.thread_id is None)
+
+
+@router.post("", response_model=ChatResponse)
+async def chat(body: ChatRequest, request: Request, platform: PlatformDep, runner: RunnerDep,
+               user: CurrentUser, profile: Profile) -> ChatResponse | Response:
+    agent = resolve_agent(platform, body)
+    ctx = turn_of(body, user.user_id, profile)
+    events = runner.stream(agent.graph, ctx, [HumanMessage(body.message)], tokens=False)
+    answered = await unless_gone(request, _whole(events, ctx))
+    if answered is None:  # the client went away; the turn is cancelled, nobody reads this
+        return Response(status_code=499)
+    return answered
+
+
+async def _whole(events: AsyncIterator[ChatEvent], ctx: TurnContext) -> ChatResponse:
+    response = ChatResponse(thread_id=ctx.thread_id, turn_id=ctx.turn_id, agent=ctx.agent,
+                            message=None, tool_calls=[])
+    async for event in events:
+        if isinstance(event, Answer):
+            response.message = _message(event, ctx)
+        elif isinstance(event, ToolFinished):
+            response.tool_calls.append(asdict(event))
+        elif isinstance(event, Usage):
+            response.usage = _usage(event)
+        elif isinstance(event, Failed):
+            response.error, response.error_kind = event.message, event.kind
+    return response
+
+
+@router.post("/stream", response_class=EventSourceResponse, responses={
+    200: {"content": {"text/event-stream": {}},
+          "description": "Events: token, tool_start, tool_end, message, error, done."}})
+async def chat_stream(body: ChatRequest, platform: PlatformDep, runner: RunnerDep,
+                      user: CurrentUser, profile: Profile) -> EventSourceResponse:
+    agent = resolve_agent(platform, body)
+    ctx = turn_of(body, user.user_id, profile)
+    events = runner.stream(agent.graph, ctx, [HumanMessage(body.message)])
+    return EventSourceResponse(_sse(events, ctx), ping=15)
+
+
+async def _sse(events: AsyncIterator[ChatEvent], ctx: TurnContext
+               ) -> AsyncIterator[dict[str, str]]:
+    seq = 0
+    usage: Usage | None = None
+    try:
+        async for event in events:
+            if isinstance(event, Usage):
+                usage = event
+            framed = _frame(event, ctx, usage)
+            if framed is None:
+                continue
+            name, data = framed
+            yield {"event": name, "id": f"{ctx.turn_id}:{seq}",
+                   "data": json.dumps(data, default=str)}
+            seq += 1
+    finally:
+        await events.aclose()  # type: ignore[attr-defined]
+
+
+def _frame(event: ChatEvent, ctx: TurnContext, usage: Usage | None
+           ) -> tuple[str, dict[str, Any]] | None:
+    """The SSE event for a runner event; None for those this API does not send."""
+    if isinstance(event, Token):
+        return "token", {"text": event.text}
+    if isinstance(event, ToolStarted):
+        return "tool_start", asdict(event)
+    if isinstance(event, ToolFinished):
+        return "tool_end", asdict(event)
+    if isinstance(event, Answer):
+        return "message", _message(event, ctx)
+    if isinstance(event, Failed):
+        return "error", {"message": event.message, "kind": event.kind,
+                         "retry_after": event.retry_after}
+    if isinstance(event, Done):
+        return "done", {"turn_id": event.turn_id, "thread_id": event.thread_id,
+                        "usage": _usage(usage) if usage else None}
+    assert isinstance(event, StepStarted | Usage)
+    return None
+
+
+def _message(answer: Answer, ctx: TurnContext) -> dict[str, Any]:
+    return {"id": answer.id, "role": "assistant", "content": answer.content,
+            "thread_id": ctx.thread_id, "agent": ctx.agent}
+
+
+def _usage(usage: Usage) -> dict[str, int]:
+    return {"prompt_tokens": usage.prompt_tokens, "completion_tokens": usage.completion_tokens,
+            "total_tokens": usage.total_tokens}

@@ -1,0 +1,179 @@
+"""FastAPI dependencies of every route, as `Annotated` aliases: the settings, the metrics,
+the stores, the runner, the caller. This is the one module that reads the app's state;
+routes take what they need as parameters."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+from typing import Annotated, Any
+
+import httpx
+from fastapi import Depends, HTTPException, Request, status
+
+from server import caller, logs
+from server.gateway import Services
+from server.metrics import Metrics
+from server.platform import Platform
+from server.ratelimit import RateLimiter
+from server.runner import Runner
+from server.settings import Settings
+from services.tokens import InvalidToken, Principal, TokenVerifier, presented_token
+
+log = logging.getLogger(__name__)
+
+# Seconds a client waits before trying again while the auth service's keys cannot be
+# fetched: about what a restarting auth service takes, and each try fetches anew.
+KEYS_RETRY_AFTER = 5
+LOCAL_USER = Principal(user_id="local", username="local", roles=("user", "admin"))
+
+
+# Dependencies are `async def`: FastAPI runs plain `def` ones in a thread pool, a hop that
+# costs more per request than the work they do.
+async def get_settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+async def get_metrics(request: Request) -> Metrics:
+    metrics: Metrics = request.app.state.metrics
+    return metrics
+
+
+async def get_services(request: Request) -> Services:
+    services: Services = request.app.state.services
+    return services
+
+
+async def get_platform(request: Request) -> Platform:
+    platform: Platform | None = getattr(request.app.state, "platform", None)
+    if platform is None:
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, "the server is starting",
+                            headers={"Retry-After": "2"})
+    return platform
+
+
+async def find_platform(request: Request) -> Platform | None:
+    """The platform, or None while the server starts (for health and metrics)."""
+    platform: Platform | None = getattr(request.app.state, "platform", None)
+    return platform
+
+
+async def get_runner(request: Request, _platform: PlatformDep) -> Runner:
+    runner: Runner = request.app.state.runner
+    return runner
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+MetricsDep = Annotated[Metrics, Depends(get_metrics)]
+ServicesDep = Annotated[Services, Depends(get_services)]
+PlatformDep = Annotated[Platform, Depends(get_platform)]
+MaybePlatform = Annotated[Platform | None, Depends(find_platform)]
+RunnerDep = Annotated[Runner, Depends(get_runner)]
+
+
+def get_current_user(request: Request) -> Principal:
+    """The caller, from a verified access token (header or the login page's cookie).
+    With no verifier configured (auth off) every caller is the one local user."""
+    known: Principal | None = getattr(request.state, "principal", None)
+    if known is not None:  # already verified for this request
+        return known
+    verifier: TokenVerifier | None = request.app.state.services.verifier
+    if verifier is None:
+        return LOCAL_USER
+    token = presented_token(request.headers, request.cookies)
+    if not token:
+        raise HTTPException(
+            status.HTTP_401_UNAUTHORIZED,
+            "missing access token: send 'Authorization: Bearer <token>' from /auth/login",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    try:
+        principal = verifier.verify(token)
+    except InvalidToken as exc:
+        raise HTTPException(status.HTTP_401_UNAUTHORIZED, f"invalid access token: {exc.reason}",
+                            headers={"WWW-Authenticate": "Bearer"}) from exc
+    except httpx.HTTPError as exc:
+        # No keys were ever fetched and the auth service does not answer: the token may be
+        # good, so this is an outage to retry (503), not a refusal (401).
+        log.warning("cannot fetch the auth service's signing keys: %r", exc)
+        raise HTTPException(
+            status.HTTP_503_SERVICE_UNAVAILABLE,
+            "the auth service cannot be reached to check the access token: try again in "
+            f"{KEYS_RETRY_AFTER} s", headers={"Retry-After": str(KEYS_RETRY_AFTER)}) from exc
+    request.state.principal = principal
+    request.state.access_token = token
+    return principal
+
+
+async def current_user(request: Request) -> Principal:
+    verifier: TokenVerifier | None = request.app.state.services.verifier
+    token = presented_token(request.headers, request.cookies)
+    if verifier is not None and token and verifier.would_fetch(token):
+        # The auth service's keys must be fetched (at start, every few minutes, after a
+        # rotation): over the network, so in a thread, not on the event loop.
+        principal = await asyncio.to_thread(get_current_user, request)
+    else:
+        principal = get_current_user(request)
+    logs.user_id.set(principal.user_id)  # the request's log lines name who made it
+    # Services called on the user's behalf during the turn (history) are called as them.
+    caller.access_token.set(getattr(request.state, "access_token", None))
+    return principal
+
+
+CurrentUser = Annotated[Principal, Depends(current_user)]
+
+
+async def access_token(request: Request, _user: CurrentUser) -> str | None:
+    """The caller's verified access token (None with auth off), to call a service as them."""
+    token: str | None = getattr(request.state, "access_token", None)
+    return token
+
+
+AccessToken = Annotated[str | None, Depends(access_token)]
+
+
+async def get_profile(user: CurrentUser, services: ServicesDep, token: AccessToken
+                      ) -> dict[str, Any] | None:
+    """The caller's profile from the auth service, for the agents to follow."""
+    profile: dict[str, Any] | None = await services.profile(user, token)
+    return profile
+
+
+Profile = Annotated[dict[str, Any] | None, Depends(get_profile)]
+
+
+async def enforce_rate_limit(request: Request, user: CurrentUser) -> None:
+    """For chat routes: 429 with Retry-After when the caller is over the limit. The caller
+    comes from `CurrentUser`, which FastAPI resolves once per request and shares with the
+    route: the token's signature is checked once, not once per dependency."""
+    limiter: RateLimiter | None = getattr(request.app.state, "rate_limiter", None)
+    if limiter is None or limiter.rate <= 0 or request.method != "POST":  # off; pages free
+        return
+    # A LangServe batch runs a turn per input: it costs as many, or one request could
+    # run any number of turns under a per-request limit.
+    cost = await _batch_size(request) if request.url.path.endswith("/batch") else 1
+    if cost > limiter.burst:
+        raise HTTPException(status.HTTP_429_TOO_MANY_REQUESTS,
+                            f"a batch of {cost} inputs is more than the {limiter.burst} turns "
+                            f"the rate limit allows at once: send at most {limiter.burst}")
+    wait = await limiter.wait_for(user.user_id, cost)
+    if wait > 0:
+        seconds = max(1, math.ceil(wait))
+        raise HTTPException(status.HTTP_429_TOO_MANY_REQUESTS,
+                            f"rate limit reached: try again in {seconds} s",
+                            headers={"Retry-After": str(seconds)})
+
+
+async def _batch_size(request: Request) -> int:
+    """The number of inputs of a LangServe batch body (read once: Starlette keeps it for
+    the route); 1 when it is not one, which LangServe then refuses with its own 422."""
+    try:
+        inputs = (await request.json()).get("inputs")
+    except (ValueError, AttributeError):
+        return 1
+    return max(1, len(inputs)) if isinstance(inputs, list) else 1
+
+
+RateLimited = Depends(enforce_rate_limit)

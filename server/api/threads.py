@@ -1,0 +1,33 @@
+"""`DELETE /chat/threads/{thread_id}`: forget a conversation everywhere the platform keeps
+it (server/forget.py)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, HTTPException, status
+from pydantic import BaseModel
+
+from server.api.chat import THREAD_ID, THREAD_ID_RULE
+from server.api.deps import AccessToken, CurrentUser, PlatformDep, ServicesDep
+from server.forget import forget_thread
+
+router = APIRouter(prefix="/chat/threads", tags=["chat"])
+
+
+class ThreadDeleted(BaseModel):
+    thread_id: str
+    state: bool  # the thread's short-term memory was there and is gone
+    memories: int  # exchanges removed from long-term memory
+    transcript: bool  # the transcript's deletion is queued for the history service
+
+
+@router.delete("/{thread_id}", response_model=ThreadDeleted)
+async def delete_thread(thread_id: str, platform: PlatformDep, services: ServicesDep,
+                        user: CurrentUser, token: AccessToken) -> ThreadDeleted:
+    if not THREAD_ID.fullmatch(thread_id):
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, THREAD_ID_RULE)
+    forgotten = await forget_thread(platform=platform, services=services,
+                                    user_id=user.user_id, thread_id=thread_id, token=token)
+    if not forgotten.known:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no thread {thread_id!r}")
+    return ThreadDeleted(thread_id=thread_id, state=forgotten.state,
+                         memories=forgotten.memories, transcript=forgotten.transcript)

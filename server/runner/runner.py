@@ -1,0 +1,186 @@
+"""The one place a chat turn is run. Every API hands its turn here and formats the events
+it gets back; none iterates a LangGraph run itself.
+
+The runner sets the log context, counts and logs the turn and its tool calls, adds up the
+models' token usage, sends the step-limit note as the answer, marks where each step of the
+answer begins, names the part a failed turn failed in, and publishes a finished turn to
+history — only once the run, its checkpoint included, is complete, so a turn is either
+stored and reported done, or reported failed and not stored.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import AsyncIterator, Sequence
+from contextlib import aclosing
+from dataclasses import dataclass, replace
+from typing import Any, cast
+
+from langchain_core.messages import AIMessage, AIMessageChunk, AnyMessage
+from langchain_core.runnables import RunnableConfig
+from langchain_core.runnables.config import merge_configs
+from langgraph.types import StreamMode
+
+from graphs.builder import TurnGraph
+from graphs.context import TurnContext, run_config
+from server import logs
+from server.metrics import Metrics
+from server.runner.events import (
+    Answer,
+    ChatEvent,
+    Done,
+    StepStarted,
+    Token,
+    ToolFinished,
+    ToolStarted,
+)
+from server.runner.failures import classify
+from server.runner.history import Publish
+from server.runner.own_task import in_own_task
+from server.runner.records import record_tool_end, record_turn_end
+from server.runner.usage import UsageCounter
+
+TOKEN_MODES: list[StreamMode] = ["messages", "custom", "updates"]
+QUIET_MODES: list[StreamMode] = ["custom", "updates"]  # no per-token events: cheaper
+# The nodes whose messages make up the turn as history keeps it.
+_TURN_NODES = ("agent", "tools", "step_limit")
+
+
+@dataclass(frozen=True)
+class Runner:
+    metrics: Metrics | None = None
+    publish: Publish | None = None  # a finished, kept turn to the history stream
+
+    async def stream(self, graph: TurnGraph, ctx: TurnContext,
+                     messages: Sequence[AnyMessage], *, tokens: bool = True,
+                     parent: RunnableConfig | None = None) -> AsyncIterator[ChatEvent]:
+        """Run `ctx`'s turn on `messages` (the new user message, or a client's whole
+        conversation) and yield its events. `tokens=False` gives each step's text whole
+        instead of token by token. `parent` is a caller's own run config (LangServe's),
+        whose callbacks then see the graph's run. Closing the iteration cancels the run,
+        running tools included."""
+        ctx = ctx if ctx.turn_id else _with_turn_id(ctx)
+        logs.user_id.set(ctx.user_id)
+        logs.thread_id.set(ctx.thread_id)
+        logs.turn_id.set(ctx.turn_id)
+        said = [m if m.id else m.model_copy(update={"id": uuid.uuid4().hex}) for m in messages]
+        usage = UsageCounter()
+        callbacks: list[Any] = [usage]
+        if self.metrics is not None:
+            callbacks.append(self.metrics.model_callback)
+        config = run_config(ctx, callbacks=callbacks)
+        if parent is not None:
+            config = merge_configs(parent, config)
+        started = time.perf_counter()
+        turn: list[AnyMessage] = list(said[-1:])  # what history keeps: from the new message on
+        answer: Answer | None = None
+        step_ended = True  # the next words begin a step
+        outcome = "cancelled"
+        try:
+            # Checkpoint once, when the run ends, instead of after every step: a turn that
+            # fails midway is retried whole anyway, and each write costs a Redis round.
+            run = in_own_task(graph.astream(
+                {"messages": said}, config, context=ctx,
+                stream_mode=TOKEN_MODES if tokens else QUIET_MODES,
+                durability="exit" if graph.checkpointer else None))
+            async with aclosing(run):
+                async for part in run:
+                    mode, chunk = cast(tuple[str, Any], part)
+                    if mode == "messages":
+                        if (text := _answer_token(chunk)) is None:
+                            continue
+                        if step_ended:
+                            step_ended = False
+                            yield StepStarted()
+                        yield Token(text)
+                    elif mode == "custom":
+                        if (event := _tool_event(chunk)) is None:
+                            continue
+                        if isinstance(event, ToolFinished):
+                            record_tool_end(event, agent=ctx.agent, turn_id=ctx.turn_id,
+                                            metrics=self.metrics)
+                        yield event
+                    elif mode == "updates" and isinstance(chunk, dict):
+                        step_ended = True
+                        for node, update in chunk.items():
+                            if node not in _TURN_NODES or not isinstance(update, dict):
+                                continue
+                            written = list(update.get("messages") or [])
+                            turn += written
+                            for text in _whole_texts(node, written, tokens=tokens):
+                                yield StepStarted()
+                                yield Token(text)
+                            if answer is None:
+                                answer = _final(node, written)
+            if self.publish is not None and ctx.persist:
+                await self.publish(ctx, turn)
+            outcome = "ok"
+        except Exception as exc:
+            failure = classify(exc, turn_id=ctx.turn_id)
+            outcome = "error"
+            record_turn_end(agent=ctx.agent, turn_id=ctx.turn_id, started=started,
+                            metrics=self.metrics, outcome=outcome, failure=failure.kind)
+            yield failure
+            yield usage.usage()
+            yield Done(turn_id=ctx.turn_id, thread_id=ctx.thread_id)
+            return
+        finally:
+            if outcome == "cancelled":  # the caller went away (or closed us) midway
+                record_turn_end(agent=ctx.agent, turn_id=ctx.turn_id, started=started,
+                                metrics=self.metrics, outcome=outcome)
+        record_turn_end(agent=ctx.agent, turn_id=ctx.turn_id, started=started,
+                        metrics=self.metrics, outcome=outcome)
+        yield answer or Answer(id=None, content="")
+        yield usage.usage()
+        yield Done(turn_id=ctx.turn_id, thread_id=ctx.thread_id)
+
+
+def _with_turn_id(ctx: TurnContext) -> TurnContext:
+    return replace(ctx, turn_id=uuid.uuid4().hex)
+
+
+def _answer_token(chunk: Any) -> str | None:
+    """The text of a `messages`-mode chunk when it is a token of the agent's answer (not of
+    the summary fold or a tool's own model call), else None."""
+    token, meta = chunk
+    if (isinstance(token, AIMessageChunk) and token.content
+            and meta.get("langgraph_node") == "agent"):
+        return token.text
+    return None
+
+
+def _tool_event(chunk: Any) -> ToolStarted | ToolFinished | None:
+    if not isinstance(chunk, dict):
+        return None
+    if chunk.get("event") == "tool_start":
+        return ToolStarted(tool=chunk["tool"], call_id=chunk["call_id"], args=chunk["args"])
+    if chunk.get("event") == "tool_end":
+        return ToolFinished(tool=chunk["tool"], call_id=chunk["call_id"],
+                            status=chunk["status"], output=chunk["output"],
+                            duration_ms=chunk["duration_ms"])
+    return None
+
+
+def _whole_texts(node: str, written: list[Any], *, tokens: bool) -> list[str]:
+    """Text that streamed no tokens: every agent step's whole text when the turn runs
+    without tokens, and the step-limit note always (no model wrote it)."""
+    if node == "agent" and tokens:
+        return []
+    if node not in ("agent", "step_limit"):
+        return []
+    return [m.text for m in written
+            if isinstance(m, AIMessage) and m.text and (node == "agent" or not m.tool_calls)]
+
+
+def _final(node: str, written: list[Any]) -> Answer | None:
+    """The turn's answer, when this node wrote it: the agent's message without tool calls,
+    or the note of a turn stopped at the step limit."""
+    if node not in ("agent", "step_limit"):
+        return None
+    for message in reversed(written):
+        if isinstance(message, AIMessage) and not message.tool_calls:
+            return Answer(id=message.id, content=message.text,
+                          stopped_at_step_limit=node == "step_limit")
+    return None
+
