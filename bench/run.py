@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from bench.load import load_benchmarks
 from bench.local_model import local_model_benchmark
 from bench.recall import memory_benchmarks
 from bench.report import plot, summarise
@@ -44,6 +45,7 @@ async def main() -> None:
         await http_benchmarks(results, redis.url, data)
         await memory_benchmarks(results, redis.url, data)
         await local_model_benchmark(results)
+        await load_benchmarks(results)
     finally:
         redis.stop()
         shutil.rmtree(data, ignore_errors=True)

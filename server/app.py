@@ -5,17 +5,17 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from urllib.parse import quote
 
-from fastapi import FastAPI, Request
-from fastapi.exception_handlers import http_exception_handler
-from fastapi.exceptions import RequestValidationError
+from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
-from fastapi.responses import JSONResponse, RedirectResponse, Response
-from starlette.exceptions import HTTPException as StarletteHTTPException
+from fastapi.responses import RedirectResponse
 
 from agents.catalog import load_agents
+from server.admission import TurnSlots
 from server.api import include_routes
+from server.api.errors import install_error_handlers
+from server.api.openapi import document_errors
+from server.csrf import CrossSiteGuard
 from server.gateway import build_services
 from server.gc_tuning import long_lived_heap
 from server.limits import BodySizeLimit
@@ -42,8 +42,9 @@ def create_app(settings: Settings, *, platform_factory: PlatformFactory | None =
         platform = await factory(settings, tool_services=services.tool_services(),
                                  observe_recall=metrics.recall_seconds.observe)
         try:
-            app.state.rate_limiter = RateLimiter(platform.redis, settings.rate_limit_per_minute,
-                                                 settings.rate_limit_burst)
+            app.state.rate_limiter = RateLimiter(
+                platform.redis, settings.rate_limit_per_minute, settings.rate_limit_burst,
+                allow_when_down=settings.rate_limit_when_redis_down == "allow")
             app.state.runner = Runner(metrics=metrics, publish=platform.publish)
             async with services.running(platform.settings.redis_url):
                 app.state.platform = platform
@@ -67,14 +68,16 @@ def create_app(settings: Settings, *, platform_factory: PlatformFactory | None =
     metrics = Metrics()
     app.state.metrics = metrics
     app.state.services = services
+    app.state.turn_slots = TurnSlots(settings.max_concurrent_turns, settings.turn_wait_seconds)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_bytes)
+    app.add_middleware(CrossSiteGuard, trusted_origins=settings.cors_origins)
     app.add_middleware(RequestContext)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     if settings.cors_origins:
         app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins,
                            allow_credentials=True, allow_methods=["*"], allow_headers=["*"])
-    app.exception_handler(RequestValidationError)(_validation_error)
-    app.exception_handler(StarletteHTTPException)(_http_error)
+    install_error_handlers(app)
+    document_errors(app)
     services.include(app)
     include_routes(app, sorted(load_agents(settings.agents_file, settings.agent_tools)))
 
@@ -83,29 +86,3 @@ def create_app(settings: Settings, *, platform_factory: PlatformFactory | None =
         return RedirectResponse("/agents/assistant/playground/")
 
     return app
-
-
-async def _http_error(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, StarletteHTTPException)
-    # A browser asking for a page without a session goes to the login page instead.
-    if (exc.status_code == 401 and request.method == "GET"
-            and "text/html" in request.headers.get("accept", "")):
-        return RedirectResponse(f"/login?next={quote(request.url.path)}", status_code=303)
-    return await http_exception_handler(request, exc)
-
-
-async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, RequestValidationError)
-    problems = []
-    for error in exc.errors():
-        where = ".".join(str(p) for p in error.get("loc", ()) if p != "body") or "body"
-        message = str(error.get("msg", "invalid"))
-        if error.get("type") == "json_invalid":
-            where, message = "body", "the request body is not valid JSON"
-        problems.append(f"{where}: {message}")
-    return JSONResponse(
-        status_code=422,
-        content={"detail": "; ".join(problems), "errors": [
-            {"loc": list(e.get("loc", ())), "msg": e.get("msg"), "type": e.get("type")}
-            for e in exc.errors()]},
-    )

@@ -16,6 +16,7 @@ import httpx
 from fastapi import FastAPI
 
 from server.settings import Settings
+from services.auth import crud
 from services.auth.context import AuthContext, build_auth
 from services.auth.routes import build_router as auth_router
 from services.auth.settings import AuthSettings
@@ -37,7 +38,10 @@ class Services:
     auth: AuthContext | None = None  # set when mounted here
     history: HistoryContext | None = None
     profile_ttl: float = 60.0  # seconds before a cached profile is fetched again
+    profile_fetches: int = 8  # profile reads at once: a burst queues here, not in a DB pool
     _profiles: dict[str, tuple[float, dict[str, Any]]] = field(default_factory=dict)
+    _loading: dict[str, asyncio.Future[dict[str, Any] | None]] = field(default_factory=dict)
+    _fetch_slots: asyncio.Semaphore | None = None
     # The app the mounted services are served by: embedded, they are called through it.
     _app: FastAPI | None = field(default=None, repr=False)
 
@@ -76,22 +80,39 @@ class Services:
                       ) -> dict[str, Any] | None:
         """The caller's profile (custom instructions, language), cached for `profile_ttl`.
 
-        The profile only shapes answers, so an auth outage must not stop chat: the last
-        profile fetched serves however old it is, and a user never fetched goes without."""
+        Concurrent requests of one user share one read, and reads run a few at a time, so
+        a burst of users queues here rather than exhausting the auth database's pool. The
+        profile only shapes answers, so a failure to read it must not stop chat: the last
+        profile read serves however old it is, and a user never read goes without."""
         if token is None or self.verifier is None:
             return None
-        cached = self._profiles.get(principal.user_id)
+        user_id = principal.user_id
+        cached = self._profiles.get(user_id)
         if cached and time.monotonic() - cached[0] < self.profile_ttl:
             return cached[1]
+        loading = self._loading.get(user_id)
+        if loading is None:
+            loading = asyncio.ensure_future(self._read_profile(user_id, token))
+            self._loading[user_id] = loading
+            loading.add_done_callback(lambda _done: self._loading.pop(user_id, None))
         try:
-            profile = await self._fetch_profile(token)
-        except httpx.HTTPError as exc:
-            log.warning("auth service unreachable for the profile (%r): %s", exc,
-                        "using the last one fetched" if cached else "answering without one")
+            # Shielded: one caller going away does not cancel the read the others wait on.
+            profile = await asyncio.shield(loading)
+        except Exception as exc:
+            log.warning("could not read the profile (%s: %s): %s", type(exc).__name__, exc,
+                        "using the last one read" if cached else "answering without one")
             return cached[1] if cached else None
         if profile is not None:
-            self._profiles[principal.user_id] = (time.monotonic(), profile)
+            self._profiles[user_id] = (time.monotonic(), profile)
         return profile
+
+    async def _read_profile(self, user_id: str, token: str) -> dict[str, Any] | None:
+        if self._fetch_slots is None:
+            self._fetch_slots = asyncio.Semaphore(self.profile_fetches)
+        async with self._fetch_slots:
+            if self.auth is not None:  # mounted here: read its database, no HTTP round
+                return await asyncio.to_thread(_profile_row, self.auth, user_id)
+            return await self._fetch_profile(token)
 
     async def _fetch_profile(self, token: str) -> dict[str, Any] | None:
         async with self.auth_client() as client:
@@ -115,6 +136,7 @@ class Services:
         return {}
 
     def forget_profile(self, user_id: str) -> None:
+        """A profile changed: the next turn reads it anew."""
         self._profiles.pop(user_id, None)
 
     @asynccontextmanager
@@ -130,6 +152,12 @@ class Services:
                 if redis_url:
                     await stack.enter_async_context(consumer_running(redis_url, self.history))
             yield
+
+
+def _profile_row(auth: AuthContext, user_id: str) -> dict[str, Any] | None:
+    with auth.sessions() as session:
+        profile = crud.get_profile(session=session, user_id=user_id)
+    return None if profile is None else {k: profile.get(k) for k in PROFILE_FIELDS}
 
 
 def embedded_auth_settings(settings: Settings) -> AuthSettings:
@@ -149,8 +177,12 @@ def build_services(settings: Settings) -> Services:
         return Services(settings=settings, verifier=TokenVerifier(
             jwks, settings.auth_issuer, settings.auth_audience))
     auth = build_auth(embedded_auth_settings(settings))
+    services = Services(settings=settings, verifier=auth.verifier, auth=auth)
+    # A profile changed through the mounted auth service reaches the next turn at once.
+    auth.on_profile_change.append(services.forget_profile)
     history = build_history(HistorySettings(
         database_url=settings.history_database_url or settings.sqlite_url("history.db"),
         redis_url=settings.redis_url, stream=settings.turn_stream, block_ms=500),
         auth.verifier)
-    return Services(settings=settings, verifier=auth.verifier, auth=auth, history=history)
+    services.history = history
+    return services

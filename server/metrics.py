@@ -22,6 +22,11 @@ class Metrics(HttpMetrics):
         r = self.registry
         self.turns = Counter("parley_turns_total", "Chat turns", ["agent", "outcome"],
                              registry=r)
+        self.turns_in_progress = Gauge("parley_turns_in_progress",
+                                       "Turns holding a slot now", registry=r)
+        self.turns_refused = Counter("parley_turns_refused_total",
+                                     "Turns refused before they started", ["reason"],
+                                     registry=r)
         self.turn_failures = Counter("parley_turn_failures_total",
                                      "Failed chat turns by the part that failed",
                                      ["agent", "kind"], registry=r)

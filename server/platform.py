@@ -6,9 +6,9 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
-from contextlib import AsyncExitStack
+from contextlib import AbstractAsyncContextManager, AsyncExitStack
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from langchain_core.language_models import BaseChatModel
 from langgraph.checkpoint.base import BaseCheckpointSaver
@@ -28,6 +28,7 @@ from tools.context import ToolContext
 from tools.registry import LoadedTool, ToolSource, build_tools, discover_sources
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 @dataclass
@@ -50,6 +51,10 @@ class Platform:
     publish: Publish | None = None  # finished turns to the history service's stream
     _stack: AsyncExitStack = field(default_factory=AsyncExitStack, repr=False)
     _finally: list[Callable[[], Any]] = field(default_factory=list, repr=False)
+
+    async def hold(self, context: AbstractAsyncContextManager[T]) -> T:
+        """Enter `context` now and exit it at shutdown, before the `on_close` callbacks."""
+        return await self._stack.enter_async_context(context)
 
     def on_close(self, callback: Callable[[], Any]) -> None:
         """Run `callback` at shutdown, once the platform's own clients are closed."""
@@ -106,7 +111,8 @@ async def build_platform(
     redis = None
     checkpointer: BaseCheckpointSaver
     if settings.redis_url:
-        redis = redis_client(settings.redis_url)
+        redis = redis_client(settings.redis_url, max_connections=redis_pool_size(settings),
+                             wait_seconds=max(1.0, settings.turn_wait_seconds))
         stack.push_async_callback(redis.aclose)
         # Short-term memory is the checkpointer: each thread's latest checkpoint in a
         # plain Redis string with a TTL, refreshed whenever the thread is read. Past states
@@ -174,17 +180,28 @@ def with_temperature(model: BaseChatModel, temperature: float | None) -> BaseCha
     return model.model_copy(update={"temperature": temperature})
 
 
-def redis_client(url: str) -> Any:
-    """An async client that rides out a Redis restart: stale connections are retried."""
-    from redis.asyncio import Redis
+def redis_pool_size(settings: Settings) -> int:
+    """Connections a process may open to Redis: a turn holds at most two at a time (its
+    checkpoint, and the rate limit, memory or publish beside it), plus room for tools'
+    caches and health checks."""
+    return 2 * settings.max_concurrent_turns + 32
+
+
+def redis_client(url: str, *, max_connections: int = 100, wait_seconds: float = 10.0) -> Any:
+    """An async client that rides out a Redis restart (stale connections are retried) and
+    whose pool, when all its connections are busy, waits for one (up to `wait_seconds`)
+    instead of failing at once."""
+    from redis.asyncio import BlockingConnectionPool, Redis
     from redis.asyncio.retry import Retry
     from redis.backoff import ExponentialBackoff
     from redis.exceptions import ConnectionError as RedisConnectionError
     from redis.exceptions import TimeoutError as RedisTimeoutError
 
-    return Redis.from_url(url, retry=Retry(ExponentialBackoff(cap=1.0, base=0.05), 6),
-                          retry_on_error=[RedisConnectionError, RedisTimeoutError],
-                          health_check_interval=15)
+    pool = BlockingConnectionPool.from_url(
+        url, max_connections=max_connections, timeout=wait_seconds,
+        retry=Retry(ExponentialBackoff(cap=1.0, base=0.05), 6),
+        retry_on_error=[RedisConnectionError, RedisTimeoutError], health_check_interval=15)
+    return Redis.from_pool(pool)  # the client owns the pool: closing it closes the pool
 
 
 def shared_embeddings(settings: Settings) -> Any:

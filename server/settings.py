@@ -42,6 +42,10 @@ class Settings(BaseSettings):
     agent_tools: dict[str, list[str]] = Field(default_factory=dict)  # per-agent allow-lists
 
     # Turn limits
+    # Concurrent turns per process: past this a turn waits up to `turn_wait_seconds` for a
+    # slot, then is refused with 503 and Retry-After. Connection pools are sized from it.
+    max_concurrent_turns: int = Field(default=64, ge=1)
+    turn_wait_seconds: float = Field(default=10.0, ge=0)
     max_message_chars: int = 16_000
     max_request_bytes: int = 1_000_000
     max_steps: int = 8
@@ -94,6 +98,9 @@ class Settings(BaseSettings):
     # Per-user rate limit on chat routes (token bucket in Redis)
     rate_limit_per_minute: float = 30.0
     rate_limit_burst: int = 10
+    # While Redis cannot be reached the limit cannot be checked: refuse chat requests with
+    # 503 (the default), or let them all through.
+    rate_limit_when_redis_down: Literal["refuse", "allow"] = "refuse"
 
     @field_validator("admin_usernames", mode="before")
     @classmethod

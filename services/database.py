@@ -14,18 +14,36 @@ from fastapi import APIRouter, Response
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.orm import sessionmaker
 
+# A service's sync routes run in a pool of 40 threads (AnyIO's default): with as many
+# connections, a route never waits for one while another thread holds one idle.
+POOL_SIZE, POOL_OVERFLOW = 20, 20
+
 
 def make_engine(url: str) -> Engine:
     if url.startswith("sqlite"):
         _ensure_sqlite_dir(url)
-        engine = create_engine(url, connect_args={"check_same_thread": False})
+        engine = create_engine(url, connect_args={"check_same_thread": False},
+                               pool_size=POOL_SIZE, max_overflow=POOL_OVERFLOW)
         event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "begin", _begin)
         return engine
-    return create_engine(url, pool_pre_ping=True)
+    return create_engine(url, pool_pre_ping=True, pool_size=POOL_SIZE,
+                         max_overflow=POOL_OVERFLOW)
 
 
 def make_sessions(engine: Engine) -> sessionmaker:  # type: ignore[type-arg]
     return sessionmaker(engine, expire_on_commit=False)
+
+
+def make_write_sessions(engine: Engine) -> sessionmaker:  # type: ignore[type-arg]
+    """Sessions for a unit of work that writes, to use in a `with` block that ends it.
+
+    On SQLite they take the database's write lock when their transaction begins. A
+    transaction that reads and then writes (register: is the name free?, then insert)
+    would otherwise fail at once with "database is locked" whenever another writer
+    committed in between, whatever busy_timeout says; holding the lock from the start, it
+    waits its turn instead. Reads keep plain sessions, which never block a writer."""
+    return sessionmaker(engine.execution_options(parley_write=True), expire_on_commit=False)
 
 
 def upgrade_database(url: str, migrations: Path) -> None:
@@ -45,14 +63,21 @@ def _ensure_sqlite_dir(url: str) -> None:
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
+    # SQLAlchemy begins transactions itself (`_begin_immediate`), not the driver.
+    dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA journal_mode=WAL")
     # With WAL, NORMAL syncs at checkpoints, not at every commit: a crash of the process
     # loses nothing; only a power cut may lose the last commits.
     cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.execute("PRAGMA busy_timeout=5000")
+    cursor.execute("PRAGMA busy_timeout=30000")
     cursor.close()
+
+
+def _begin(connection) -> None:  # type: ignore[no-untyped-def]
+    write = connection.get_execution_options().get("parley_write")
+    connection.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
 
 
 def run_migrations(metadata: Any, version_table: str) -> None:

@@ -7,17 +7,20 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
 import httpx
 from fastapi import Depends, HTTPException, Request, status
 
 from server import caller, logs
+from server.admission import Overloaded, TurnSlot, TurnSlots
 from server.gateway import Services
 from server.metrics import Metrics
 from server.platform import Platform
-from server.ratelimit import RateLimiter
+from server.ratelimit import LimitUnknown, RateLimiter
 from server.runner import Runner
+from server.runner.failures import STORE_RETRY_AFTER
 from server.settings import Settings
 from services.tokens import InvalidToken, Principal, TokenVerifier, presented_token
 
@@ -158,7 +161,14 @@ async def enforce_rate_limit(request: Request, user: CurrentUser) -> None:
         raise HTTPException(status.HTTP_429_TOO_MANY_REQUESTS,
                             f"a batch of {cost} inputs is more than the {limiter.burst} turns "
                             f"the rate limit allows at once: send at most {limiter.burst}")
-    wait = await limiter.wait_for(user.user_id, cost)
+    try:
+        wait = await limiter.wait_for(user.user_id, cost)
+    except LimitUnknown as exc:
+        log.warning("refusing a chat request: the rate limit cannot be checked (%s)", exc)
+        raise HTTPException(
+            status.HTTP_503_SERVICE_UNAVAILABLE,
+            f"the conversation store is unavailable: try again in {STORE_RETRY_AFTER} s",
+            headers={"Retry-After": str(STORE_RETRY_AFTER)}) from exc
     if wait > 0:
         seconds = max(1, math.ceil(wait))
         raise HTTPException(status.HTTP_429_TOO_MANY_REQUESTS,
@@ -177,3 +187,34 @@ async def _batch_size(request: Request) -> int:
 
 
 RateLimited = Depends(enforce_rate_limit)
+
+
+async def admit_turn(request: Request, _user: CurrentUser
+                     ) -> AsyncIterator[TurnSlot | None]:
+    """A turn slot for this request's whole response (a LangServe batch takes one per
+    input), or 503 with Retry-After once none frees up in time. After auth and the rate
+    limit, so neither strangers nor a user over their limit take slots. Pages and schemas
+    (GET) run no turn and take none."""
+    if request.method != "POST":
+        yield None
+        return
+    slots: TurnSlots = request.app.state.turn_slots
+    metrics: Metrics = request.app.state.metrics
+    cost = await _batch_size(request) if request.url.path.endswith("/batch") else 1
+    try:
+        slot = await slots.acquire(cost)
+    except Overloaded as exc:
+        metrics.turns_refused.labels("overload").inc()
+        raise HTTPException(
+            status.HTTP_503_SERVICE_UNAVAILABLE,
+            f"the server is running its limit of {exc.limit} turns at once: try again in "
+            f"{exc.retry_after} s", headers={"Retry-After": str(exc.retry_after)}) from exc
+    metrics.turns_in_progress.inc(cost)
+    try:
+        yield slot
+    finally:
+        metrics.turns_in_progress.dec(cost)
+        await slot.release()
+
+
+Admitted = Depends(admit_turn)

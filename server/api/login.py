@@ -82,9 +82,11 @@ async def login(request: Request, services: ServicesDep, settings: SettingsDep,
         return page(target, _detail(response), username, response.status_code, response)
     tokens = response.json()
     redirect = RedirectResponse(target, status_code=303)
+    # Secure whenever the browser came over HTTPS (uvicorn takes the scheme from a trusted
+    # proxy's X-Forwarded-Proto), so the cookie never travels in clear text after.
     redirect.set_cookie(ACCESS_COOKIE, tokens["access_token"], max_age=tokens["expires_in"],
                         httponly=True, samesite="lax",
-                        secure=settings.secure_cookies)
+                        secure=settings.secure_cookies or request.url.scheme == "https")
     return redirect
 
 

@@ -33,7 +33,7 @@ def admin_app(load_settings: Callable[[], AuthSettings]) -> typer.Typer:
     def sessions():  # type: ignore[no-untyped-def]
         settings = load_settings()
         db.upgrade_database(settings.database_url)
-        return db.make_sessions(db.make_engine(settings.database_url))
+        return db.make_write_sessions(db.make_engine(settings.database_url))
 
     def account(session, username: str):  # type: ignore[no-untyped-def]
         user = crud.get_user_by_username(session=session, username=username)

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
+import anyio
 from redis.asyncio import Redis
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
@@ -22,11 +25,19 @@ MIGRATIONS = db.MIGRATIONS
 class AuthContext:
     settings: AuthSettings
     engine: Engine
-    sessions: sessionmaker[Session]
+    sessions: sessionmaker[Session]  # reads
+    write_sessions: sessionmaker[Session]  # a unit of work that writes, in a `with` block
     keys: KeyStore
     limiter: LoginLimiter
     verifier: TokenVerifier
     owned_redis: Redis | None = None  # made here from `redis_url`, so closed here
+    # Called with a user's id when their profile changes (a gateway's cache drops it).
+    on_profile_change: list[Callable[[str], None]] = field(default_factory=list)
+    # Password hashes computed at once: argon2 is slow on purpose, and a burst of logins
+    # running one thread each would starve every other thread (those holding a database
+    # lock among them) of the cores. The rest wait their turn on the event loop.
+    hashing: anyio.CapacityLimiter = field(
+        default_factory=lambda: anyio.CapacityLimiter(max(1, os.cpu_count() or 1)))
 
     def start(self) -> None:
         """Migrate the schema, make sure a signing key exists, and pay the dummy hash's
@@ -59,4 +70,5 @@ def build_auth(settings: AuthSettings, *, redis: Redis | None = None) -> AuthCon
         limiter = MemoryLimiter(settings.login_max_failures, settings.login_window_seconds)
     verifier = TokenVerifier(jwks=keys.jwks, issuer=settings.issuer, audience=settings.audience)
     return AuthContext(settings=settings, engine=engine, sessions=db.make_sessions(engine),
+                       write_sessions=db.make_write_sessions(engine),
                        keys=keys, limiter=limiter, verifier=verifier, owned_redis=owned)

@@ -12,7 +12,7 @@ from sqlalchemy import CursorResult, delete, select, update
 from sqlalchemy.orm import Session
 
 from services.auth.models import RefreshToken, RoleGrant, User, utcnow
-from services.auth.security import hash_password, new_refresh_token, token_hash, verify_password
+from services.auth.security import hash_password, new_refresh_token, token_hash
 
 audit = logging.getLogger("parley.audit")
 
@@ -24,24 +24,36 @@ def get_user_by_username(*, session: Session, username: str) -> User | None:
     return session.scalar(select(User).where(User.username == username.lower()))
 
 
-def create_user(*, session: Session, username: str, password: str) -> User:
-    user = User(username=username.lower(), password_hash=hash_password(password))
+def create_user(*, session: Session, username: str, password: str | None = None,
+                password_hash: str | None = None) -> User:
+    """Give `password_hash` when it was made beforehand: hashing is slow on purpose, and
+    done before the first query it holds no database connection meanwhile."""
+    hashed = password_hash or hash_password(password or "")
+    user = User(username=username.lower(), password_hash=hashed)
     session.add(user)
     session.commit()
     return user
 
 
-def authenticate(*, session: Session, username: str, password: str) -> User | None:
-    """The user when the password matches. An unknown username costs a hash check too, so
-    the answer time does not tell whether the account exists."""
-    user = get_user_by_username(session=session, username=username)
-    ok, new_hash = verify_password(password, user.password_hash if user else None)
-    if user is None or not ok:
+def credentials_of(*, session: Session, username: str) -> tuple[int, str] | None:
+    """The account's id and password hash, to check a password with no connection held."""
+    row = session.execute(select(User.id, User.password_hash)
+                          .where(User.username == username.lower())).first()
+    return None if row is None else (row[0], row[1])
+
+
+def set_password_hash(*, session: Session, user_id: int, password_hash: str) -> None:
+    session.execute(update(User).where(User.id == user_id).values(password_hash=password_hash))
+    session.commit()
+
+
+def get_profile(*, session: Session, user_id: str) -> dict[str, Any] | None:
+    """The fields the agents follow, for a user id as tokens carry it."""
+    user = session.get(User, int(user_id)) if user_id.isdigit() else None
+    if user is None:
         return None
-    if new_hash:  # hashing parameters were raised since this password was set
-        user.password_hash = new_hash
-        session.commit()
-    return user
+    return {"display_name": user.display_name, "preferred_language": user.preferred_language,
+            "custom_instructions": user.custom_instructions}
 
 
 def update_profile(*, session: Session, user: User, changes: dict[str, Any]) -> User:

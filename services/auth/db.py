@@ -22,6 +22,10 @@ def make_sessions(engine: Engine) -> sessionmaker[Session]:
     return database.make_sessions(engine)
 
 
+def make_write_sessions(engine: Engine) -> sessionmaker[Session]:
+    return database.make_write_sessions(engine)
+
+
 def upgrade_database(url: str) -> None:
     """Run the auth migrations up to head (idempotent; safe at every start)."""
     database.upgrade_database(url, MIGRATIONS)

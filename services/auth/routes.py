@@ -5,6 +5,7 @@ No `from __future__ import annotations`: FastAPI reads the parameter annotations
 
 from typing import Any
 
+import anyio
 from fastapi import APIRouter, Depends, HTTPException, Request, Response, status
 from pydantic import ValidationError
 from sqlalchemy.exc import IntegrityError
@@ -23,7 +24,7 @@ from services.auth.schemas import (
     TokenPair,
     UserOut,
 )
-from services.auth.security import issue_access_token
+from services.auth.security import hash_password, issue_access_token, verify_password
 from services.database import health_router
 
 WRONG_CREDENTIALS = "wrong username or password"
@@ -80,17 +81,11 @@ def build_router(ctx: AuthContext) -> APIRouter:
     router = APIRouter(prefix="/auth", tags=["auth"], dependencies=[Depends(bind_context(ctx))])
 
     @router.post("/register", response_model=UserOut, status_code=status.HTTP_201_CREATED)
-    def register(body: Registration, session: SessionDep) -> UserOut:
-        if crud.get_user_by_username(session=session, username=body.username):
-            raise HTTPException(status.HTTP_409_CONFLICT,
-                                f"username {body.username!r} is taken: choose another")
-        try:
-            user = crud.create_user(session=session, username=body.username,
-                                    password=body.password)
-        except IntegrityError as exc:  # a concurrent registration won the race
-            raise HTTPException(status.HTTP_409_CONFLICT,
-                                f"username {body.username!r} is taken: choose another") from exc
-        return user_out(session, user)
+    async def register(body: Registration, auth: ContextDep) -> UserOut:
+        # Hashed before the transaction: no connection is held while argon2 runs.
+        password_hash = await anyio.to_thread.run_sync(hash_password, body.password,
+                                                       limiter=auth.hashing)
+        return await run_in_threadpool(_register, auth, body.username, password_hash)
 
     @router.post("/login", response_model=TokenPair, openapi_extra=_LOGIN_BODY)
     async def login(request: Request, auth: ContextDep) -> TokenPair:
@@ -102,8 +97,7 @@ def build_router(ctx: AuthContext) -> APIRouter:
             raise HTTPException(status.HTTP_429_TOO_MANY_REQUESTS,
                                 f"too many failed logins: try again in {wait} s",
                                 headers={"Retry-After": str(wait)})
-        # Password hashing is slow on purpose: keep it off the event loop.
-        pair = await run_in_threadpool(_login, auth, creds)
+        pair = await _login(auth, creds)
         if pair is None:
             await auth.limiter.record_failure(keys)
             raise HTTPException(status.HTTP_401_UNAUTHORIZED, WRONG_CREDENTIALS,
@@ -112,24 +106,27 @@ def build_router(ctx: AuthContext) -> APIRouter:
         return pair
 
     @router.post("/refresh", response_model=TokenPair)
-    def refresh(body: RefreshRequest, session: SessionDep, auth: ContextDep) -> TokenPair:
-        try:
-            user_id, successor = crud.rotate_refresh(
-                session=session, token=body.refresh_token, ttl=auth.settings.refresh_ttl_seconds)
-        except crud.RefreshRejected as exc:
-            raise HTTPException(status.HTTP_401_UNAUTHORIZED, str(exc)) from exc
-        user = session.get(User, user_id)
-        if user is None:
-            raise HTTPException(status.HTTP_401_UNAUTHORIZED, "the user no longer exists")
-        return token_pair(auth, session, user, successor)
+    def refresh(body: RefreshRequest, auth: ContextDep) -> TokenPair:
+        with auth.write_sessions() as session:
+            try:
+                user_id, successor = crud.rotate_refresh(
+                    session=session, token=body.refresh_token,
+                    ttl=auth.settings.refresh_ttl_seconds)
+            except crud.RefreshRejected as exc:
+                raise HTTPException(status.HTTP_401_UNAUTHORIZED, str(exc)) from exc
+            user = session.get(User, user_id)
+            if user is None:
+                raise HTTPException(status.HTTP_401_UNAUTHORIZED, "the user no longer exists")
+            return token_pair(auth, session, user, successor)
 
     @router.post("/logout", status_code=status.HTTP_204_NO_CONTENT)
-    def logout(body: RefreshRequest, session: SessionDep) -> Response:
+    def logout(body: RefreshRequest, auth: ContextDep) -> Response:
         """Ends the login the refresh token belongs to (its whole family). Access tokens
         already issued stay valid until they expire: they are short-lived."""
-        family = crud.family_of(session=session, token=body.refresh_token)
-        if family is not None:
-            crud.revoke_family(session=session, family_id=family)
+        with auth.write_sessions() as session:
+            family = crud.family_of(session=session, token=body.refresh_token)
+            if family is not None:
+                crud.revoke_family(session=session, family_id=family)
         return Response(status_code=status.HTTP_204_NO_CONTENT)
 
     @router.get("/me", response_model=UserOut)
@@ -137,10 +134,18 @@ def build_router(ctx: AuthContext) -> APIRouter:
         return user_out(session, user)
 
     @router.patch("/me", response_model=UserOut)
-    def update_me(body: ProfileUpdate, user: CurrentUser, session: SessionDep) -> UserOut:
-        changed = crud.update_profile(session=session, user=user,
-                                      changes=body.model_dump(exclude_unset=True))
-        return user_out(session, changed)
+    def update_me(body: ProfileUpdate, user: CurrentUser, auth: ContextDep) -> UserOut:
+        with auth.write_sessions() as session:
+            mine = session.get(User, user.id)
+            if mine is None:
+                raise HTTPException(status.HTTP_401_UNAUTHORIZED,
+                                    "the user of this token no longer exists")
+            changed = crud.update_profile(session=session, user=mine,
+                                          changes=body.model_dump(exclude_unset=True))
+            out = user_out(session, changed)
+        for listener in auth.on_profile_change:
+            listener(str(changed.id))
+        return out
 
     @router.get("/.well-known/jwks.json")
     def jwks(auth: ContextDep) -> dict[str, Any]:
@@ -150,8 +155,40 @@ def build_router(ctx: AuthContext) -> APIRouter:
     return router
 
 
-def _login(ctx: AuthContext, creds: Credentials) -> TokenPair | None:
+def _register(ctx: AuthContext, username: str, password_hash: str) -> UserOut:
+    taken = HTTPException(status.HTTP_409_CONFLICT,
+                          f"username {username!r} is taken: choose another")
+    with ctx.write_sessions() as session:
+        if crud.get_user_by_username(session=session, username=username):
+            raise taken
+        try:
+            user = crud.create_user(session=session, username=username,
+                                    password_hash=password_hash)
+        except IntegrityError as exc:  # a concurrent registration won the race
+            raise taken from exc
+        return user_out(session, user)
+
+
+async def _login(ctx: AuthContext, creds: Credentials) -> TokenPair | None:
+    """The token pair when the password matches. The password is checked with no database
+    connection held, a few at a time (`ctx.hashing`); an unknown username costs a hash
+    check too, so the answer time does not tell whether the account exists."""
+    found = await run_in_threadpool(_credentials, ctx, creds.username)
+    ok, new_hash = await anyio.to_thread.run_sync(
+        verify_password, creds.password, found[1] if found else None, limiter=ctx.hashing)
+    if found is None or not ok:
+        return None
+    return await run_in_threadpool(_issue, ctx, found[0], new_hash)
+
+
+def _credentials(ctx: AuthContext, username: str) -> tuple[int, str] | None:
     with ctx.sessions() as session:
-        user = crud.authenticate(session=session, username=creds.username,
-                                 password=creds.password)
+        return crud.credentials_of(session=session, username=username)
+
+
+def _issue(ctx: AuthContext, user_id: int, new_hash: str | None) -> TokenPair | None:
+    with ctx.write_sessions() as session:  # the new refresh token
+        if new_hash:  # hashing parameters were raised since this password was set
+            crud.set_password_hash(session=session, user_id=user_id, password_hash=new_hash)
+        user = session.get(User, user_id)
         return None if user is None else token_pair(ctx, session, user)

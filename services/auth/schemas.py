@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import re
-from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from services.timestamps import UtcDateTime
 
 USERNAME = re.compile(r"[A-Za-z0-9_.-]{3,32}")
 # A language name or tag, in any script: "French", "pt-BR", "zh-Hant", "Français".
@@ -58,7 +59,7 @@ class UserOut(BaseModel):
     preferred_language: str | None
     custom_instructions: str | None
     roles: list[str] = ["user"]
-    created_at: datetime
+    created_at: UtcDateTime
 
 
 class ProfileUpdate(BaseModel):

@@ -44,7 +44,7 @@ def _store(ctx: HistoryContext, events: Sequence[Event]) -> None:
     """All the events of a read in one transaction and one trip to the worker thread, in
     their order: the turns between two deletions go in one batch. If it fails, none is
     acknowledged, and the retry stores each message once (ids are keys)."""
-    with ctx.sessions() as session:
+    with ctx.write_sessions() as session:
         turns: list[crud.Turn] = []
         for event in events:
             if isinstance(event, TurnRecord):

@@ -8,7 +8,12 @@ from pathlib import Path
 from sqlalchemy import Engine
 from sqlalchemy.orm import sessionmaker
 
-from services.database import make_engine, make_sessions, upgrade_database
+from services.database import (
+    make_engine,
+    make_sessions,
+    make_write_sessions,
+    upgrade_database,
+)
 from services.history.settings import HistorySettings
 from services.tokens import TokenVerifier, url_jwks
 
@@ -19,8 +24,9 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 class HistoryContext:
     settings: HistorySettings
     engine: Engine
-    sessions: sessionmaker  # type: ignore[type-arg]
+    sessions: sessionmaker  # type: ignore[type-arg]  # reads
     verifier: TokenVerifier
+    write_sessions: sessionmaker  # type: ignore[type-arg]  # units of work that write
 
     def start(self) -> None:
         upgrade_database(self.settings.database_url, MIGRATIONS)
@@ -38,4 +44,4 @@ def build_history(settings: HistorySettings, verifier: TokenVerifier | None = No
                                  settings.audience)
     engine = make_engine(settings.database_url)
     return HistoryContext(settings=settings, engine=engine, sessions=make_sessions(engine),
-                          verifier=verifier)
+                          verifier=verifier, write_sessions=make_write_sessions(engine))

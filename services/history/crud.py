@@ -192,10 +192,13 @@ def rename_thread(*, session: Session, user_id: str, thread_id: str,
     """Retitle the user's thread and commit; None if they have no such thread."""
     thread = get_thread(session=session, user_id=user_id, thread_id=thread_id)
     if thread is None:
+        session.rollback()
         return None
     thread.title = title
-    session.commit()
-    return describe_thread(session=session, thread=thread)
+    session.flush()
+    described = describe_thread(session=session, thread=thread)
+    session.commit()  # last: a write session holds no lock once this returns
+    return described
 
 
 def describe_thread(*, session: Session, thread: Thread) -> ThreadOut:

@@ -38,6 +38,12 @@ def build_router(ctx: HistoryContext) -> APIRouter:
         with ctx.sessions() as session:
             yield session
 
+    def get_write_session() -> Iterator[Session]:
+        # Each writing route commits (or rolls back) before it returns: the write lock
+        # SQLite takes for it is not held while the response goes out.
+        with ctx.write_sessions() as session:
+            yield session
+
     def current_user(request: Request) -> Principal:
         token = presented_token(request.headers, request.cookies)
         if not token:
@@ -51,6 +57,7 @@ def build_router(ctx: HistoryContext) -> APIRouter:
                                 headers={"WWW-Authenticate": "Bearer"}) from exc
 
     SessionDep = Annotated[Session, Depends(get_session)]
+    WriteSessionDep = Annotated[Session, Depends(get_write_session)]
     CurrentUser = Annotated[Principal, Depends(current_user)]
 
     def owner(user: Principal, user_id: str | None) -> str:
@@ -69,7 +76,8 @@ def build_router(ctx: HistoryContext) -> APIRouter:
         return user_id
 
     @router.post("/messages", response_model=StoredCount, status_code=201)
-    def post_messages(body: MessagesIn, user: CurrentUser, session: SessionDep) -> StoredCount:
+    def post_messages(body: MessagesIn, user: CurrentUser, session: WriteSessionDep
+                      ) -> StoredCount:
         try:
             stored, duplicates = crud.store_messages(
                 session=session, user_id=user.user_id, thread_id=body.thread_id,
@@ -111,7 +119,7 @@ def build_router(ctx: HistoryContext) -> APIRouter:
 
     @router.patch("/threads/{thread_id}", response_model=ThreadOut)
     def rename(thread_id: str, body: ThreadPatch, user: CurrentUser,
-               session: SessionDep) -> ThreadOut:
+               session: WriteSessionDep) -> ThreadOut:
         renamed = crud.rename_thread(session=session, user_id=user.user_id,
                                      thread_id=thread_id, title=body.title)
         if renamed is None:
@@ -119,8 +127,9 @@ def build_router(ctx: HistoryContext) -> APIRouter:
         return renamed
 
     @router.delete("/threads/{thread_id}", status_code=204)
-    def remove(thread_id: str, user: CurrentUser, session: SessionDep) -> Response:
+    def remove(thread_id: str, user: CurrentUser, session: WriteSessionDep) -> Response:
         if not crud.delete_thread(session=session, user_id=user.user_id, thread_id=thread_id):
+            session.rollback()
             raise HTTPException(status.HTTP_404_NOT_FOUND, f"no thread {thread_id!r}")
         session.commit()
         return Response(status_code=204)

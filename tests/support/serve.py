@@ -23,6 +23,7 @@ class Served:
     url: str
     redis_pid: int | None
     log: Path
+    pid: int  # the server process's own
 
 
 @contextmanager
@@ -50,7 +51,8 @@ def parley_serve(data_dir: Path, env: dict[str, str] | None = None,
             assert time.monotonic() < deadline, log.read_text()
             time.sleep(0.2)
         match = re.search(r"started redis-server \(pid (\d+)\)", log.read_text())
-        yield Served(url=url, redis_pid=int(match.group(1)) if match else None, log=log)
+        yield Served(url=url, redis_pid=int(match.group(1)) if match else None, log=log,
+                     pid=proc.pid)
     finally:
         proc.send_signal(signal.SIGTERM)
         try:

@@ -1,0 +1,97 @@
+"""The load figures of `make bench`: a real `parley serve` (embedded shape, scripted
+model, memory on) under 1,000 concurrent chat streams and then a burst of 200 new users.
+Errors (anything but a complete turn or a 503/429 refusal up front), refusals, time to
+the first event and the server's peak memory. tests/server/test_load.py asserts the
+same at a smaller size."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from bench.load_client import client_for, concurrent_streams, login, new_users_burst
+from server.embedded.redis_server import free_port
+
+STREAMS = 1_000
+NEW_USERS = 200
+
+
+def _peak_rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return round(int(line.split()[1]) / 1024, 1)
+    return float("nan")
+
+
+async def load_benchmarks(results: dict[str, Any]) -> None:
+    data = Path(tempfile.mkdtemp(prefix="parley-load-"))
+    script = data / "script.json"
+    script.write_text(json.dumps(["Fine, thanks for asking."]))
+    port = free_port()
+    env = {**os.environ, "PARLEY_DATA_DIR": str(data), "PARLEY_PORT": str(port),
+           "PARLEY_LLM": "fake", "PARLEY_FAKE_SCRIPT": str(script),
+           "PARLEY_RATE_LIMIT_PER_MINUTE": "0", "PARLEY_LOG_LEVEL": "WARNING"}
+    env.pop("PARLEY_REDIS_URL", None)
+    url = f"http://127.0.0.1:{port}"
+    server = await asyncio.to_thread(_start, env, url, data / "serve.log")
+    try:
+        async with client_for(url, 20) as client:
+            users = [await login(client, f"load{i}") for i in range(20)]
+        streams = await concurrent_streams(url, users, STREAMS)
+        burst = await new_users_burst(url, NEW_USERS)
+        results["load"] = {"streams": streams.summary(), "new_users": burst.summary(),
+                           "peak_rss_mb": _peak_rss_mb(server.pid),
+                           "max_concurrent_turns": 64}
+    finally:
+        server.send_signal(signal.SIGTERM)
+        await asyncio.to_thread(_wait_or_kill, server)
+
+
+def _wait_or_kill(server: subprocess.Popen[bytes]) -> None:
+    try:
+        server.wait(30)
+    except subprocess.TimeoutExpired:
+        server.kill()
+
+
+def _start(env: dict[str, str], url: str, log: Path) -> subprocess.Popen[bytes]:
+    with log.open("wb") as out:
+        server = subprocess.Popen([sys.executable, "-m", "server.cli", "serve"], env=env,
+                                  stdout=out, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 120
+    while True:
+        try:
+            if httpx.get(f"{url}/readyz").status_code == 200:
+                return server
+        except httpx.TransportError:
+            pass
+        if time.monotonic() > deadline or server.poll() is not None:
+            server.kill()
+            raise RuntimeError(f"parley serve did not start: see {log}")
+        time.sleep(0.2)
+
+
+def load_summary(results: dict[str, Any]) -> list[str]:
+    load = results.get("load")
+    if not load:
+        return []
+    lines = ["| under load (embedded, 64 turn slots) | requests | completed | refused 503/429 "
+             "| errors | first event p50 / p99 s |", "|---|---|---|---|---|---|"]
+    for key, label in (("streams", f"{STREAMS:,} concurrent `/chat/stream`"),
+                       ("new_users", f"{NEW_USERS} new users: register, log in, chat")):
+        r = load[key]
+        first = r.get("first_event_s") or {}
+        lines.append(f"| {label} | {r['requests']} | {r['completed']} | {r['refused']} | "
+                     f"{r['errors']} | {first.get('p50', '-')} / {first.get('p99', '-')} |")
+    lines += ["", f"Server peak memory under that load: {load['peak_rss_mb']} MB.", ""]
+    return lines
