@@ -31,11 +31,18 @@ return wait
 """
 
 
+class LimitUnknown(Exception):
+    """Redis cannot say whether the user is within their limit, and the server is set to
+    refuse rather than let everything through."""
+
+
 class RateLimiter:
-    def __init__(self, redis: Any, per_minute: float, burst: int) -> None:
+    def __init__(self, redis: Any, per_minute: float, burst: int, *,
+                 allow_when_down: bool = False) -> None:
         self.redis = redis
         self.rate = per_minute / 60.0
         self.burst = burst
+        self.allow_when_down = allow_when_down
         self._script = redis.register_script(_BUCKET) if redis is not None else None
         self._local: dict[str, tuple[float, float]] = {}
 
@@ -47,8 +54,11 @@ class RateLimiter:
             try:
                 wait_ms = await self._script(keys=[f"parley:ratelimit:{user_id}"],
                                              args=[self.rate, self.burst, time.time(), cost])
-            except RedisError:
-                # A Redis outage must not stop every chat: let the request through.
+            except RedisError as exc:
+                # A limit nobody can check is no limit: refused unless the operator chose
+                # availability over it (PARLEY_RATE_LIMIT_WHEN_REDIS_DOWN=allow).
+                if not self.allow_when_down:
+                    raise LimitUnknown(str(exc)) from exc
                 log.warning("rate limit unavailable (Redis error); request allowed")
                 return 0.0
             return int(wait_ms) / 1000

@@ -63,6 +63,47 @@ class EmbeddedRedis:
             self.process.wait()
 
 
+PID_FILE = "redis.pid"
+
+
+def serves(pid: int, data_dir: Path) -> bool:
+    """Whether `pid` is a redis-server working in `data_dir`. Redis rewrites its command
+    line (its process title names only the address), so the binary and working folder,
+    which it sets to `--dir`, are what identify it."""
+    try:
+        exe = os.readlink(f"/proc/{pid}/exe")
+        cwd = os.readlink(f"/proc/{pid}/cwd")
+    except OSError:
+        return False
+    return exe.endswith("redis-server") and Path(cwd) == data_dir
+
+
+def stop_orphan(data_dir: Path, timeout: float = 10.0) -> int | None:
+    """Stop a redis-server left running on `data_dir` by a process that died without
+    stopping it (kill -9, a power cut of the parent only): two servers writing the same
+    append-only files would corrupt them. Only a process that is our binary serving this
+    folder is stopped; returns its pid, or None when there was none."""
+    pid_file = data_dir / PID_FILE
+    try:
+        pid = int(pid_file.read_text().strip())
+    except (OSError, ValueError):
+        return None
+    if not serves(pid, data_dir):
+        pid_file.unlink(missing_ok=True)  # a stale file naming someone else's pid
+        return None
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
+        if "zombie" in Path(f"/proc/{pid}/status").read_text(errors="replace"):
+            break
+        time.sleep(0.05)
+    else:
+        if Path(f"/proc/{pid}").exists():
+            os.kill(pid, signal.SIGKILL)
+    pid_file.unlink(missing_ok=True)
+    return pid
+
+
 def start_redis(
     data_dir: Path,
     *,
@@ -70,8 +111,11 @@ def start_redis(
     appendonly: bool = True,
     ready_timeout: float = 15.0,
 ) -> EmbeddedRedis:
-    """Start redis-server bound to 127.0.0.1 with its data (RDB + AOF) under `data_dir`."""
+    """Start redis-server bound to 127.0.0.1 with its data (RDB + AOF) under `data_dir`,
+    after stopping any orphan of an earlier run on the same folder."""
     data_dir.mkdir(parents=True, exist_ok=True)
+    data_dir = data_dir.resolve()
+    stop_orphan(data_dir)
     port = port or free_port()
     binary = redis_server_binary()
     if not os.access(binary, os.X_OK):
@@ -86,6 +130,7 @@ def start_redis(
         "--protected-mode", "yes",
         "--daemonize", "no",
         "--logfile", str(data_dir / "redis.log"),
+        "--pidfile", str(data_dir / PID_FILE),
     ]
     for module in redis_modules():
         args += ["--loadmodule", str(module)]
