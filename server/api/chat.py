@@ -16,8 +16,16 @@ from pydantic import BaseModel, Field, field_validator
 from sse_starlette.sse import EventSourceResponse
 
 from graphs.context import TurnContext
-from server.api.deps import CurrentUser, PlatformDep, Profile, RateLimited, RunnerDep
+from server.api.deps import (
+    Admitted,
+    CurrentUser,
+    PlatformDep,
+    Profile,
+    RateLimited,
+    RunnerDep,
+)
 from server.api.disconnect import unless_gone
+from server.api.text import unicode_text
 from server.platform import Agent, Platform
 from server.runner import (
     Answer,
@@ -31,7 +39,7 @@ from server.runner import (
     Usage,
 )
 
-router = APIRouter(prefix="/chat", tags=["chat"], dependencies=[RateLimited])
+router = APIRouter(prefix="/chat", tags=["chat"], dependencies=[RateLimited, Admitted])
 
 THREAD_ID = re.compile(r"[A-Za-z0-9_.:-]{1,128}")
 THREAD_ID_RULE = "thread_id must be 1-128 letters, digits or '_.:-'"
@@ -48,7 +56,7 @@ class ChatRequest(BaseModel):
     def _not_blank(cls, value: str) -> str:
         if not value.strip():
             raise ValueError("message is empty: send the text you want the agent to answer")
-        return value
+        return unicode_text(value)
 
     @field_validator("thread_id")
     @classmethod

@@ -9,6 +9,7 @@ stripped again when the conversation comes back.
 
 from __future__ import annotations
 
+import json
 import re
 import uuid
 from collections.abc import AsyncIterator
@@ -16,11 +17,13 @@ from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, HTTPException, Request
+from fastapi.exceptions import RequestValidationError
 from langchain_core.callbacks import AsyncCallbackManagerForChainRun
 from langchain_core.messages import (
     AIMessage,
     AIMessageChunk,
     AnyMessage,
+    BaseMessage,
     HumanMessage,
     SystemMessage,
 )
@@ -31,11 +34,19 @@ from langchain_core.runnables import (
     ensure_config,
 )
 from langserve import add_routes
-from pydantic import BaseModel, Field, WithJsonSchema, model_validator
+from pydantic import (
+    BaseModel,
+    Field,
+    ValidationError,
+    WithJsonSchema,
+    field_validator,
+    model_validator,
+)
 
 from graphs.builder import TurnGraph
 from graphs.context import TurnContext
 from server.api.deps import (
+    admit_turn,
     current_user,
     enforce_rate_limit,
     get_current_user,
@@ -44,12 +55,14 @@ from server.api.deps import (
     get_runner,
     get_services,
 )
+from server.api.text import unicode_text
 from server.runner import Failed, Runner, Token, ToolFinished, ToolStarted
 from server.runner.failures import http_status
 
 TOOL_NOTE = "🛠"
 _NOTE_LINE = re.compile(rf"^{TOOL_NOTE} .*\n?", re.MULTILINE)
 _CALL = "__parley_call"  # the request's turn, handed to the runnable in its config
+_CALL_FIELDS = ("tool_calls", "invalid_tool_calls", "tool_call_chunks")
 
 
 class ChatInput(BaseModel):
@@ -58,6 +71,22 @@ class ChatInput(BaseModel):
     messages: list[HumanMessage | AIMessage | SystemMessage] = Field(
         ..., json_schema_extra={"widget": {"type": "chat", "input": "messages"}},
     )
+
+    @field_validator("messages", mode="before")
+    @classmethod
+    def _text_only(cls, messages: Any) -> Any:
+        """Messages as text: the agent runs its own tools, so tool calls a client sends
+        back are dropped (their text stays), and text must be Unicode."""
+        if not isinstance(messages, list):
+            return messages
+        kept = []
+        for message in messages:
+            if isinstance(message, dict):
+                message = {k: v for k, v in message.items() if k not in _CALL_FIELDS}
+                if isinstance(message.get("content"), str):
+                    unicode_text(message["content"])
+            kept.append(message)
+        return kept
 
     @model_validator(mode="after")
     def _ends_with_the_user(self) -> ChatInput:
@@ -115,14 +144,13 @@ async def _text(payload: Any, config: RunnableConfig, agent: str, *, tokens: boo
                 ) -> AsyncIterator[str]:
     """The answer as LangServe shows it: its text, tool calls as note lines, steps a blank
     line apart. Streamed and whole, the same text in the end."""
-    # LangServe hands over a validated ChatInput; a direct caller may pass a dict.
-    chat = payload if isinstance(payload, ChatInput) else ChatInput.model_validate(payload)
+    messages = _messages_of(payload)
     call: _Call = (config.get("configurable") or {})[_CALL]
     turn_id = uuid.uuid4().hex
     ctx = TurnContext(user_id=call.user_id, thread_id=f"langserve:{turn_id}", agent=agent,
                       turn_id=turn_id, persist=False, profile=call.profile)
     spoke = False
-    async for event in call.runner.stream(call.graph, ctx, _clean(list(chat.messages)),
+    async for event in call.runner.stream(call.graph, ctx, _clean(list(messages)),
                                           tokens=tokens, parent=config):
         if isinstance(event, Token):
             spoke = True
@@ -134,6 +162,18 @@ async def _text(payload: Any, config: RunnableConfig, agent: str, *, tokens: boo
             yield "\n"
         elif isinstance(event, Failed):
             raise TurnFailed(event)
+
+
+def _messages_of(payload: Any) -> list[AnyMessage]:
+    """The conversation from what LangServe hands over: its own validated copy of
+    ChatInput, or a dict of message objects (stream_events); a direct caller's dict of
+    message dicts is validated here. Message objects are not validated again: LangChain's
+    AI-message check fails (AttributeError, not a validation error) on other messages."""
+    given = payload.get("messages") if isinstance(payload, dict) else getattr(
+        payload, "messages", None)
+    if isinstance(given, list) and all(isinstance(m, BaseMessage) for m in given):
+        return list(given)
+    return list(ChatInput.model_validate(payload).messages)
 
 
 class _AgentRunnable(RunnableGenerator[Any, AIMessageChunk]):
@@ -172,6 +212,57 @@ def agent_runnable(agent: str) -> Runnable[Any, Any]:
         input_type=ChatInput, output_type=ChatOutput)  # type: ignore[arg-type]
 
 
+_RUNS = {"invoke", "batch", "stream", "stream_log", "stream_events"}
+
+
+async def check_body(request: Request) -> None:
+    """LangServe's request envelope, checked before LangServe reads it: some malformed
+    bodies (`"config": null`, `{"inputs": 5}`, an input of the wrong shape in a batch)
+    make LangServe itself fail with a 500 instead of refusing them."""
+    endpoint = request.url.path.rstrip("/").rsplit("/", 1)[-1]
+    if request.method != "POST" or endpoint not in _RUNS:
+        return
+    try:
+        body = await request.json()
+    except json.JSONDecodeError as exc:
+        raise _invalid(["body"], "the request body is not valid JSON") from exc
+    if not isinstance(body, dict):
+        raise _invalid(["body"], "send a JSON object: {\"input\": ..., \"config\": {...}}")
+    for key in ("config", "kwargs"):
+        if key in body and not isinstance(body[key], dict) and not (
+                key == "config" and endpoint == "batch" and isinstance(body[key], list)):
+            raise _invalid(["body", key], f"{key} must be an object (or be left out)")
+    if endpoint == "batch":
+        inputs = body.get("inputs")
+        if not isinstance(inputs, list) or not inputs:
+            raise _invalid(["body", "inputs"], "inputs must be a non-empty list of inputs")
+        configs = body.get("config")
+        if isinstance(configs, list) and (len(configs) != len(inputs) or not all(
+                isinstance(c, dict) for c in configs)):
+            raise _invalid(["body", "config"], "a list of configs needs one object per input")
+        for index, item in enumerate(inputs):
+            _check_input(item, ["body", "inputs", index])
+    else:
+        if "input" not in body:
+            raise _invalid(["body", "input"], "input is required: {\"messages\": [...]}")
+        _check_input(body["input"], ["body", "input"])
+
+
+def _check_input(item: Any, where: list[Any]) -> None:
+    try:
+        ChatInput.model_validate(item)
+    except ValidationError as exc:
+        raise RequestValidationError([{**e, "loc": (*where, *e["loc"])}
+                                      for e in exc.errors()]) from exc
+    except (TypeError, AttributeError) as exc:  # LangChain's own message checks
+        raise _invalid(where, f"not a conversation of messages ({exc})") from exc
+
+
+def _invalid(where: list[Any], message: str) -> RequestValidationError:
+    return RequestValidationError([{"loc": tuple(where), "msg": message,
+                                    "type": "value_error"}])
+
+
 def add_agent_routes(app: FastAPI, agent_names: list[str]) -> None:
     def per_request(agent: str) -> Any:
         async def with_call(config: dict[str, Any], request: Request) -> dict[str, Any]:
@@ -195,7 +286,8 @@ def add_agent_routes(app: FastAPI, agent_names: list[str]) -> None:
             path=f"/agents/{name}",
             playground_type="chat",
             per_req_config_modifier=per_request(name),
-            dependencies=[Depends(current_user), Depends(enforce_rate_limit)],
+            dependencies=[Depends(current_user), Depends(check_body),
+                          Depends(enforce_rate_limit), Depends(admit_turn)],
             enabled_endpoints=["invoke", "batch", "stream", "stream_log", "stream_events",
                                "input_schema", "output_schema", "config_schema", "config_hashes",
                                "playground"],

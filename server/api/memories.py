@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query, Response
 from pydantic import BaseModel
 
 from server.api.deps import CurrentUser, PlatformDep
+from services.timestamps import UtcDateTime
 
 router = APIRouter(prefix="/memories", tags=["memories"])
 
@@ -16,7 +16,7 @@ router = APIRouter(prefix="/memories", tags=["memories"])
 class MemoryOut(BaseModel):
     id: str
     text: str
-    created_at: datetime
+    created_at: UtcDateTime
     metadata: dict[str, Any]
     score: float | None = None
 

@@ -8,6 +8,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from services.timestamps import UtcDateTime
+
 _ID = re.compile(r"[A-Za-z0-9_.:-]{1,128}")
 
 
@@ -32,6 +34,24 @@ class MessageIn(BaseModel):
     def _id(cls, value: str) -> str:
         return _check_id(value, "message id")
 
+    @field_validator("content", "name", "tool_call_id", "meta")
+    @classmethod
+    def _no_nul(cls, value: Any) -> Any:
+        return without_nul(value)
+
+
+def without_nul(value: Any) -> Any:
+    """NUL characters as U+FFFD, in text and in any string of a JSON value. PostgreSQL's
+    text cannot hold NUL, SQLite's can: a message is stored the same way in both shapes,
+    and answered the same way when read back."""
+    if isinstance(value, str):
+        return value.replace("\x00", "\ufffd")
+    if isinstance(value, dict):
+        return {without_nul(k): without_nul(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [without_nul(v) for v in value]
+    return value
+
 
 class MessagesIn(BaseModel):
     thread_id: str
@@ -54,7 +74,7 @@ class MessageOut(BaseModel):
     name: str | None
     tool_call_id: str | None
     meta: dict[str, Any] | None
-    created_at: datetime
+    created_at: UtcDateTime
 
 
 class MessagePage(BaseModel):
@@ -68,8 +88,8 @@ class ThreadOut(BaseModel):
     title: str
     agent: str | None
     message_count: int
-    created_at: datetime
-    updated_at: datetime
+    created_at: UtcDateTime
+    updated_at: UtcDateTime
 
 
 class ThreadPatch(BaseModel):

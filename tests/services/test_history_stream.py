@@ -176,18 +176,16 @@ async def test_a_turn_the_database_refuses_does_not_hold_back_its_read(
     from services.history import consumer, crud
 
     redis, ctx = stream_ctx
-    # PostgreSQL refuses a NUL in a text column; SQLite stores it, so there the refusal is
-    # injected for that turn.
-    bad = turn("bob", "t2", "a \x00 byte", "answer")
-    if database_url.startswith("sqlite"):
-        real = crud.store_turns
+    # The database refuses this turn (as PostgreSQL refused text it cannot hold).
+    bad = turn("bob", "t2", "refused", "answer")
+    real = crud.store_turns
 
-        def refusing(*, session: Any, turns: Any) -> Any:
-            if any(t.thread_id == "t2" for t in turns):
-                raise DataError("INSERT", {}, ValueError("text fields cannot contain NUL"))
-            return real(session=session, turns=turns)
+    def refusing(*, session: Any, turns: Any) -> Any:
+        if any(t.thread_id == "t2" for t in turns):
+            raise DataError("INSERT", {}, ValueError("the database refused this text"))
+        return real(session=session, turns=turns)
 
-        monkeypatch.setattr(crud, "store_turns", refusing)
+    monkeypatch.setattr(crud, "store_turns", refusing)
     twice = turn("bob", "t3", "same id", "ignored")
     twice.messages[1].id = twice.messages[0].id  # one id twice in one turn: stored once
     for event in (turn("bob", "t1", "before", "ok"), bad, twice,

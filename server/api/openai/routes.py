@@ -16,7 +16,14 @@ from fastapi import APIRouter, Request, Response, status
 from sse_starlette.sse import EventSourceResponse, ServerSentEvent
 
 from graphs.context import TurnContext
-from server.api.deps import CurrentUser, PlatformDep, Profile, RateLimited, RunnerDep
+from server.api.deps import (
+    Admitted,
+    CurrentUser,
+    PlatformDep,
+    Profile,
+    RateLimited,
+    RunnerDep,
+)
 from server.api.disconnect import unless_gone
 from server.api.openai.errors import OpenAIError, OpenAIRoute
 from server.api.openai.wire import (
@@ -51,7 +58,7 @@ async def get_model(model: str, platform: PlatformDep, _user: CurrentUser) -> Mo
 
 
 @router.post("/chat/completions", response_model=ChatCompletion,
-             dependencies=[RateLimited], responses={200: {
+             dependencies=[RateLimited, Admitted], responses={200: {
                  "content": {"text/event-stream": {}},
                  "description": "A chat.completion, or with `stream` its chunks as "
                                 "Server-Sent Events ending with `data: [DONE]`."}})

@@ -20,6 +20,8 @@ from pydantic import (
     model_validator,
 )
 
+from server.api.text import unicode_text
+
 _TEXT_PART = '{"type": "text", "text": "..."}'
 _OWN_TOOLS = ("the agent runs its own tools on the server (GET /agents lists them), so "
               "this endpoint takes no client-side tools")
@@ -63,6 +65,8 @@ class Message(BaseModel):
             raise ValueError(f"tool calls and tool results cannot be sent: {_OWN_TOOLS}")
         if self.content is None and self.role != "assistant":
             raise ValueError(f"a {self.role} message needs its content (a string)")
+        if self.content is not None:
+            unicode_text(self.content)
         return self
 
 
