@@ -24,7 +24,9 @@ from server.runner import (
     ChatEvent,
     Done,
     Failed,
+    Interrupted,
     StepStarted,
+    StreamPart,
     Token,
     ToolFinished,
     ToolStarted,
@@ -165,7 +167,7 @@ def _frame(event: ChatEvent, ctx: TurnContext, usage: Usage | None
     if isinstance(event, Done):
         return "done", {"turn_id": event.turn_id, "thread_id": event.thread_id,
                         "usage": _usage(usage) if usage else None}
-    assert isinstance(event, StepStarted | Usage)
+    assert isinstance(event, StepStarted | Usage | Interrupted | StreamPart)
     return None
 
 
