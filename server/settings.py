@@ -91,6 +91,10 @@ class Settings(BaseSettings):
         default="https://api.smith.langchain.com",
         validation_alias=AliasChoices("LANGSMITH_ENDPOINT", "LANGCHAIN_ENDPOINT"))
 
+    # Personal API keys: a key verified once is trusted this long (its revocation takes
+    # effect within it) without asking the auth service again.
+    api_key_cache_seconds: float = 30.0
+
     # Per-user rate limit on chat routes (token bucket in Redis)
     rate_limit_per_minute: float = 30.0
     rate_limit_burst: int = 10

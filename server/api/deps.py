@@ -19,7 +19,7 @@ from server.platform import Platform
 from server.ratelimit import RateLimiter
 from server.runner import Runner
 from server.settings import Settings
-from services.tokens import InvalidToken, Principal, TokenVerifier, presented_token
+from services.tokens import InvalidToken, Principal, TokenVerifier, is_api_key, presented_token
 
 log = logging.getLogger(__name__)
 
@@ -82,11 +82,12 @@ def get_current_user(request: Request) -> Principal:
     verifier: TokenVerifier | None = request.app.state.services.verifier
     if verifier is None:
         return LOCAL_USER
-    token = presented_token(request.headers, request.cookies)
+    token = _token(request)
     if not token:
         raise HTTPException(
             status.HTTP_401_UNAUTHORIZED,
-            "missing access token: send 'Authorization: Bearer <token>' from /auth/login",
+            "missing access token: send 'Authorization: Bearer <token>' from /auth/login, "
+            "or a personal API key (POST /auth/api-keys) as 'x-api-key'",
             headers={"WWW-Authenticate": "Bearer"},
         )
     try:
@@ -107,9 +108,34 @@ def get_current_user(request: Request) -> Principal:
     return principal
 
 
+def _token(request: Request) -> str | None:
+    """The access token to verify: the one presented, or the one an API key was
+    exchanged for (`current_user`)."""
+    exchanged: str | None = getattr(request.state, "exchanged_token", None)
+    return exchanged or presented_token(request.headers, request.cookies)
+
+
+async def _exchange_api_key(request: Request, key: str) -> None:
+    services: Services = request.app.state.services
+    try:
+        request.state.exchanged_token = await services.access_for_api_key(key)
+    except InvalidToken as exc:
+        raise HTTPException(status.HTTP_401_UNAUTHORIZED, f"invalid API key: {exc.reason}",
+                            headers={"WWW-Authenticate": "Bearer"}) from exc
+    except httpx.HTTPError as exc:
+        log.warning("cannot reach the auth service to check an API key: %r", exc)
+        raise HTTPException(
+            status.HTTP_503_SERVICE_UNAVAILABLE,
+            f"the auth service cannot be reached to check the API key: try again in "
+            f"{KEYS_RETRY_AFTER} s", headers={"Retry-After": str(KEYS_RETRY_AFTER)}) from exc
+
+
 async def current_user(request: Request) -> Principal:
     verifier: TokenVerifier | None = request.app.state.services.verifier
     token = presented_token(request.headers, request.cookies)
+    if verifier is not None and token and is_api_key(token):
+        await _exchange_api_key(request, token)
+        token = _token(request)
     if verifier is not None and token and verifier.would_fetch(token):
         # The auth service's keys must be fetched (at start, every few minutes, after a
         # rotation): over the network, so in a thread, not on the event loop.
