@@ -15,6 +15,7 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from agents.catalog import load_agents
+from server.agent_protocol.service import running as live_runs
 from server.api import include_routes
 from server.gateway import build_services
 from server.gc_tuning import long_lived_heap
@@ -45,7 +46,9 @@ def create_app(settings: Settings, *, platform_factory: PlatformFactory | None =
             app.state.rate_limiter = RateLimiter(platform.redis, settings.rate_limit_per_minute,
                                                  settings.rate_limit_burst)
             app.state.runner = Runner(metrics=metrics, publish=platform.publish)
-            async with services.running(platform.settings.redis_url):
+            async with services.running(platform.settings.redis_url), \
+                    live_runs(platform, app.state.runner) as live:
+                app.state.live = live
                 app.state.platform = platform
                 log.info("parley ready: agents %s", ", ".join(sorted(platform.agents)))
                 log.info("%s", tracing_status(settings))
@@ -71,8 +74,11 @@ def create_app(settings: Settings, *, platform_factory: PlatformFactory | None =
     app.add_middleware(RequestContext)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     if settings.cors_origins:
+        # Browsers hide other response headers from scripts: useStream reads the run's id
+        # from Content-Location and reconnects to Location.
         app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins,
-                           allow_credentials=True, allow_methods=["*"], allow_headers=["*"])
+                           allow_credentials=True, allow_methods=["*"], allow_headers=["*"],
+                           expose_headers=["Content-Location", "Location"])
     app.exception_handler(RequestValidationError)(_validation_error)
     app.exception_handler(StarletteHTTPException)(_http_error)
     services.include(app)

@@ -13,7 +13,9 @@ import httpx
 from fastapi import Depends, HTTPException, Request, status
 
 from server import caller, logs
+from server.agent_protocol.service import AgentProtocol, Live
 from server.gateway import Services
+from server.live import LiveRuns
 from server.metrics import Metrics
 from server.platform import Platform
 from server.ratelimit import RateLimiter
@@ -65,12 +67,36 @@ async def get_runner(request: Request, _platform: PlatformDep) -> Runner:
     return runner
 
 
+async def get_live(request: Request, _platform: PlatformDep) -> LiveRuns:
+    live: Live = request.app.state.live
+    return live.runs
+
+
+async def get_protocol(request: Request, _platform: PlatformDep) -> AgentProtocol:
+    live: Live = request.app.state.live
+    if live.protocol is None:
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE,
+                            "the Agent Protocol keeps threads and runs in Redis: set "
+                            "PARLEY_REDIS_URL (`parley serve` starts one itself)")
+    return live.protocol
+
+
+async def find_protocol(request: Request, _platform: PlatformDep) -> AgentProtocol | None:
+    """The Agent Protocol's parts, or None without Redis (for the chat APIs, whose threads
+    it lists when it can)."""
+    live: Live = request.app.state.live
+    return live.protocol
+
+
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 MetricsDep = Annotated[Metrics, Depends(get_metrics)]
 ServicesDep = Annotated[Services, Depends(get_services)]
 PlatformDep = Annotated[Platform, Depends(get_platform)]
 MaybePlatform = Annotated[Platform | None, Depends(find_platform)]
 RunnerDep = Annotated[Runner, Depends(get_runner)]
+LiveDep = Annotated[LiveRuns, Depends(get_live)]
+ProtocolDep = Annotated[AgentProtocol, Depends(get_protocol)]
+MaybeProtocol = Annotated[AgentProtocol | None, Depends(find_protocol)]
 
 
 def get_current_user(request: Request) -> Principal:
@@ -176,6 +202,8 @@ async def enforce_rate_limit(request: Request, user: CurrentUser) -> None:
     route: the token's signature is checked once, not once per dependency."""
     limiter: RateLimiter | None = getattr(request.app.state, "rate_limiter", None)
     if limiter is None or limiter.rate <= 0 or request.method != "POST":  # off; pages free
+        return
+    if request.headers.get("last-event-id"):  # resuming a stream runs no new turn
         return
     # A LangServe batch runs a turn per input: it costs as many, or one request could
     # run any number of turns under a per-request limit.
