@@ -175,7 +175,10 @@ class RunManager:
                 if record is not None:
                     await self.store.delete_run(request.owner, record)
             else:
-                await self._set_status(request, run.run_id, status, thread_status)
+                # A run that never held the thread (cancelled in the queue) leaves its
+                # status to the run that does.
+                await self._set_status(request, run.run_id, status,
+                                       thread_status if holds or lane is None else None)
             frames.end()
             await self.live.bus.publish("done", run_id=run.run_id)
 
@@ -212,10 +215,10 @@ class RunManager:
                                                               request.thread_id or ""))
 
     async def _set_status(self, request: RunRequest, run_id: str, status: RunStatus,
-                          thread_status: ThreadStatus) -> None:
+                          thread_status: ThreadStatus | None) -> None:
         pipe = self.store.redis.pipeline(transaction=False)
         self.store.set_run_status(pipe, run_id, status)
-        if request.thread_id is not None:
+        if request.thread_id is not None and thread_status is not None:
             self.store.queue_status(pipe, request.owner, request.thread_id, thread_status)
         await pipe.execute()
 

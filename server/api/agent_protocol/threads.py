@@ -8,6 +8,7 @@ from typing import Any
 
 from fastapi import APIRouter, HTTPException, Response, status
 from langchain_core.utils.uuid import uuid7
+from langgraph.errors import InvalidUpdateError
 
 from server.agent_protocol import state as thread_state
 from server.agent_protocol.service import AgentProtocol
@@ -117,9 +118,12 @@ async def delete_thread(thread_id: str, protocol: ProtocolDep, platform: Platfor
     """Forgets the thread as `DELETE /chat/threads/{id}` does: its state, its transcript,
     what memory took from it, and here its runs (cancelled if they still run)."""
     await caller_thread(protocol, user.user_id, thread_id)
-    for run in await protocol.store.list_runs(user.user_id, thread_id, limit=10**6):
-        if run.status in ("pending", "running"):
-            await protocol.live.cancel(run.run_id, "interrupt")
+    running = [run.run_id for run in await protocol.store.list_runs(
+        user.user_id, thread_id, limit=10**6) if run.status in ("pending", "running")]
+    for run_id in running:
+        await protocol.live.cancel(run_id, "interrupt")
+    for run_id in running:  # stopped before anything goes: nothing writes behind it
+        await protocol.manager.wait_done(run_id)
     await forget_thread(platform=platform, services=services, user_id=user.user_id,
                         thread_id=thread_id, token=token)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
@@ -172,7 +176,7 @@ async def update_state(thread_id: str, body: StateUpdate, protocol: ProtocolDep,
         updated = await thread_state.update_state(
             graph, user.user_id, thread_id, body.values, as_node=body.as_node,
             checkpoint_id=body.wanted_checkpoint)
-    except ValueError as exc:  # LangGraph's own refusals (bad values, ambiguous node)
+    except (ValueError, InvalidUpdateError) as exc:  # LangGraph's own refusals
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from exc
     await protocol.store.touch_thread(user.user_id, thread_id, metadata=thread.metadata)
     return updated

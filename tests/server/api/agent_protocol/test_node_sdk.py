@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.deploy.tools import missing
 from tests.support.agent_protocol import Server
 from tests.support.cutting_proxy import cutting_proxy
 
@@ -19,10 +20,10 @@ NODE_TESTS = Path(__file__).parents[3] / "node"
 
 @pytest.mark.timeout(300)
 def test_the_javascript_sdk_and_use_stream_work_unchanged(ap_server: Server) -> None:
-    if shutil.which("node") is None:
-        pytest.skip("Node.js is not installed")
-    assert (NODE_TESTS / "node_modules" / "@langchain" / "langgraph-sdk").is_dir(), \
-        "the Node tests' packages are missing: run `make node-deps`"
+    if shutil.which("node") is None or shutil.which("npm") is None:
+        missing("Node.js and npm", "Debian's nodejs and npm, or nodejs.org")
+    if not (NODE_TESTS / "node_modules" / "@langchain" / "langgraph-sdk").is_dir():
+        missing("the Node test's packages", "make node-deps")
     with cutting_proxy(ap_server.url, cut_after=2) as proxy:
         done = subprocess.run(
             ["npm", "test", "--silent"], cwd=NODE_TESTS, capture_output=True, text=True,
