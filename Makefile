@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed
 export CMAKE_ARGS ?= -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DLLAMA_CURL=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF
 export CMAKE_BUILD_PARALLEL_LEVEL ?= 2
 
-.PHONY: install run run-distributed test lint typecheck unit eval bench lock clean
+.PHONY: install run run-distributed test lint typecheck unit eval bench lock clean node-deps
 
 $(STAMP): requirements.lock requirements-models.lock pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -35,10 +35,19 @@ lint: install
 typecheck: install
 	$(VENV)/bin/mypy
 
-unit: install
+unit: install node-deps
 	$(VENV)/bin/pytest -q
 
 test: lint typecheck unit
+
+# LangGraph's JavaScript SDK for the Agent Protocol's Node test (tests/node): `npm ci` from
+# its lock, which names no registry; again only when the lock changes.
+NODE_STAMP := tests/node/node_modules/.installed
+$(NODE_STAMP): tests/node/package-lock.json
+	command -v npm >/dev/null || { echo "npm not found: the Node test will be skipped"; exit 0; }; \
+	cd tests/node && npm ci --no-audit --no-fund && touch node_modules/.installed
+
+node-deps: $(NODE_STAMP)
 
 # Tool-routing accuracy of the default local model (tests/eval/routing.jsonl).
 eval: install

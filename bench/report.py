@@ -17,11 +17,17 @@ def summarise(results: dict[str, Any]) -> str:
             ("plain LangServe `add_routes`", "langserve"),
             ("Parley `/chat` (auth, rate limit, memory)", "parley_chat"),
             ("Parley `/chat` without long-term memory", "parley_no_memory"),
-            ("Parley LangServe route", "parley_langserve")]
+            ("Parley LangServe route", "parley_langserve"),
+            ("Parley Agent Protocol `runs/wait` (stream: `runs/stream`)", "parley_runs_wait"),
+            ("Parley Agent Protocol `runs/stream`, read whole", "parley_runs_stream"),
+            ("Parley `/chat/stream` cut after one event, resumed", "parley_chat_resumed"),
+            ("Parley `runs/stream` cut after one event, joined", "parley_runs_resumed")]
     lines = [f"Run {results['date']} on {results['machine']}.", "",
              "| route | p50 ms | p99 ms | added p50 ms | first event ms | first token ms | "
              "turns/s c=1 / 8 / 32 | RSS MB |", "|---|---|---|---|---|---|---|---|"]
     for label, key in rows:
+        if key not in results:  # a run from before the row existed
+            continue
         r = results[key]
         stream = r.get("stream", {})
         tput = r.get("throughput", {})
@@ -46,6 +52,14 @@ def summarise(results: dict[str, Any]) -> str:
               f"checkpoint writes p50 {window['turn_with_checkpoints']['p50']} ms.",
               f"Local model: {model['parley_tokens_per_s']} tokens/s through Parley, "
               f"{model['raw_tokens_per_s']} raw ({model['ratio']:.0%}).", ""]
+    if "checkpoint_cost" in results:
+        cost = results["checkpoint_cost"]
+        lines += [f"Redis per thread after {cost['turns']} turns (window full), by "
+                  "checkpoints kept (PARLEY_THREAD_CHECKPOINTS) 1 / 10 / 20: `/chat` "
+                  + " / ".join(f"{cost[f'chat_keep_{k}_kb']} KB" for k in (1, 10, 20))
+                  + "; Agent Protocol runs (a checkpoint per step) "
+                  + " / ".join(f"{cost[f'agent_protocol_keep_{k}_kb']} KB"
+                               for k in (1, 10, 20)) + ".", ""]
     from bench.load import load_summary
 
     return "\n".join(lines + load_summary(results) + targets(results))
@@ -84,11 +98,22 @@ def targets(results: dict[str, Any]) -> list[str]:
         f"({tput[nm]:.0f} without memory) vs {tput['langserve']:.0f} | "
         f"{met(tput['parley_chat'] >= tput['langserve'])} | "
         f"{met(tput[nm] >= tput['langserve'])} |",
+        *protocol_target(results),
         f"| local model ≥ 95% of the raw runtime | {ratio:.0%} | {met(ratio >= 0.95)} | - |",
         f"| recall p99 ≤ 5 ms at 100,000 memories | {recall['p99']:.1f} ms "
         f"({recall['index']} index"
         + (f", {recall['recall_at_4']:.0%} of the exact top 4" if "recall_at_4" in recall
            else "") + f") | {met(recall['p99'] <= 5)} | - |", "", memory_floor(results), ""]
+
+
+def protocol_target(results: dict[str, Any]) -> list[str]:
+    """The Agent Protocol issue's target: a `runs/wait` turn within 1.5 x `/chat`'s."""
+    if "parley_runs_wait" not in results:
+        return []
+    wait, chat = results["parley_runs_wait"]["p50"], results["parley_chat"]["p50"]
+    met = "yes" if wait <= 1.5 * chat else "no"
+    return [f"| Agent Protocol `runs/wait` p50 ≤ 1.5 x `/chat`'s | {wait:.1f} ms vs "
+            f"{chat:.1f} ms: {wait / chat:.2f} x | {met} | - |"]
 
 
 def memory_floor(results: dict[str, Any]) -> str:

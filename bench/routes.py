@@ -102,6 +102,14 @@ def langserve_body(n: int) -> dict[str, Any]:
     return {"input": {"messages": [{"type": "human", "content": question(n)}]}}
 
 
+def run_body(n: int) -> dict[str, Any]:
+    """An Agent Protocol run on a new thread of its own, kept as `/chat` keeps a new
+    thread (LangGraph Server's defaults otherwise: a checkpoint per step)."""
+    return {"assistant_id": "assistant", "on_completion": "keep",
+            "input": {"messages": [{"role": "user", "content": question(n)}]},
+            "stream_mode": ["values", "messages-tuple"]}
+
+
 @dataclass(frozen=True)
 class Route:
     """One measured route: its sequential call, and its SSE stream when it has one."""
@@ -143,9 +151,14 @@ async def http_benchmarks(results: dict[str, Any], redis_url: str, data: Path) -
                                           f"{parley_nm[0]}/chat/stream", auth_nm, parley_nm[1]),
                 "parley_langserve": Route(f"{parley[0]}/agents/assistant/invoke",
                                           langserve_body, headers=auth),
+                "parley_runs_wait": Route(f"{parley[0]}/runs/wait", run_body,
+                                          f"{parley[0]}/runs/stream", auth, parley[1]),
+                "parley_runs_stream": Route(f"{parley[0]}/runs/stream", run_body,
+                                            headers=auth),
             }
             await measure_routes(results, client, routes,
                                  in_process=lambda: graph.ainvoke(message))
+            await measure_resumed(results, client, parley[0], auth)
 
 
 async def measure_routes(results: dict[str, Any], client: httpx.AsyncClient,
@@ -191,3 +204,51 @@ async def bench_login(client: httpx.AsyncClient, url: str) -> dict[str, str]:
                               json={"username": "bench", "password": "benchmark password"})
     return {"Authorization": f"Bearer {login.json()['access_token']}"}
 
+
+
+async def measure_resumed(results: dict[str, Any], client: httpx.AsyncClient, url: str,
+                          auth: dict[str, str]) -> None:
+    """A whole streamed turn whose client goes away after the first event and comes back
+    with `Last-Event-ID` (`/chat/stream` re-sent; an Agent Protocol run joined)."""
+    counter = itertools.count(20_000)
+
+    async def chat() -> None:
+        body = chat_body(next(counter))
+        last = await _first_id(client, f"{url}/chat/stream", body, auth)
+        await _read_all(client, "POST", f"{url}/chat/stream", auth, body,
+                        {"Last-Event-ID": last}, b"event: done")
+
+    async def run() -> None:
+        body = {**run_body(next(counter)), "stream_resumable": True}
+        last, where = await _first_id(client, f"{url}/runs/stream", body, auth,
+                                      location=True)
+        await _read_all(client, "GET", f"{url}{where}", auth, None,
+                        {"Last-Event-ID": last}, b"event: end")
+
+    samples = await interleaved({"parley_chat_resumed": partial(timed, chat),
+                                 "parley_runs_resumed": partial(timed, run)},
+                                n=N // 2, warmup=WARMUP, block=BLOCK)
+    for name, taken in samples.items():
+        results[name] = percentiles(taken)
+
+
+async def _first_id(client: httpx.AsyncClient, url: str, body: Any, auth: dict[str, str],
+                    *, location: bool = False) -> Any:
+    async with client.stream("POST", url, json=body, headers=auth) as response:
+        if response.status_code != 200:
+            raise RuntimeError(f"{url}: {response.status_code}")
+        async for line in response.aiter_lines():
+            if line.startswith("id: "):
+                last = line[4:].strip()
+                return (last, response.headers["location"]) if location else last
+    raise RuntimeError(f"{url}: no event")
+
+
+async def _read_all(client: httpx.AsyncClient, method: str, url: str, auth: dict[str, str],
+                    body: Any, headers: dict[str, str], last: bytes) -> None:
+    async with client.stream(method, url, json=body, headers={**auth, **headers}) as response:
+        seen = b""
+        async for chunk in response.aiter_bytes():
+            seen = (seen + chunk)[-4096:]
+        if response.status_code != 200 or last not in seen:
+            raise RuntimeError(f"{url}: {response.status_code}, the stream did not end")

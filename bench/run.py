@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from bench.checkpoint_cost import checkpoint_costs
 from bench.load import load_benchmarks
 from bench.local_model import local_model_benchmark
 from bench.recall import memory_benchmarks
@@ -44,6 +45,7 @@ async def main() -> None:
     try:
         await http_benchmarks(results, redis.url, data)
         await memory_benchmarks(results, redis.url, data)
+        results["checkpoint_cost"] = await checkpoint_costs(redis.url)
         await local_model_benchmark(results)
         await load_benchmarks(results)
     finally:

@@ -37,12 +37,17 @@ def thread_config(user_id: str, thread_id: str) -> RunnableConfig:
     return {"configurable": {"thread_id": thread_key(user_id, thread_id), "checkpoint_ns": ""}}
 
 
-def run_config(ctx: TurnContext, *, callbacks: Sequence[Any] = ()) -> RunnableConfig:
-    """LangGraph's config for running `ctx`'s turn: the checkpointer's thread key, and the
-    caller's id for tools (`config["configurable"]["user_id"]`, as LangChain tools read
-    the run's config), traced under the turn's own names."""
+def run_config(ctx: TurnContext, *, callbacks: Sequence[Any] = (),
+               checkpoint_id: str | None = None) -> RunnableConfig:
+    """LangGraph's config for running `ctx`'s turn: the checkpointer's thread key (and the
+    kept checkpoint to go on from, for a branch), and the caller's id for tools
+    (`config["configurable"]["user_id"]`, as LangChain tools read the run's config),
+    traced under the turn's own names."""
+    configurable: dict[str, Any] = {"thread_id": ctx.thread_key, "user_id": ctx.user_id}
+    if checkpoint_id:
+        configurable["checkpoint_id"] = checkpoint_id
     return {
-        "configurable": {"thread_id": ctx.thread_key, "user_id": ctx.user_id},
+        "configurable": configurable,
         "metadata": {"user_id": ctx.user_id, "parley_thread_id": ctx.thread_id,
                      "turn_id": ctx.turn_id, "agent": ctx.agent},
         "run_name": f"parley:{ctx.agent}",

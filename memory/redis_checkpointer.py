@@ -2,10 +2,17 @@
 string: LangGraph's own msgpack serialization, one GET (with the TTL refreshed) to read,
 one SET (with the TTL) to write.
 
-Short-term memory needs the latest state of a thread and nothing older (history keeps the
-messages). `langgraph-checkpoint-redis`'s shallow saver stores the same thing as RedisJSON,
+Short-term memory needs the latest state of a thread (history keeps the messages).
+`langgraph-checkpoint-redis`'s shallow saver stores the same thing as RedisJSON,
 converting the state to JSON in Python first, a cost per turn this saver does not pay: it
 hands the state to msgpack in C (docs/benchmarks.md).
+
+With `keep` > 1 the thread's `keep - 1` checkpoints before the latest stay too, for the
+Agent Protocol's history and branches (edit an earlier message, regenerate an answer):
+they sit in a hash beside the latest, their ids newest first in a list, and a write moves
+the latest into the hash and drops the oldest in one server-side script (one round trip,
+as with `keep` = 1). Reading the latest stays one GET. What that costs in Redis memory per
+thread is measured in docs/agent-protocol.md.
 
 Pending writes (a task's output not yet folded into a checkpoint: interrupts, errors,
 finished tasks of an interrupted step) live in a hash beside the checkpoint, one field per
@@ -33,18 +40,91 @@ from langgraph.checkpoint.serde.base import SerializerProtocol
 from redis.asyncio import Redis
 
 _SEP = b"\x00"
+_SIDE_KEYS = (b":writes", b":history", b":order")  # beside a thread's latest checkpoint
+
+# KEYS: latest, history, order, writes. ARGV: the new record, its id, keep, ttl (0: none).
+# The latest goes into the history under the id at the head of the order list (which
+# names every kept checkpoint, newest first), the new one becomes the latest, and the
+# oldest past `keep` leave with their pending writes. Writes of the new checkpoint's
+# parent stay whatever happens: a step's writes can be saved just before the checkpoint
+# that follows it.
+_PUT = """
+local previous = redis.call('GET', KEYS[1])
+local previous_id = redis.call('LINDEX', KEYS[3], 0)
+if previous and previous_id then
+  redis.call('HSET', KEYS[2], previous_id, previous)
+end
+redis.call('SET', KEYS[1], ARGV[1])
+redis.call('LPUSH', KEYS[3], ARGV[2])
+local keep = tonumber(ARGV[3])
+local dropped = {}
+while redis.call('LLEN', KEYS[3]) > keep do
+  local gone = redis.call('RPOP', KEYS[3])
+  redis.call('HDEL', KEYS[2], gone)
+  dropped[gone] = true
+end
+if next(dropped) ~= nil then
+  for _, field in ipairs(redis.call('HKEYS', KEYS[4])) do
+    local id = string.match(field, '^([^|]*)|')
+    if id and dropped[id] and id ~= ARGV[5] then
+      redis.call('HDEL', KEYS[4], field)
+    end
+  end
+end
+local ttl = tonumber(ARGV[4])
+if ttl > 0 then
+  for i = 1, 4 do redis.call('EXPIRE', KEYS[i], ttl) end
+end
+return 1
+"""
+
+# KEYS: latest, history, order, writes. ARGV: the id to make the latest again. Newer
+# checkpoints go, with their writes (multitask "rollback": a cancelled run leaves no
+# trace). Returns 0 when that checkpoint is not kept.
+_REWIND = """
+local ids = redis.call('LRANGE', KEYS[3], 0, -1)
+local at = nil
+for i, id in ipairs(ids) do
+  if id == ARGV[1] then at = i break end
+end
+if not at then return 0 end
+if at == 1 then return 1 end
+local record = redis.call('HGET', KEYS[2], ARGV[1])
+if not record then return 0 end
+local dropped = {}
+for i = 1, at - 1 do
+  dropped[ids[i]] = true
+  redis.call('HDEL', KEYS[2], ids[i])
+  redis.call('LPOP', KEYS[3])
+end
+redis.call('HDEL', KEYS[2], ARGV[1])
+local ttl = redis.call('PTTL', KEYS[1])
+redis.call('SET', KEYS[1], record)
+if ttl > 0 then redis.call('PEXPIRE', KEYS[1], ttl) end
+for _, field in ipairs(redis.call('HKEYS', KEYS[4])) do
+  local id = string.match(field, '^([^|]*)|')
+  if id and dropped[id] then redis.call('HDEL', KEYS[4], field) end
+end
+return 1
+"""
 
 
 class RedisStringSaver(BaseCheckpointSaver[str]):
     """Async only (the server is async); the sync methods raise NotImplementedError."""
 
     def __init__(self, redis: Redis, *, ttl_seconds: int | None = None,
-                 prefix: str = "parley:checkpoint", serde: SerializerProtocol | None = None
-                 ) -> None:
+                 prefix: str = "parley:checkpoint", serde: SerializerProtocol | None = None,
+                 keep: int = 1) -> None:
+        """`keep`: how many of a thread's checkpoints stay, the latest included."""
         super().__init__(serde=serde)
+        if keep < 1:
+            raise ValueError("keep must be at least 1: the latest checkpoint is the thread")
         self.redis = redis
         self.ttl = ttl_seconds
         self.prefix = prefix
+        self.keep = keep
+        self._put_script = redis.register_script(_PUT) if keep > 1 else None
+        self._rewind_script = redis.register_script(_REWIND) if keep > 1 else None
 
     def _key(self, thread_id: str, checkpoint_ns: str) -> str:
         return f"{self.prefix}:{thread_id}:{checkpoint_ns}"
@@ -66,20 +146,33 @@ class RedisStringSaver(BaseCheckpointSaver[str]):
 
     async def aget_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
         thread_id, checkpoint_ns, key, writes_key = self._keys(config)
+        wanted = get_checkpoint_id(config)
         pipe = self.redis.pipeline(transaction=False)
         # Reading a thread keeps it alive: an active conversation never expires midway.
         pipe.getex(key, ex=self.ttl) if self.ttl else pipe.get(key)
         pipe.hgetall(writes_key)
+        older_wanted = self.keep > 1 and bool(wanted)
+        if older_wanted:
+            pipe.hget(f"{key}:history", wanted or "")
         if self.ttl:
             pipe.expire(writes_key, self.ttl)
-        raw, writes, *_ = await pipe.execute()
+            if self.keep > 1:
+                pipe.expire(f"{key}:history", self.ttl)
+                pipe.expire(f"{key}:order", self.ttl)
+        raw, writes, *rest = await pipe.execute()
         if raw is None:
             return None
         record = self._load(raw)
+        if wanted and wanted != record["checkpoint"]["id"]:
+            older = rest[0] if older_wanted else None
+            if older is None:
+                return None  # not kept
+            record = self._load(older)
+        return self._tuple(thread_id, checkpoint_ns, record, writes)
+
+    def _tuple(self, thread_id: str, checkpoint_ns: str, record: dict[str, Any],
+               writes: dict[bytes, bytes]) -> CheckpointTuple:
         checkpoint: Checkpoint = record["checkpoint"]
-        wanted = get_checkpoint_id(config)
-        if wanted and wanted != checkpoint["id"]:
-            return None  # only the latest is kept
         pending = []
         for field, value in writes.items():
             checkpoint_id, task_id, index = _write_field(field)
@@ -105,6 +198,12 @@ class RedisStringSaver(BaseCheckpointSaver[str]):
         record = {"checkpoint": checkpoint, "parent": parent, "thread_id": thread_id,
                   "checkpoint_ns": checkpoint_ns,
                   "metadata": get_checkpoint_metadata(config, metadata)}
+        if self._put_script is not None:
+            await self._put_script(
+                keys=[key, f"{key}:history", f"{key}:order", writes_key],
+                args=[self._dump(record), checkpoint["id"], self.keep, self.ttl or 0,
+                      parent or ""])
+            return _config(thread_id, checkpoint_ns, checkpoint["id"])
         pipe = self.redis.pipeline(transaction=False)
         pipe.set(key, self._dump(record), ex=self.ttl)
         pipe.hkeys(writes_key)
@@ -138,45 +237,85 @@ class RedisStringSaver(BaseCheckpointSaver[str]):
                     filter: dict[str, Any] | None = None,
                     before: RunnableConfig | None = None, limit: int | None = None
                     ) -> AsyncIterator[CheckpointTuple]:
-        """The latest checkpoint of the thread in `config` (or of every thread), when it
-        matches `filter` (metadata) and is older than `before`."""
+        """The kept checkpoints of the thread in `config`, newest first (or the latest of
+        every thread), when they match `filter` (metadata) and are older than `before`."""
         if config is not None:
             threads = [(str(config["configurable"]["thread_id"]),
                         str(config["configurable"].get("checkpoint_ns", "")))]
         else:  # every thread: their ids are in the records (ids may hold ':')
             threads = []
             async for key in self.redis.scan_iter(f"{_glob_escape(self.prefix)}:*"):
-                raw = None if key.endswith(b":writes") else await self.redis.get(key)
+                raw = None if key.endswith(_SIDE_KEYS) else await self.redis.get(key)
                 if isinstance(raw, bytes):
                     record = self._load(raw)
                     threads.append((record["thread_id"], record["checkpoint_ns"]))
+        bound = str(before["configurable"].get("checkpoint_id", "")) if before else None
         found = 0
         for thread_id, checkpoint_ns in threads:
-            if limit is not None and found >= limit:
-                return
-            item = await self.aget_tuple({"configurable": {
-                "thread_id": thread_id, "checkpoint_ns": checkpoint_ns}})
-            if item is None:
-                continue
-            if filter and any(item.metadata.get(k) != v for k, v in filter.items()):
-                continue
-            if before and (item.checkpoint["id"]
-                           >= str(before["configurable"].get("checkpoint_id", ""))):
-                continue
-            found += 1
-            yield item
+            every = config is not None and self.keep > 1
+            async for item in self._kept(thread_id, checkpoint_ns, every=every):
+                if limit is not None and found >= limit:
+                    return
+                if filter and any(item.metadata.get(k) != v for k, v in filter.items()):
+                    continue
+                if bound is not None and item.checkpoint["id"] >= bound:
+                    continue
+                found += 1
+                yield item
+
+    async def _kept(self, thread_id: str, checkpoint_ns: str, *, every: bool
+                    ) -> AsyncIterator[CheckpointTuple]:
+        """The thread's latest checkpoint, then (`every`) the older ones kept, newest
+        first."""
+        key = self._key(thread_id, checkpoint_ns)
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.get(key)
+        pipe.hgetall(f"{key}:writes")
+        pipe.lrange(f"{key}:order", 1, -1)
+        pipe.hgetall(f"{key}:history")
+        raw, writes, older, history = await pipe.execute()
+        if raw is None:
+            return
+        yield self._tuple(thread_id, checkpoint_ns, self._load(raw), writes)
+        if not every:
+            return
+        for checkpoint_id in older:
+            if (stored := history.get(checkpoint_id)) is not None:
+                yield self._tuple(thread_id, checkpoint_ns, self._load(stored), writes)
+
+    async def alatest_id(self, config: RunnableConfig) -> str | None:
+        """The id of the thread's latest checkpoint, without reading it (`keep` > 1; with
+        one checkpoint kept there is nothing to go back to, and this answers None)."""
+        if self.keep == 1:
+            return None
+        _thread_id, _checkpoint_ns, key, _writes_key = self._keys(config)
+        latest = await self.redis.lindex(f"{key}:order", 0)
+        if latest is None:
+            return None
+        return latest.decode() if isinstance(latest, bytes) else str(latest)
+
+    async def arewind(self, config: RunnableConfig) -> bool:
+        """Make the kept checkpoint `config` names the thread's latest again, forgetting
+        the newer ones. False when it is not kept (then nothing changes)."""
+        _thread_id, _checkpoint_ns, key, writes_key = self._keys(config)
+        wanted = get_checkpoint_id(config)
+        if self._rewind_script is None or not wanted:
+            return False
+        done = await self._rewind_script(
+            keys=[key, f"{key}:history", f"{key}:order", writes_key], args=[wanted])
+        return bool(done)
 
     async def adelete_thread(self, thread_id: str) -> None:
         """Every namespace of this thread. Thread ids may hold ':', so the key pattern
         also matches threads whose id starts with this one and a ':' ('a' and 'a:2'): the
         records name their thread, and only this one's go."""
         pattern = f"{_glob_escape(self.prefix)}:{_glob_escape(thread_id)}:*"
-        keys = [k async for k in self.redis.scan_iter(pattern) if not k.endswith(b":writes")]
+        keys = [k async for k in self.redis.scan_iter(pattern) if not k.endswith(_SIDE_KEYS)]
         records = await self.redis.mget(keys) if keys else []
         doomed = [key for key, raw in zip(keys, records, strict=True)
                   if isinstance(raw, bytes) and self._load(raw)["thread_id"] == thread_id]
         if doomed:
-            await self.redis.delete(*doomed, *[k + b":writes" for k in doomed])
+            await self.redis.delete(*doomed, *[k + side for k in doomed for side in _SIDE_KEYS])
 
 
 def _config(thread_id: str, checkpoint_ns: str, checkpoint_id: str) -> RunnableConfig:

@@ -1,10 +1,10 @@
 """Forgetting a conversation everywhere the platform keeps it: the thread's state in the
 checkpointer (the agent would otherwise go on with it), the exchanges long-term memory
-took from it, and its stored transcript. The transcript's deletion goes down the turn
-stream, behind any turn of the thread still on its way to the history service, so no such
-turn can bring the thread back. Facts the user told the agent there stay in long-term
-memory (they are about the user, not the thread), as a deleted chat keeps saved memories
-elsewhere."""
+took from it, its stored transcript, and its Agent Protocol record and runs. The
+transcript's deletion goes down the turn stream, behind any turn of the thread still on
+its way to the history service, so no such turn can bring the thread back. Facts the
+user told the agent there stay in long-term memory (they are about the user, not the
+thread), as a deleted chat keeps saved memories elsewhere."""
 
 from __future__ import annotations
 
@@ -15,7 +15,9 @@ from typing import Any
 import httpx
 
 from graphs.context import thread_config, thread_key
+from server.agent_protocol.store import Store
 from server.gateway import Services
+from server.live.runs import log_key
 from server.platform import Platform
 from services.history.schemas import ThreadDeletion
 from services.history.stream import publish_thread_deletion
@@ -38,6 +40,7 @@ async def forget_thread(*, platform: Platform, services: Services, user_id: str,
     if state:
         await platform.checkpointer.adelete_thread(thread_key(user_id, thread_id))
     memories = await _delete_exchanges(platform.memory, user_id, thread_id)
+    recorded = await _delete_records(platform.redis, user_id, thread_id)
     transcript = False
     if platform.redis is not None and platform.settings.auth_enabled:  # history is kept
         await publish_thread_deletion(platform.redis, ThreadDeletion(
@@ -46,7 +49,8 @@ async def forget_thread(*, platform: Platform, services: Services, user_id: str,
         transcript = True
     # A thread with a state has its turns on their way to history, if not there yet.
     return ThreadForgotten(thread_id=thread_id, state=state, memories=memories,
-                           transcript=transcript, known=bool(state or memories or stored))
+                           transcript=transcript,
+                           known=bool(state or memories or stored or recorded))
 
 
 async def _history_has(services: Services, thread_id: str, token: str | None) -> bool | None:
@@ -65,6 +69,19 @@ async def _history_has(services: Services, thread_id: str, token: str | None) ->
         return None
     return True if response.status_code == 200 else False if \
         response.status_code == 404 else None
+
+
+async def _delete_records(redis: Any, user_id: str, thread_id: str) -> bool:
+    """The thread's Agent Protocol record, its runs and their kept events; whether it had
+    a record."""
+    if redis is None:
+        return False
+    store = Store(redis, ttl=0)
+    recorded = await store.get_thread(user_id, thread_id) is not None
+    runs = await store.delete_thread(user_id, thread_id)
+    if runs:
+        await redis.delete(*[log_key(run_id) for run_id in runs])
+    return recorded
 
 
 async def _delete_exchanges(memory: Any, user_id: str, thread_id: str) -> int:

@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import time
 from collections.abc import AsyncIterator
@@ -24,7 +25,7 @@ from services.history.consumer import consumer_running
 from services.history.context import HistoryContext, build_history
 from services.history.routes import build_router as history_router
 from services.history.settings import HistorySettings
-from services.tokens import Principal, TokenVerifier, url_jwks
+from services.tokens import InvalidToken, Principal, TokenVerifier, url_jwks
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +45,8 @@ class Services:
     _fetch_slots: asyncio.Semaphore | None = None
     # The app the mounted services are served by: embedded, they are called through it.
     _app: FastAPI | None = field(default=None, repr=False)
+    # Access tokens the auth service gave for API keys, by the key's hash: (when, token).
+    _keyed: dict[str, tuple[float, str]] = field(default_factory=dict, repr=False)
 
     def include(self, app: FastAPI) -> None:
         self._app = app
@@ -123,6 +126,29 @@ class Services:
             return None
         body = response.json()
         return {k: body.get(k) for k in PROFILE_FIELDS}
+
+    async def access_for_api_key(self, key: str) -> str:
+        """An access token for a personal API key, from the auth service, which alone
+        knows the keys; everything past the gateway then sees an access token as usual.
+        Asked again after `api_key_cache_seconds`, so a revoked key stops working within
+        that. Raises InvalidToken for a key the auth service refuses, httpx.HTTPError when
+        it does not answer."""
+        digest = hashlib.sha256(key.encode()).hexdigest()
+        cached = self._keyed.get(digest)
+        if cached and time.monotonic() - cached[0] < self.settings.api_key_cache_seconds:
+            return cached[1]
+        async with self.auth_client() as client:
+            response = await client.post("/auth/api-keys/exchange", headers={"x-api-key": key})
+        if response.status_code in (401, 403):
+            self._keyed.pop(digest, None)
+            raise InvalidToken(str(response.json().get("detail", "API key refused")))
+        response.raise_for_status()
+        token = str(response.json()["access_token"])
+        if len(self._keyed) >= 4096:  # keys seen long ago go first
+            for stale in sorted(self._keyed, key=lambda d: self._keyed[d][0])[:1024]:
+                self._keyed.pop(stale, None)
+        self._keyed[digest] = (time.monotonic(), token)
+        return token
 
     def tool_services(self) -> dict[str, Any]:
         """What tools may use of the services: the reports tool reads history (and recall

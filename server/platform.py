@@ -115,10 +115,11 @@ async def build_platform(
                              wait_seconds=max(1.0, settings.turn_wait_seconds))
         stack.push_async_callback(redis.aclose)
         # Short-term memory is the checkpointer: each thread's latest checkpoint in a
-        # plain Redis string with a TTL, refreshed whenever the thread is read. Past states
-        # are not browsed (history keeps the messages), and RedisJSON's conversion cost
-        # 2 to 3 ms of CPU a turn (memory/redis_checkpointer.py).
-        checkpointer = RedisStringSaver(redis, ttl_seconds=settings.thread_ttl_minutes * 60)
+        # plain Redis string with a TTL, refreshed whenever the thread is read, and a few
+        # before it for the Agent Protocol's history and branches. RedisJSON's conversion
+        # cost 2 to 3 ms of CPU a turn (memory/redis_checkpointer.py).
+        checkpointer = RedisStringSaver(redis, ttl_seconds=settings.thread_ttl_minutes * 60,
+                                        keep=settings.thread_checkpoints)
     else:
         log.warning("PARLEY_REDIS_URL is unset: thread state lives in this process only")
         checkpointer = InMemorySaver()

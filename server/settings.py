@@ -77,6 +77,17 @@ class Settings(BaseSettings):
     # Short-term memory: the thread's window and running summary (LangGraph checkpoints)
     window_tokens: int = 3000  # past this, the oldest messages fold into the summary
     thread_ttl_minutes: int = 60 * 24 * 30  # a thread idle this long expires from Redis
+    # Checkpoints a thread keeps, the latest included: the Agent Protocol's history and
+    # branches reach this far back (an Agent Protocol run keeps one per graph step, a
+    # /chat turn one). Each costs about a state's size in Redis (docs/agent-protocol.md).
+    thread_checkpoints: int = Field(default=10, ge=1)
+
+    # Streams a client can resume (/chat/stream, the Agent Protocol's runs): their events
+    # stay in a Redis Stream this long, at most this many a run, and a run whose client
+    # left is cancelled after this grace unless the client comes back with Last-Event-ID.
+    run_events_ttl_seconds: int = 3600
+    run_events_max: int = 10_000
+    resume_grace_seconds: float = Field(default=5.0, ge=0)
 
     # Long-term (semantic) memory per user
     memory_enabled: bool = True
@@ -94,6 +105,10 @@ class Settings(BaseSettings):
     langsmith_endpoint: str = Field(
         default="https://api.smith.langchain.com",
         validation_alias=AliasChoices("LANGSMITH_ENDPOINT", "LANGCHAIN_ENDPOINT"))
+
+    # Personal API keys: a key verified once is trusted this long (its revocation takes
+    # effect within it) without asking the auth service again.
+    api_key_cache_seconds: float = 30.0
 
     # Per-user rate limit on chat routes (token bucket in Redis)
     rate_limit_per_minute: float = 30.0

@@ -22,14 +22,24 @@ ISSUER = "parley-auth"
 AUDIENCE = "parley"
 # The cookie a browser signed in through the login page carries the access token in.
 ACCESS_COOKIE = "parley_access"
+# Personal API keys start so: told apart from access tokens (JWTs) at a glance, and
+# found by secret scanners.
+API_KEY_PREFIX = "prl_"
 
 
 def presented_token(headers: Mapping[str, str], cookies: Mapping[str, str]) -> str | None:
-    """The access token a request presents: `Authorization: Bearer`, else the cookie."""
+    """The credential a request presents: `Authorization: Bearer`, else `x-api-key` (what
+    LangGraph's SDKs send), else the login page's cookie. An access token or an API key."""
     scheme, _, token = headers.get("authorization", "").partition(" ")
     if scheme.lower() == "bearer" and token.strip():
         return token.strip()
+    if key := headers.get("x-api-key", "").strip():
+        return key
     return cookies.get(ACCESS_COOKIE) or None
+
+
+def is_api_key(token: str) -> bool:
+    return token.startswith(API_KEY_PREFIX)
 
 
 class InvalidToken(Exception):

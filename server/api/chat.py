@@ -1,12 +1,19 @@
 """`POST /chat` (one JSON answer) and `POST /chat/stream` (Server-Sent Events): turns on
-threads the server keeps, formatted from the runner's events."""
+threads the server keeps, formatted from the runner's events.
+
+A streamed turn runs in a task of its own (server/live/) and its events are kept, so a
+client that lost the stream sends the same request again with `Last-Event-ID` and gets
+the rest of the same turn, from this replica or another; a turn whose client does not
+come back within `PARLEY_RESUME_GRACE_SECONDS` is cancelled."""
 
 from __future__ import annotations
 
 import json
+import logging
 import re
 import uuid
 from collections.abc import AsyncIterator
+from contextlib import aclosing
 from dataclasses import asdict
 from typing import Any
 
@@ -15,29 +22,41 @@ from langchain_core.messages import HumanMessage
 from pydantic import BaseModel, Field, field_validator
 from sse_starlette.sse import EventSourceResponse
 
+from graphs.builder import TurnGraph
 from graphs.context import TurnContext
+from server.agent_protocol.assistants import thread_metadata
+from server.agent_protocol.service import AgentProtocol
 from server.api.deps import (
     Admitted,
     CurrentUser,
+    LiveDep,
+    MaybeProtocol,
     PlatformDep,
     Profile,
     RateLimited,
     RunnerDep,
+    SettingsDep,
 )
 from server.api.disconnect import unless_gone
 from server.api.text import unicode_text
+from server.live import Frame, LiveRun, NoSuchRun
+from server.live.runs import Produce
 from server.platform import Agent, Platform
 from server.runner import (
     Answer,
     ChatEvent,
     Done,
     Failed,
+    Interrupted,
     StepStarted,
+    StreamPart,
     Token,
     ToolFinished,
     ToolStarted,
     Usage,
 )
+
+log = logging.getLogger(__name__)
 
 router = APIRouter(prefix="/chat", tags=["chat"], dependencies=[RateLimited, Admitted])
 
@@ -101,13 +120,16 @@ def turn_of(body: ChatRequest, user_id: str, profile: dict[str, Any] | None) -> 
 
 @router.post("", response_model=ChatResponse)
 async def chat(body: ChatRequest, request: Request, platform: PlatformDep, runner: RunnerDep,
-               user: CurrentUser, profile: Profile) -> ChatResponse | Response:
+               protocol: MaybeProtocol, user: CurrentUser, profile: Profile
+               ) -> ChatResponse | Response:
     agent = resolve_agent(platform, body)
     ctx = turn_of(body, user.user_id, profile)
     events = runner.stream(agent.graph, ctx, [HumanMessage(body.message)], tokens=False)
     answered = await unless_gone(request, _whole(events, ctx))
     if answered is None:  # the client went away; the turn is cancelled, nobody reads this
         return Response(status_code=499)
+    if answered.error is None:
+        await _record_thread(protocol, ctx)
     return answered
 
 
@@ -126,34 +148,80 @@ async def _whole(events: AsyncIterator[ChatEvent], ctx: TurnContext) -> ChatResp
     return response
 
 
+async def _record_thread(protocol: AgentProtocol | None, ctx: TurnContext) -> None:
+    """The thread is also an Agent Protocol thread (found by `graph_id`); a store that
+    does not answer costs the listing, not the turn."""
+    if protocol is None:
+        return
+    try:
+        await protocol.store.touch_thread(ctx.user_id, ctx.thread_id,
+                                          metadata=thread_metadata(ctx.agent))
+    except Exception:
+        log.warning("could not record thread %s for the Agent Protocol", ctx.thread_id,
+                    exc_info=True)
+
+
 @router.post("/stream", response_class=EventSourceResponse, responses={
     200: {"content": {"text/event-stream": {}},
-          "description": "Events: token, tool_start, tool_end, message, error, done."}})
-async def chat_stream(body: ChatRequest, platform: PlatformDep, runner: RunnerDep,
-                      user: CurrentUser, profile: Profile) -> EventSourceResponse:
+          "description": "Events: token, tool_start, tool_end, message, error, done. "
+          "Send the request again with `Last-Event-ID` to resume a stream you lost."}})
+async def chat_stream(body: ChatRequest, request: Request, platform: PlatformDep,
+                      runner: RunnerDep, live: LiveDep, protocol: MaybeProtocol,
+                      settings: SettingsDep, user: CurrentUser, profile: Profile
+                      ) -> EventSourceResponse:
+    resumed = request.headers.get("last-event-id")
+    if resumed:
+        turn_id, after = _resume_point(resumed)
+        try:
+            await live.check(turn_id, user.user_id)
+        except NoSuchRun as exc:
+            raise HTTPException(status.HTTP_404_NOT_FOUND,
+                                f"no turn {turn_id!r} of yours to resume: its events are "
+                                f"kept {settings.run_events_ttl_seconds} s") from exc
+        return EventSourceResponse(_sse(live.follow(turn_id, after), turn_id), ping=15)
     agent = resolve_agent(platform, body)
     ctx = turn_of(body, user.user_id, profile)
-    events = runner.stream(agent.graph, ctx, [HumanMessage(body.message)])
-    return EventSourceResponse(_sse(events, ctx), ping=15)
+    await live.begin(ctx.turn_id, user.user_id,
+                     _streamed_turn(runner, agent.graph, ctx, body.message, protocol),
+                     on_disconnect="cancel", grace=settings.resume_grace_seconds)
+    return EventSourceResponse(_sse(live.follow(ctx.turn_id), ctx.turn_id), ping=15)
 
 
-async def _sse(events: AsyncIterator[ChatEvent], ctx: TurnContext
-               ) -> AsyncIterator[dict[str, str]]:
-    seq = 0
-    usage: Usage | None = None
-    try:
-        async for event in events:
-            if isinstance(event, Usage):
-                usage = event
-            framed = _frame(event, ctx, usage)
-            if framed is None:
-                continue
-            name, data = framed
-            yield {"event": name, "id": f"{ctx.turn_id}:{seq}",
-                   "data": json.dumps(data, default=str)}
-            seq += 1
-    finally:
-        await events.aclose()  # type: ignore[attr-defined]
+def _resume_point(event_id: str) -> tuple[str, int]:
+    """The turn and the number of the last event a client had, from its `<turn>:<n>`."""
+    turn_id, _, seq = event_id.rpartition(":")
+    if not turn_id or not seq.isdigit() or not THREAD_ID.fullmatch(turn_id):
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
+                            f"Last-Event-ID {event_id!r} is not an event id of /chat/stream "
+                            "('<turn_id>:<n>', as the events carry)")
+    return turn_id, int(seq)
+
+
+def _streamed_turn(runner: RunnerDep, graph: TurnGraph, ctx: TurnContext, message: str,
+                   protocol: AgentProtocol | None) -> Produce:
+    async def produce(run: LiveRun) -> None:
+        events = runner.stream(graph, ctx, [HumanMessage(message)])
+        usage: Usage | None = None
+        answered = False
+        async with aclosing(events):
+            async for event in events:
+                if isinstance(event, Usage):
+                    usage = event
+                answered = answered or isinstance(event, Answer)
+                framed = _frame(event, ctx, usage)
+                if framed is not None:
+                    name, data = framed
+                    run.log.append(name, json.dumps(data, default=str).encode())
+        if answered:
+            await _record_thread(protocol, ctx)
+
+    return produce
+
+
+async def _sse(frames: AsyncIterator[Frame], turn_id: str) -> AsyncIterator[dict[str, str]]:
+    async for frame in frames:
+        yield {"event": frame.event, "id": f"{turn_id}:{frame.seq}",
+               "data": frame.data.decode()}
 
 
 def _frame(event: ChatEvent, ctx: TurnContext, usage: Usage | None
@@ -173,7 +241,7 @@ def _frame(event: ChatEvent, ctx: TurnContext, usage: Usage | None
     if isinstance(event, Done):
         return "done", {"turn_id": event.turn_id, "thread_id": event.thread_id,
                         "usage": _usage(usage) if usage else None}
-    assert isinstance(event, StepStarted | Usage)
+    assert isinstance(event, StepStarted | Usage | Interrupted | StreamPart)
     return None
 
 

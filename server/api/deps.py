@@ -15,14 +15,16 @@ from fastapi import Depends, HTTPException, Request, status
 
 from server import caller, logs
 from server.admission import Overloaded, TurnSlot, TurnSlots
+from server.agent_protocol.service import AgentProtocol, Live
 from server.gateway import Services
+from server.live import LiveRuns
 from server.metrics import Metrics
 from server.platform import Platform
 from server.ratelimit import LimitUnknown, RateLimiter
 from server.runner import Runner
 from server.runner.failures import STORE_RETRY_AFTER
 from server.settings import Settings
-from services.tokens import InvalidToken, Principal, TokenVerifier, presented_token
+from services.tokens import InvalidToken, Principal, TokenVerifier, is_api_key, presented_token
 
 log = logging.getLogger(__name__)
 
@@ -68,12 +70,36 @@ async def get_runner(request: Request, _platform: PlatformDep) -> Runner:
     return runner
 
 
+async def get_live(request: Request, _platform: PlatformDep) -> LiveRuns:
+    live: Live = request.app.state.live
+    return live.runs
+
+
+async def get_protocol(request: Request, _platform: PlatformDep) -> AgentProtocol:
+    live: Live = request.app.state.live
+    if live.protocol is None:
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE,
+                            "the Agent Protocol keeps threads and runs in Redis: set "
+                            "PARLEY_REDIS_URL (`parley serve` starts one itself)")
+    return live.protocol
+
+
+async def find_protocol(request: Request, _platform: PlatformDep) -> AgentProtocol | None:
+    """The Agent Protocol's parts, or None without Redis (for the chat APIs, whose threads
+    it lists when it can)."""
+    live: Live = request.app.state.live
+    return live.protocol
+
+
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 MetricsDep = Annotated[Metrics, Depends(get_metrics)]
 ServicesDep = Annotated[Services, Depends(get_services)]
 PlatformDep = Annotated[Platform, Depends(get_platform)]
 MaybePlatform = Annotated[Platform | None, Depends(find_platform)]
 RunnerDep = Annotated[Runner, Depends(get_runner)]
+LiveDep = Annotated[LiveRuns, Depends(get_live)]
+ProtocolDep = Annotated[AgentProtocol, Depends(get_protocol)]
+MaybeProtocol = Annotated[AgentProtocol | None, Depends(find_protocol)]
 
 
 def get_current_user(request: Request) -> Principal:
@@ -85,11 +111,12 @@ def get_current_user(request: Request) -> Principal:
     verifier: TokenVerifier | None = request.app.state.services.verifier
     if verifier is None:
         return LOCAL_USER
-    token = presented_token(request.headers, request.cookies)
+    token = _token(request)
     if not token:
         raise HTTPException(
             status.HTTP_401_UNAUTHORIZED,
-            "missing access token: send 'Authorization: Bearer <token>' from /auth/login",
+            "missing access token: send 'Authorization: Bearer <token>' from /auth/login, "
+            "or a personal API key (POST /auth/api-keys) as 'x-api-key'",
             headers={"WWW-Authenticate": "Bearer"},
         )
     try:
@@ -110,9 +137,34 @@ def get_current_user(request: Request) -> Principal:
     return principal
 
 
+def _token(request: Request) -> str | None:
+    """The access token to verify: the one presented, or the one an API key was
+    exchanged for (`current_user`)."""
+    exchanged: str | None = getattr(request.state, "exchanged_token", None)
+    return exchanged or presented_token(request.headers, request.cookies)
+
+
+async def _exchange_api_key(request: Request, key: str) -> None:
+    services: Services = request.app.state.services
+    try:
+        request.state.exchanged_token = await services.access_for_api_key(key)
+    except InvalidToken as exc:
+        raise HTTPException(status.HTTP_401_UNAUTHORIZED, f"invalid API key: {exc.reason}",
+                            headers={"WWW-Authenticate": "Bearer"}) from exc
+    except httpx.HTTPError as exc:
+        log.warning("cannot reach the auth service to check an API key: %r", exc)
+        raise HTTPException(
+            status.HTTP_503_SERVICE_UNAVAILABLE,
+            f"the auth service cannot be reached to check the API key: try again in "
+            f"{KEYS_RETRY_AFTER} s", headers={"Retry-After": str(KEYS_RETRY_AFTER)}) from exc
+
+
 async def current_user(request: Request) -> Principal:
     verifier: TokenVerifier | None = request.app.state.services.verifier
     token = presented_token(request.headers, request.cookies)
+    if verifier is not None and token and is_api_key(token):
+        await _exchange_api_key(request, token)
+        token = _token(request)
     if verifier is not None and token and verifier.would_fetch(token):
         # The auth service's keys must be fetched (at start, every few minutes, after a
         # rotation): over the network, so in a thread, not on the event loop.
@@ -153,6 +205,8 @@ async def enforce_rate_limit(request: Request, user: CurrentUser) -> None:
     route: the token's signature is checked once, not once per dependency."""
     limiter: RateLimiter | None = getattr(request.app.state, "rate_limiter", None)
     if limiter is None or limiter.rate <= 0 or request.method != "POST":  # off; pages free
+        return
+    if request.headers.get("last-event-id"):  # resuming a stream runs no new turn
         return
     # A LangServe batch runs a turn per input: it costs as many, or one request could
     # run any number of turns under a per-request limit.

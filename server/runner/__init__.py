@@ -6,13 +6,16 @@ from server.runner.events import (
     ChatEvent,
     Done,
     Failed,
+    Interrupted,
     StepStarted,
+    StreamPart,
     Token,
     ToolFinished,
     ToolStarted,
     Usage,
 )
+from server.runner.options import RunOptions
 from server.runner.runner import Runner
 
-__all__ = ["Answer", "ChatEvent", "Done", "Failed", "Runner", "StepStarted", "Token",
-           "ToolFinished", "ToolStarted", "Usage"]
+__all__ = ["Answer", "ChatEvent", "Done", "Failed", "Interrupted", "RunOptions", "Runner",
+           "StepStarted", "StreamPart", "Token", "ToolFinished", "ToolStarted", "Usage"]

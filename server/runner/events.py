@@ -1,8 +1,13 @@
 """The typed events of one chat turn, in the order a turn yields them:
 
-    (StepStarted | Token | ToolStarted | ToolFinished)*, then
+    (StepStarted | Token | ToolStarted | ToolFinished | StreamPart)*, then
     Answer, Usage, Done          when the turn is stored and complete, or
+    Interrupted, Usage, Done     when it paused at an interrupt (stored so far; a run with
+                                 a `Command(resume=...)` goes on from there), or
     Failed, Usage, Done          when it failed (and nothing of it was stored).
+
+`StreamPart`s come only to a caller that asks for LangGraph's own stream modes
+(`RunOptions.passthrough`, the Agent Protocol); the chat APIs never see one.
 """
 
 from __future__ import annotations
@@ -75,6 +80,24 @@ class Failed:
 
 
 @dataclass(frozen=True, slots=True)
+class StreamPart:
+    """A part of LangGraph's own run stream, as LangGraph gives it: `mode` is one of its
+    stream modes (values, updates, messages, custom, debug, tasks, checkpoints) or
+    "events" (one of LangChain's v2 run events)."""
+
+    mode: str
+    data: Any
+
+
+@dataclass(frozen=True, slots=True)
+class Interrupted:
+    """The run paused: at `interrupt()` calls, whose `Interrupt`s (value, id) say what the
+    graph asks, or at a breakpoint (`interrupts` empty). The thread keeps its state."""
+
+    interrupts: tuple[Any, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class Done:
     """Always last."""
 
@@ -82,4 +105,5 @@ class Done:
     thread_id: str
 
 
-ChatEvent = StepStarted | Token | ToolStarted | ToolFinished | Answer | Usage | Failed | Done
+ChatEvent = (StepStarted | Token | ToolStarted | ToolFinished | StreamPart | Answer | Interrupted
+             | Usage | Failed | Done)

@@ -10,12 +10,25 @@ never get to cancel the run's tools. A separate task is cancelled with a plain, 
 from __future__ import annotations
 
 import asyncio
+import weakref
 from collections.abc import AsyncGenerator, AsyncIterator
 from typing import TypeVar
 
 T = TypeVar("T")
 
 _END = object()
+# The pumps each consumer task started, so a consumer that cancelled its run can wait
+# until the run has really stopped (its last checkpoint write included) before undoing it.
+_pumps: weakref.WeakKeyDictionary[asyncio.Task[object], set[asyncio.Task[None]]] = \
+    weakref.WeakKeyDictionary()
+
+
+async def settled() -> None:
+    """Return once every run the current task drove through `in_own_task` has ended."""
+    current = asyncio.current_task()
+    pending = set(_pumps.get(current, ())) if current is not None else set()
+    if pending:
+        await asyncio.wait(pending)
 
 
 async def in_own_task(source: AsyncIterator[T], *, buffer: int = 64) -> AsyncGenerator[T]:
@@ -31,6 +44,10 @@ async def in_own_task(source: AsyncIterator[T], *, buffer: int = 64) -> AsyncGen
             await queue.put(_END)
 
     task = asyncio.create_task(pump())
+    consumer = asyncio.current_task()
+    if consumer is not None:
+        _pumps.setdefault(consumer, set()).add(task)
+        task.add_done_callback(_pumps[consumer].discard)
     try:
         while True:
             item = await queue.get()

@@ -11,7 +11,7 @@ from server.runner.events import ToolFinished
 
 log = logging.getLogger("server.turns")
 
-Outcome = str  # "ok", "error" or "cancelled"
+Outcome = str  # "ok", "interrupted" (paused, to be resumed), "error" or "cancelled"
 
 
 def record_turn_end(*, agent: str, turn_id: str, started: float, metrics: Metrics | None,

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 from contextlib import aclosing
 from dataclasses import dataclass, replace
 from typing import Any, cast
@@ -30,13 +30,16 @@ from server.runner.events import (
     Answer,
     ChatEvent,
     Done,
+    Interrupted,
     StepStarted,
+    StreamPart,
     Token,
     ToolFinished,
     ToolStarted,
 )
 from server.runner.failures import classify
 from server.runner.history import Publish
+from server.runner.options import LANGGRAPH_MODES, PLAIN, RunOptions
 from server.runner.own_task import in_own_task
 from server.runner.records import record_tool_end, record_turn_end
 from server.runner.usage import UsageCounter
@@ -45,6 +48,7 @@ TOKEN_MODES: list[StreamMode] = ["messages", "custom", "updates"]
 QUIET_MODES: list[StreamMode] = ["custom", "updates"]  # no per-token events: cheaper
 # The nodes whose messages make up the turn as history keeps it.
 _TURN_NODES = ("agent", "tools", "step_limit")
+_INTERRUPT = "__interrupt__"
 
 
 @dataclass(frozen=True)
@@ -53,42 +57,45 @@ class Runner:
     publish: Publish | None = None  # a finished, kept turn to the history stream
 
     async def stream(self, graph: TurnGraph, ctx: TurnContext,
-                     messages: Sequence[AnyMessage], *, tokens: bool = True,
-                     parent: RunnableConfig | None = None) -> AsyncIterator[ChatEvent]:
+                     messages: Sequence[AnyMessage] | None, *, tokens: bool = True,
+                     parent: RunnableConfig | None = None,
+                     options: RunOptions = PLAIN) -> AsyncGenerator[ChatEvent]:
         """Run `ctx`'s turn on `messages` (the new user message, or a client's whole
-        conversation) and yield its events. `tokens=False` gives each step's text whole
-        instead of token by token. `parent` is a caller's own run config (LangServe's),
-        whose callbacks then see the graph's run. Closing the iteration cancels the run,
-        running tools included."""
+        conversation; None: no new input, the thread goes on from its checkpoint) and
+        yield its events. `tokens=False` gives each step's text whole instead of token by
+        token. `parent` is a caller's own run config (LangServe's), whose callbacks then
+        see the graph's run. `options` are the Agent Protocol's (resume, branch, LangGraph's
+        stream modes). Closing the iteration cancels the run, running tools included."""
         ctx = ctx if ctx.turn_id else _with_turn_id(ctx)
         logs.user_id.set(ctx.user_id)
         logs.thread_id.set(ctx.thread_id)
         logs.turn_id.set(ctx.turn_id)
-        said = [m if m.id else m.model_copy(update={"id": uuid.uuid4().hex}) for m in messages]
+        said = [m if m.id else m.model_copy(update={"id": uuid.uuid4().hex})
+                for m in messages or ()]
         usage = UsageCounter()
         callbacks: list[Any] = [usage]
         if self.metrics is not None:
             callbacks.append(self.metrics.model_callback)
-        config = run_config(ctx, callbacks=callbacks)
+        config = run_config(ctx, callbacks=callbacks, checkpoint_id=options.checkpoint_id)
         if parent is not None:
             config = merge_configs(parent, config)
         started = time.perf_counter()
-        turn: list[AnyMessage] = list(said[-1:])  # what history keeps: from the new message on
+        # What history keeps: the new input on (a client-kept conversation's last message).
+        turn: list[AnyMessage] = list(said if ctx.persist else said[-1:])
         answer: Answer | None = None
+        interrupts: list[Any] | None = None  # set once the run paused
         step_ended = True  # the next words begin a step
         outcome = "cancelled"
         try:
-            # Checkpoint once, when the run ends, instead of after every step: a turn that
-            # fails midway is retried whole anyway, and each write costs a Redis round.
-            run = in_own_task(graph.astream(
-                {"messages": said}, config, context=ctx,
-                stream_mode=TOKEN_MODES if tokens else QUIET_MODES,
-                durability="exit" if graph.checkpointer else None))
+            run = in_own_task(_graph_run(graph, ctx, config, said, messages is None,
+                                         tokens=tokens, options=options))
             async with aclosing(run):
                 async for part in run:
                     mode, chunk = cast(tuple[str, Any], part)
+                    if mode in options.passthrough:
+                        yield StreamPart(mode, chunk)
                     if mode == "messages":
-                        if (text := _answer_token(chunk)) is None:
+                        if not tokens or (text := _answer_token(chunk)) is None:
                             continue
                         if step_ended:
                             step_ended = False
@@ -103,6 +110,8 @@ class Runner:
                         yield event
                     elif mode == "updates" and isinstance(chunk, dict):
                         step_ended = True
+                        if _INTERRUPT in chunk:
+                            interrupts = [*(interrupts or ()), *(chunk[_INTERRUPT] or ())]
                         for node, update in chunk.items():
                             if node not in _TURN_NODES or not isinstance(update, dict):
                                 continue
@@ -113,9 +122,11 @@ class Runner:
                                 yield Token(text)
                             if answer is None:
                                 answer = _final(node, written)
-            if self.publish is not None and ctx.persist:
+            if self.publish is not None and ctx.persist and turn:
+                # A paused run is kept as far as it went: its checkpoint holds it, and
+                # the run that resumes it publishes the rest.
                 await self.publish(ctx, turn)
-            outcome = "ok"
+            outcome = "ok" if interrupts is None else "interrupted"
         except Exception as exc:
             failure = classify(exc, turn_id=ctx.turn_id)
             outcome = "error"
@@ -131,9 +142,44 @@ class Runner:
                                 metrics=self.metrics, outcome=outcome)
         record_turn_end(agent=ctx.agent, turn_id=ctx.turn_id, started=started,
                         metrics=self.metrics, outcome=outcome)
-        yield answer or Answer(id=None, content="")
+        if interrupts is not None:
+            yield Interrupted(tuple(interrupts))
+        else:
+            yield answer or Answer(id=None, content="")
         yield usage.usage()
         yield Done(turn_id=ctx.turn_id, thread_id=ctx.thread_id)
+
+
+def _graph_run(graph: TurnGraph, ctx: TurnContext, config: RunnableConfig,
+               said: list[AnyMessage], no_input: bool, *, tokens: bool,
+               options: RunOptions) -> AsyncIterator[Any]:
+    """The graph's run as (mode, chunk) pairs: LangGraph's stream, or, when the caller
+    asked for "events", the root run's stream parts out of `astream_events`, each event
+    also passed on as ("events", event)."""
+    modes: list[StreamMode] = list(TOKEN_MODES if tokens else QUIET_MODES)
+    modes += sorted(m for m in options.passthrough  # type: ignore[misc]
+                    if m in LANGGRAPH_MODES and m not in modes)
+    graph_input: Any = options.command if options.command is not None \
+        else None if no_input else {"messages": said}
+    # Checkpoint once, when the run ends, instead of after every step: a turn that fails
+    # midway is retried whole anyway, and each write costs a Redis round. A caller that
+    # browses or branches from every step asks for "async" or "sync".
+    durability = options.durability or ("exit" if graph.checkpointer else None)
+    kwargs: dict[str, Any] = {"context": ctx, "stream_mode": modes, "durability": durability}
+    if options.interrupt_before is not None:
+        kwargs["interrupt_before"] = options.interrupt_before
+    if options.interrupt_after is not None:
+        kwargs["interrupt_after"] = options.interrupt_after
+    if "events" not in options.passthrough:
+        return graph.astream(graph_input, config, **kwargs)
+    return _with_events(graph.astream_events(graph_input, config, version="v2", **kwargs))
+
+
+async def _with_events(events: AsyncIterator[Any]) -> AsyncIterator[Any]:
+    async for event in events:
+        yield ("events", event)
+        if event["event"] == "on_chain_stream" and not event.get("parent_ids"):
+            yield event["data"]["chunk"]  # the root run's (mode, chunk)
 
 
 def _with_turn_id(ctx: TurnContext) -> TurnContext:

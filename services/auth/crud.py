@@ -11,8 +11,13 @@ from typing import Any
 from sqlalchemy import CursorResult, delete, select, update
 from sqlalchemy.orm import Session
 
-from services.auth.models import RefreshToken, RoleGrant, User, utcnow
-from services.auth.security import hash_password, new_refresh_token, token_hash
+from services.auth.models import ApiKey, RefreshToken, RoleGrant, User, utcnow
+from services.auth.security import (
+    hash_password,
+    new_api_key,
+    new_refresh_token,
+    token_hash,
+)
 
 audit = logging.getLogger("parley.audit")
 
@@ -165,3 +170,53 @@ def revoke_family(*, session: Session, family_id: str) -> None:
 def family_of(*, session: Session, token: str) -> str | None:
     return session.scalar(select(RefreshToken.family_id)
                           .where(RefreshToken.token_hash == token_hash(token)))
+
+
+def create_api_key(*, session: Session, user_id: int, name: str,
+                   expires_in_days: int | None) -> tuple[ApiKey, str]:
+    """A new key and its secret, which is not kept: shown to its owner once."""
+    secret = new_api_key()
+    expires = utcnow() + timedelta(days=expires_in_days) if expires_in_days else None
+    key = ApiKey(user_id=user_id, name=name, prefix=secret[:12], key_hash=token_hash(secret),
+                 expires_at=expires)
+    session.add(key)
+    session.commit()
+    return key, secret
+
+
+def api_keys_of(*, session: Session, user_id: int) -> list[ApiKey]:
+    return list(session.scalars(select(ApiKey).where(ApiKey.user_id == user_id)
+                                .order_by(ApiKey.id)))
+
+
+def revoke_api_key(*, session: Session, user_id: int, key_id: int) -> bool:
+    """False when the user has no such key (another user's answers the same)."""
+    key = session.get(ApiKey, key_id)
+    if key is None or key.user_id != user_id:
+        return False
+    if key.revoked_at is None:
+        key.revoked_at = utcnow()
+        session.commit()
+    return True
+
+
+class ApiKeyRejected(Exception):
+    pass
+
+
+def user_of_api_key(*, session: Session, secret: str) -> User:
+    """The owner of a valid key (and its use noted); ApiKeyRejected says why not."""
+    key = session.scalar(select(ApiKey).where(ApiKey.key_hash == token_hash(secret)))
+    if key is None:
+        raise ApiKeyRejected("unknown API key")
+    if key.revoked_at is not None:
+        raise ApiKeyRejected("API key revoked")
+    now = utcnow()
+    if key.expires_at is not None and key.expires_at <= now:
+        raise ApiKeyRejected("API key expired")
+    user = session.get(User, key.user_id)
+    if user is None:
+        raise ApiKeyRejected("the user of this API key no longer exists")
+    key.last_used_at = now
+    session.commit()
+    return user

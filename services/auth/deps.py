@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from services.auth import crud
 from services.auth.context import AuthContext
 from services.auth.models import User
-from services.tokens import InvalidToken, Principal
+from services.tokens import InvalidToken, Principal, is_api_key
 
 _STATE_KEY = "parley_auth_context"
 
@@ -45,7 +45,15 @@ def get_session(ctx: ContextDep) -> Iterator[Session]:
 
 
 SessionDep = Annotated[Session, Depends(get_session)]
-TokenDep = Annotated[str | None, Depends(oauth2_scheme)]
+
+
+def presented(request: Request, bearer: Annotated[str | None, Depends(oauth2_scheme)]
+              ) -> str | None:
+    """An access token or API key: `Authorization: Bearer`, else `x-api-key`."""
+    return bearer or request.headers.get("x-api-key", "").strip() or None
+
+
+TokenDep = Annotated[str | None, Depends(presented)]
 
 
 def _unauthorized(message: str) -> HTTPException:
@@ -53,10 +61,17 @@ def _unauthorized(message: str) -> HTTPException:
                          headers={"WWW-Authenticate": "Bearer"})
 
 
-def get_principal(ctx: ContextDep, token: TokenDep) -> Principal:
+def get_principal(ctx: ContextDep, token: TokenDep, session: SessionDep) -> Principal:
     if not token:
         raise _unauthorized("missing access token: send 'Authorization: Bearer <token>' "
-                            "from POST /auth/login")
+                            "from POST /auth/login, or an API key")
+    if is_api_key(token):
+        try:
+            user = crud.user_of_api_key(session=session, secret=token)
+        except crud.ApiKeyRejected as exc:
+            raise _unauthorized(str(exc)) from exc
+        return Principal(user_id=str(user.id), username=user.username,
+                         roles=tuple(crud.roles_of(session=session, user_id=user.id)))
     try:
         return ctx.verifier.verify(token)
     except InvalidToken as exc:

@@ -14,9 +14,13 @@ from starlette.concurrency import run_in_threadpool
 
 from services.auth import crud
 from services.auth.context import AuthContext
-from services.auth.deps import ContextDep, CurrentUser, SessionDep, bind_context
+from services.auth.deps import ContextDep, CurrentUser, SessionDep, TokenDep, bind_context
 from services.auth.models import User
 from services.auth.schemas import (
+    AccessToken,
+    ApiKeyCreate,
+    ApiKeyCreated,
+    ApiKeyOut,
     Credentials,
     ProfileUpdate,
     RefreshRequest,
@@ -26,6 +30,7 @@ from services.auth.schemas import (
 )
 from services.auth.security import hash_password, issue_access_token, verify_password
 from services.database import health_router
+from services.tokens import is_api_key
 
 WRONG_CREDENTIALS = "wrong username or password"
 
@@ -44,14 +49,19 @@ def user_out(session: Session, user: User) -> UserOut:
         update={"roles": crud.roles_of(session=session, user_id=user.id)})
 
 
+def access_token(ctx: AuthContext, session: Session, user: User) -> str:
+    settings = ctx.settings
+    return issue_access_token(keys=ctx.keys, user_id=user.id, username=user.username,
+                              roles=crud.roles_of(session=session, user_id=user.id),
+                              issuer=settings.issuer, audience=settings.audience,
+                              ttl=settings.access_ttl_seconds)
+
+
 def token_pair(ctx: AuthContext, session: Session, user: User,
                refresh_token: str | None = None) -> TokenPair:
     """A fresh access token, with `refresh_token` or the first token of a new family."""
     settings = ctx.settings
-    access = issue_access_token(keys=ctx.keys, user_id=user.id, username=user.username,
-                                roles=crud.roles_of(session=session, user_id=user.id),
-                                issuer=settings.issuer,
-                                audience=settings.audience, ttl=settings.access_ttl_seconds)
+    access = access_token(ctx, session, user)
     refresh_token = refresh_token or crud.start_refresh_family(
         session=session, user_id=user.id, ttl=settings.refresh_ttl_seconds)
     return TokenPair(access_token=access, refresh_token=refresh_token,
@@ -146,6 +156,47 @@ def build_router(ctx: AuthContext) -> APIRouter:
         for listener in auth.on_profile_change:
             listener(str(changed.id))
         return out
+
+    @router.post("/api-keys", response_model=ApiKeyCreated,
+                 status_code=status.HTTP_201_CREATED)
+    def create_api_key(body: ApiKeyCreate, user: CurrentUser, token: TokenDep,
+                       session: SessionDep) -> ApiKeyCreated:
+        """A personal API key, for programs: its secret is in this answer only."""
+        if token and is_api_key(token):
+            raise HTTPException(status.HTTP_403_FORBIDDEN,
+                                "create API keys with an access token from /auth/login, "
+                                "not with another key")
+        key, secret = crud.create_api_key(session=session, user_id=user.id, name=body.name,
+                                          expires_in_days=body.expires_in_days)
+        return ApiKeyCreated(**ApiKeyOut.model_validate(key).model_dump(), key=secret)
+
+    @router.get("/api-keys", response_model=list[ApiKeyOut])
+    def list_api_keys(user: CurrentUser, session: SessionDep) -> list[ApiKeyOut]:
+        return [ApiKeyOut.model_validate(k)
+                for k in crud.api_keys_of(session=session, user_id=user.id)]
+
+    @router.delete("/api-keys/{key_id}", status_code=status.HTTP_204_NO_CONTENT)
+    def revoke_api_key(key_id: int, user: CurrentUser, session: SessionDep) -> Response:
+        if not crud.revoke_api_key(session=session, user_id=user.id, key_id=key_id):
+            raise HTTPException(status.HTTP_404_NOT_FOUND, f"you have no API key {key_id}")
+        return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+    @router.post("/api-keys/exchange", response_model=AccessToken)
+    def exchange_api_key(token: TokenDep, session: SessionDep, auth: ContextDep
+                         ) -> AccessToken:
+        """An access token for an API key: how the gateway turns a key into the token the
+        services behind it verify."""
+        if not token or not is_api_key(token):
+            raise HTTPException(status.HTTP_401_UNAUTHORIZED,
+                                "send an API key as 'x-api-key' or 'Authorization: Bearer'",
+                                headers={"WWW-Authenticate": "Bearer"})
+        try:
+            user = crud.user_of_api_key(session=session, secret=token)
+        except crud.ApiKeyRejected as exc:
+            raise HTTPException(status.HTTP_401_UNAUTHORIZED, str(exc),
+                                headers={"WWW-Authenticate": "Bearer"}) from exc
+        return AccessToken(access_token=access_token(auth, session, user),
+                           expires_in=auth.settings.access_ttl_seconds)
 
     @router.get("/.well-known/jwks.json")
     def jwks(auth: ContextDep) -> dict[str, Any]:

@@ -78,3 +78,33 @@ class ProfileUpdate(BaseModel):
             raise ValueError("preferred_language must be a language name or tag, "
                              "such as 'French' or 'pt-BR'")
         return value
+
+
+class ApiKeyCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    name: str = Field(min_length=1, max_length=80, description="What the key is for.")
+    expires_in_days: int | None = Field(default=None, ge=1, le=3650,
+                                        description="Omit for a key that does not expire.")
+
+
+class ApiKeyOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    name: str
+    prefix: str = Field(description="The key's first characters, to tell keys apart.")
+    created_at: UtcDateTime
+    expires_at: UtcDateTime | None
+    last_used_at: UtcDateTime | None
+    revoked_at: UtcDateTime | None
+
+
+class ApiKeyCreated(ApiKeyOut):
+    key: str = Field(description="The key itself: shown this once, never stored.")
+
+
+class AccessToken(BaseModel):
+    access_token: str
+    token_type: str = "bearer"
+    expires_in: int = Field(description="seconds the access token stays valid")

@@ -13,6 +13,7 @@ from pwdlib import PasswordHash
 from pwdlib.hashers.argon2 import Argon2Hasher
 
 from services.auth.keys import KeyStore
+from services.tokens import API_KEY_PREFIX
 
 _hasher = PasswordHash((Argon2Hasher(),))
 
@@ -48,6 +49,10 @@ def issue_access_token(*, keys: KeyStore, user_id: int, username: str, roles: li
 
 def new_refresh_token() -> str:
     return secrets.token_urlsafe(32)
+
+
+def new_api_key() -> str:
+    return API_KEY_PREFIX + secrets.token_urlsafe(32)
 
 
 def token_hash(token: str) -> str:

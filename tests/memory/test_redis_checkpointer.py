@@ -175,3 +175,77 @@ async def test_a_node_that_asks_resumes_with_the_answer(redis: Redis, durability
     resumed = await builder.compile(checkpointer=RedisStringSaver(redis)).ainvoke(
         Command(resume="yes"), config, durability=durability)
     assert resumed == {"done": ["prepared", "asked"], "answer": "yes"}
+
+
+async def test_keeping_several_checkpoints_lists_reads_and_trims_them(redis: Redis) -> None:
+    saver = RedisStringSaver(redis, ttl_seconds=600, keep=3)
+    base: RunnableConfig = {"configurable": {"thread_id": "t", "checkpoint_ns": ""}}
+    config, ids = base, []
+    for step in range(5):
+        checkpoint = empty_checkpoint()
+        ids.append(checkpoint["id"])
+        saved = await saver.aput(config, checkpoint, {"source": "loop", "step": step}, {})
+        await saver.aput_writes(saved, [("messages", f"w{step}")], task_id=f"t{step}")
+        config = saved
+    listed = [t async for t in saver.alist(base)]
+    assert [t.checkpoint["id"] for t in listed] == ids[:1:-1]  # the three newest, newest first
+    assert [t.metadata["step"] for t in listed] == [4, 3, 2]
+    assert [t.pending_writes for t in listed] == [[("t4", "messages", "w4")],
+                                                  [("t3", "messages", "w3")],
+                                                  [("t2", "messages", "w2")]]
+    assert listed[1].parent_config == {"configurable": {
+        "thread_id": "t", "checkpoint_ns": "", "checkpoint_id": ids[2]}}
+    older: Any = {"configurable": {**base["configurable"], "checkpoint_id": ids[2]}}
+    got = await saver.aget_tuple(older)
+    assert got is not None and got.checkpoint["id"] == ids[2]
+    gone: Any = {"configurable": {**base["configurable"], "checkpoint_id": ids[1]}}
+    assert await saver.aget_tuple(gone) is None  # past `keep`
+    before = [t.checkpoint["id"] async for t in saver.alist(base, before=listed[0].config,
+                                                              limit=1)]
+    assert before == [ids[3]]
+    key = saver._key("t", "")
+    assert await redis.hlen(f"{key}:history") == 2  # the latest is not stored twice
+    assert sorted(await redis.hkeys(f"{key}:writes")) == sorted(
+        f"{ids[i]}|t{i}|0".encode() for i in (2, 3, 4))  # dropped checkpoints' writes went
+    for side in ("", ":history", ":order", ":writes"):
+        assert 590 < await redis.ttl(f"{key}{side}") <= 600
+
+
+async def test_rewinding_makes_an_older_checkpoint_the_latest(redis: Redis) -> None:
+    saver = RedisStringSaver(redis, keep=5)
+    base: RunnableConfig = {"configurable": {"thread_id": "t", "checkpoint_ns": ""}}
+    config, ids = base, []
+    for step in range(3):
+        checkpoint = empty_checkpoint()
+        ids.append(checkpoint["id"])
+        config = await saver.aput(config, checkpoint, {"source": "loop", "step": step}, {})
+        await saver.aput_writes(config, [("messages", f"w{step}")], task_id=f"t{step}")
+    first: Any = {"configurable": {**base["configurable"], "checkpoint_id": ids[0]}}
+    assert await saver.arewind(first)
+    latest = await saver.aget_tuple(base)
+    assert latest is not None and latest.checkpoint["id"] == ids[0]
+    assert latest.pending_writes == [("t0", "messages", "w0")]
+    assert [t.checkpoint["id"] async for t in saver.alist(base)] == [ids[0]]
+    unknown: Any = {"configurable": {**base["configurable"], "checkpoint_id": "nope"}}
+    assert not await saver.arewind(unknown)
+    # A new checkpoint after the rewind follows the one rewound to.
+    after = empty_checkpoint()
+    await saver.aput(first, after, {"source": "loop", "step": 1}, {})
+    assert [t.checkpoint["id"] async for t in saver.alist(base)] == [after["id"], ids[0]]
+    await saver.adelete_thread("t")
+    assert [k async for k in redis.scan_iter("*")] == []
+
+
+async def test_a_graph_branches_from_a_kept_checkpoint(redis: Redis) -> None:
+    model = ScriptedChatModel(script=[say("Hi Ada."), say("Hi Bob.")])
+    graph = build_graph(GraphDeps(model=model)).compile(
+        checkpointer=RedisStringSaver(redis, keep=20))
+    config = config_for("u1:branch")
+    await graph.ainvoke({"messages": [HumanMessage("I am Ada", id="h1")]}, config)
+    states = [s async for s in graph.aget_state_history(config)]
+    start = next(s for s in states if s.next == ("__start__",))  # before the first message
+    await graph.ainvoke({"messages": [HumanMessage("I am Bob", id="h2")]}, start.config)
+    now = await graph.aget_state(config)
+    assert [m.content for m in now.values["messages"]] == ["I am Bob", "Hi Bob."]
+    history = [s async for s in graph.aget_state_history(config)]
+    assert len(history) == 2 * len(states)  # both branches are kept

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,7 +17,9 @@ from agents.fake import ScriptedChatModel
 from server.app import create_app
 from server.platform import Platform, build_platform
 from server.settings import Settings
+from tests.support.agent_protocol import Server, api_key, scripted, settings_for
 from tests.support.live import reset_sse_state, serve_in_thread
+from tests.support.serve import parley_serve
 from tools.registry import ToolSource
 
 
@@ -109,3 +111,25 @@ def make_auth_app(make_app: AppFactory) -> AppFactory:
         return make_app(script, auth_enabled=True, **settings)
 
     return make
+
+
+@pytest.fixture
+def ap_server(make_auth_app: AppFactory, live: Callable[[Any], Any], redis_url: str,
+              tmp_path: Path) -> Iterator[Server]:
+    """Parley on a real port with Redis and auth, and users ada and bob with API keys."""
+    app = make_auth_app([scripted], **settings_for(redis_url, tmp_path / "data"))
+    with live(app) as url:
+        yield Server(url=url, app=app, keys={u: api_key(url, u) for u in ("ada", "bob")})
+
+
+@pytest.fixture
+def other_replica(ap_server: Server, redis_url: str, tmp_path: Path) -> Iterator[str]:
+    """A second Parley process on the same Redis and the same accounts (data folder), as
+    another replica behind a load balancer is. It follows runs; it runs none here."""
+    script = tmp_path / "script.json"
+    script.write_text('["I am the other replica."]')
+    with parley_serve(tmp_path / "data", env={
+            "PARLEY_REDIS_URL": redis_url, "PARLEY_LLM": "fake",
+            "PARLEY_FAKE_SCRIPT": str(script), "PARLEY_MEMORY_ENABLED": "false",
+            "PARLEY_API_KEY_CACHE_SECONDS": "0"}, ready_timeout=300) as served:
+        yield served.url
