@@ -77,11 +77,6 @@ def create_app(settings: Settings, *, platform_factory: PlatformFactory | None =
     app.exception_handler(StarletteHTTPException)(_http_error)
     services.include(app)
     include_routes(app, sorted(load_agents(settings.agents_file, settings.agent_tools)))
-
-    @app.get("/", include_in_schema=False)
-    async def index() -> RedirectResponse:
-        return RedirectResponse("/agents/assistant/playground/")
-
     return app
 
 

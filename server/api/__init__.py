@@ -6,12 +6,25 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from server.api import catalog, chat, health, login, memories, metrics, openai, reports, threads
+from server.api import (
+    catalog,
+    chat,
+    health,
+    login,
+    memories,
+    metrics,
+    openai,
+    reports,
+    threads,
+    web,
+)
 from server.api.langserve import add_agent_routes
 
 
 def include_routes(app: FastAPI, agent_names: list[str]) -> None:
     for router in (login.router, reports.router, memories.router, health.router,
-                   metrics.router, catalog.router, chat.router, openai.router, threads.router):
+                   metrics.router, catalog.router, chat.router, openai.router, threads.router,
+                   web.router):
         app.include_router(router)
+    web.mount(app)
     add_agent_routes(app, agent_names)
