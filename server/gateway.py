@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI, Request
 
 from server.settings import Settings
 from services.auth.context import AuthContext, build_auth
@@ -23,7 +23,7 @@ from services.history.consumer import consumer_running
 from services.history.context import HistoryContext, build_history
 from services.history.routes import build_router as history_router
 from services.history.settings import HistorySettings
-from services.tokens import Principal, TokenVerifier, url_jwks
+from services.tokens import InvalidToken, Principal, TokenVerifier, presented_token, url_jwks
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +44,8 @@ class Services:
     def include(self, app: FastAPI) -> None:
         self._app = app
         if self.auth is not None:
-            app.include_router(auth_router(self.auth))
+            app.include_router(auth_router(self.auth),
+                               dependencies=[Depends(self._after_profile_change)])
         if self.history is not None:
             app.include_router(history_router(self.history))
 
@@ -116,6 +117,22 @@ class Services:
 
     def forget_profile(self, user_id: str) -> None:
         self._profiles.pop(user_id, None)
+
+    async def _after_profile_change(self, request: Request) -> AsyncIterator[None]:
+        """Mounted here, the auth service's `PATCH /auth/me` drops the caller's cached
+        profile once it has saved the new one, so the next answer follows the change. (A
+        separate auth service is called past this server: there the cached profile ages
+        out within `profile_ttl`.)"""
+        yield  # the route runs; a refused update raises here, and nothing changed
+        if request.method != "PATCH" or request.url.path != "/auth/me" or not self.verifier:
+            return
+        token = presented_token(request.headers, request.cookies)
+        try:
+            principal = self.verifier.verify(token) if token else None
+        except InvalidToken:
+            return
+        if principal is not None:
+            self.forget_profile(principal.user_id)
 
     @asynccontextmanager
     async def running(self, redis_url: str | None) -> AsyncIterator[None]:

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from services.auth import crud
 from services.auth.context import AuthContext
 from services.auth.models import User
-from services.tokens import InvalidToken, Principal
+from services.tokens import InvalidToken, Principal, presented_token
 
 _STATE_KEY = "parley_auth_context"
 
@@ -53,7 +53,12 @@ def _unauthorized(message: str) -> HTTPException:
                          headers={"WWW-Authenticate": "Bearer"})
 
 
-def get_principal(ctx: ContextDep, token: TokenDep) -> Principal:
+def get_principal(request: Request, ctx: ContextDep, token: TokenDep) -> Principal:
+    # The login page's cookie counts like the header, as on the other services: the chat
+    # page reads and changes its user's profile with it. (PATCH, like any method but GET
+    # and POST, cannot be sent cross-site without a CORS preflight, which this service
+    # never grants.)
+    token = token or presented_token(request.headers, request.cookies)
     if not token:
         raise _unauthorized("missing access token: send 'Authorization: Bearer <token>' "
                             "from POST /auth/login")
