@@ -149,16 +149,22 @@ export function codeBlock(code, lang = "") {
     h("pre", { tabindex: "0" }, codeEl));
 }
 
+// A list goes on while its items use the same bullet, or the same . or ) after a number.
+function markerKind(marker) {
+  return /\d/.test(marker) ? marker.slice(-1) : marker;
+}
+
 function list(lines, start, out, ctx) {
   const first = LIST_ITEM.exec(lines[start]);
   const ordered = /\d/.test(first[2]);
+  const kind = markerKind(first[2]);
   const el = h(ordered ? "ol" : "ul");
   if (ordered && parseInt(first[2], 10) !== 1) el.setAttribute("start", String(parseInt(first[2], 10)));
   const markerIndent = first[1].length;
   let i = start;
   while (i < lines.length) {
     const m = LIST_ITEM.exec(lines[i]);
-    if (!m || /\d/.test(m[2]) !== ordered || m[1].length > markerIndent + 1) break;
+    if (!m || markerKind(m[2]) !== kind || m[1].length > markerIndent + 1) break;
     if (RULE.test(lines[i])) break;
     const contentIndent = m[1].length + m[2].length + Math.max(1, (m[3] || " ").length);
     const item = [m[4] || ""];
@@ -334,11 +340,12 @@ function inline(text, out, ctx) {
     }
     const before = i === 0 ? " " : text[i - 1];
     if ((ch === "h" || ch === "H") && /[\s(*_~[]/.test(before)) {
-      const bare = /^https?:\/\/[^\s<>]*[^\s<>.,:;"')\]!?*_~]/i.exec(rest);
-      if (bare) {
+      const bare = /^https?:\/\/[^\s<>]+/i.exec(rest);
+      const address = bare && trimAddress(bare[0]);
+      if (address && /^https?:\/\/[^/?#]/i.test(address)) {
         flush();
-        out.append(anchor({ text: bare[0], href: bare[0], plainText: true }, ctx));
-        i += bare[0].length;
+        out.append(anchor({ text: address, href: address, plainText: true }, ctx));
+        i += address.length;
         continue;
       }
     }
@@ -369,6 +376,22 @@ function inline(text, out, ctx) {
     i += 1;
   }
   flush();
+}
+
+// A bare address ends before the punctuation that ends its sentence, and before a ")"
+// it did not open (as GitHub reads them).
+function trimAddress(address) {
+  let end = address;
+  for (;;) {
+    const last = end.slice(-1);
+    if (/[.,:;"'!?*_~\]]/.test(last)) {
+      end = end.slice(0, -1);
+    } else if (last === ")" && (end.split("(").length < end.split(")").length)) {
+      end = end.slice(0, -1);
+    } else {
+      return end;
+    }
+  }
 }
 
 function parseLink(text, open) {
