@@ -10,6 +10,7 @@ import shutil
 import threading
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -103,14 +104,9 @@ def gate_source(state: Gate) -> ToolSource:
     return ToolSource(name="gate", origin="builtin", target=[gate])
 
 
-@pytest.fixture(scope="module")
-def chat_server(redis_server: EmbeddedRedis, tmp_path_factory: pytest.TempPathFactory
-                ) -> Iterator[ChatServer]:
-    import redis
-
-    client = redis.Redis.from_url(redis_server.url)
-    client.flushall()
-    client.close()
+@contextmanager
+def serve_chat(redis_url: str, data: Path) -> Iterator[ChatServer]:
+    """The server on a port of 127.0.0.1, with its data under `data`."""
     model = ScriptedChatModel(script=[answer], cycle=True)
     gate, probe = Gate(), Probe()
     sources = [*tool_sources_for(probe), gate_source(gate),
@@ -120,13 +116,24 @@ def chat_server(redis_server: EmbeddedRedis, tmp_path_factory: pytest.TempPathFa
         return await build_platform(settings, models={"fake": model}, tool_sources=sources,
                                     **kwargs)
 
-    data = tmp_path_factory.mktemp("chat-page")
     settings = Settings(llm="fake", auth_enabled=True, memory_enabled=True, data_dir=data,
-                        redis_url=redis_server.url, rate_limit_per_minute=600,
-                        rate_limit_burst=100)
+                        redis_url=redis_url, rate_limit_per_minute=600, rate_limit_burst=100)
     app = create_app(settings, platform_factory=factory)
     with serve_in_thread(app, proxy_headers=False) as url:
         yield ChatServer(url=url, model=model, gate=gate, probe=probe)
+
+
+@pytest.fixture(scope="module")
+def chat_server(redis_server: EmbeddedRedis, tmp_path_factory: pytest.TempPathFactory
+                ) -> Iterator[ChatServer]:
+    import redis
+
+    client = redis.Redis.from_url(redis_server.url)
+    client.flushall()
+    client.close()
+    data = tmp_path_factory.mktemp("chat-page")
+    with serve_chat(redis_server.url, data) as server:
+        yield server
     shutil.rmtree(data, ignore_errors=True)
 
 

@@ -215,7 +215,7 @@ def test_the_preferred_language_reaches_the_next_answer(
     page.get_by_label("Preferred language").fill("French")
     page.get_by_label("Display name").fill("Fay")
     page.get_by_role("button", name="Save").click()
-    page.get_by_text("Saved.").wait_for()
+    page.get_by_text("Saved. The next answer").wait_for()
     assert api_json(page, "/auth/me")["preferred_language"] == "French"
     assert page.locator("#whoami").inner_text() == "Fay"
     page.get_by_label("Preferred language").fill("Klingon 2")

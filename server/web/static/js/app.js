@@ -114,6 +114,11 @@ async function openThread(id) {
 
 async function route() {
   const hash = window.location.hash || "#/";
+  for (const [id, place] of [["memories-link", "#/memories"], ["settings-link", "#/settings"]]) {
+    const link = document.getElementById(id);
+    if (hash === place) link.setAttribute("aria-current", "page");
+    else link.removeAttribute("aria-current");
+  }
   if (hash === "#/memories") {
     const view = new MemoriesView();
     show(view);
@@ -123,7 +128,6 @@ async function route() {
     show(new SettingsView(me, (updated) => {
       me = updated;
       showWho();
-      announce("Settings saved.");
     }));
     threads.setCurrent(null);
   } else if (hash.startsWith("#/t/")) {

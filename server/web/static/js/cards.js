@@ -5,9 +5,12 @@
 import { formatDuration, h } from "./dom.js";
 import { renderMarkdown } from "./markdown.js";
 
+// Short arguments on one line, longer ones laid out.
 function argsText(args) {
   try {
-    return JSON.stringify(args ?? {}, null, 2);
+    // Newlines of the layout only: JSON writes those inside strings as \n.
+    const line = JSON.stringify(args ?? {}, null, 1).replace(/\n */g, " ");
+    return line.length <= 60 ? line : JSON.stringify(args, null, 2);
   } catch {
     return String(args);
   }
