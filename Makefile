@@ -4,6 +4,8 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 UV     := $(VENV)/bin/uv
 STAMP  := $(VENV)/.installed
+# axe-core for the chat page's accessibility test: test-only, from npm by its lock file.
+AXE    := tests/server/web/node_modules/axe-core/axe.min.js
 # llama-cpp-python builds from source: a portable CPU build, not tuned to this machine.
 export CMAKE_ARGS ?= -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DLLAMA_CURL=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF
 export CMAKE_BUILD_PARALLEL_LEVEL ?= 2
@@ -19,7 +21,13 @@ $(STAMP): requirements.lock requirements-models.lock pyproject.toml
 	$(UV) pip install --python $(PY) --no-deps -e .
 	touch $(STAMP)
 
-install: $(STAMP)
+# Without npm the accessibility test skips (and fails in CI, which installs npm).
+$(AXE): tests/server/web/package-lock.json
+	@command -v npm >/dev/null || { echo "npm not found: the chat page's axe test will skip"; exit 0; } \
+	  && cd tests/server/web && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error \
+	  && touch node_modules/axe-core/axe.min.js
+
+install: $(STAMP) $(AXE)
 
 run: install
 	$(VENV)/bin/parley serve

@@ -98,6 +98,15 @@ def bring_up(root: Path, *, agent_env: dict[str, str] | None = None,
             "PARLEY_HISTORY_JWKS_URL": f"{auth_url}/auth/.well-known/jwks.json"})
         wait_for(f"http://127.0.0.1:{history_port}/history/readyz",
                  topo.processes["history"], root / "history.log")
+        # A report's chart is written by one replica and fetched through another: they
+        # share the reports folder, as compose's `reports` volume has it.
+        reports = root / "reports"
+        reports.mkdir(exist_ok=True)
+        for i in range(len(agent_ports)):
+            link = root / f"agent{i + 1}" / "reports"
+            link.parent.mkdir(exist_ok=True)
+            if not link.exists():
+                link.symlink_to(reports)
         for i, agent_port in enumerate(agent_ports):
             topo.start(f"agent{i + 1}", [python, "-m", "server.cli", "serve"], {
                 "PARLEY_PORT": str(agent_port), "PARLEY_REDIS_URL": topo.redis.url,

@@ -8,7 +8,6 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
-from fastapi.responses import RedirectResponse
 
 from agents.catalog import load_agents
 from server.admission import TurnSlots
@@ -86,9 +85,4 @@ def create_app(settings: Settings, *, platform_factory: PlatformFactory | None =
     document_errors(app)
     services.include(app)
     include_routes(app, sorted(load_agents(settings.agents_file, settings.agent_tools)))
-
-    @app.get("/", include_in_schema=False)
-    async def index() -> RedirectResponse:
-        return RedirectResponse("/agents/assistant/playground/")
-
     return app

@@ -17,6 +17,7 @@ from server.api import (
     openai,
     reports,
     threads,
+    web,
 )
 from server.api.langserve import add_agent_routes
 
@@ -24,6 +25,7 @@ from server.api.langserve import add_agent_routes
 def include_routes(app: FastAPI, agent_names: list[str]) -> None:
     for router in (login.router, reports.router, memories.router, health.router,
                    metrics.router, catalog.router, chat.router, openai.router, threads.router,
-                   agent_protocol.router):
+                   agent_protocol.router, web.router):
         app.include_router(router)
+    web.mount(app)
     add_agent_routes(app, agent_names)

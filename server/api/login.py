@@ -1,6 +1,6 @@
 """A small login page for browsers: it signs in through the auth service and keeps the
 access token in an HttpOnly cookie, which the gateway accepts like a Bearer header, so the
-LangServe playground works behind auth."""
+chat page (`/`) and the LangServe playground work behind auth."""
 
 from __future__ import annotations
 
@@ -43,10 +43,11 @@ _PAGE = """<!doctype html>
 
 
 def safe_next(target: str | None) -> str:
-    """Only same-site paths, so the page cannot be used to redirect elsewhere."""
+    """Only same-site paths, so the page cannot be used to redirect elsewhere; the chat
+    page by default."""
     if target and target.startswith("/") and not target.startswith("//"):
         return target
-    return "/agents/assistant/playground/"
+    return "/"
 
 
 def page(next_url: str, error: str = "", username: str = "", status: int = 200,

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from services.auth import crud
 from services.auth.context import AuthContext
 from services.auth.models import User
-from services.tokens import InvalidToken, Principal, is_api_key
+from services.tokens import InvalidToken, Principal, is_api_key, presented_token
 
 _STATE_KEY = "parley_auth_context"
 
@@ -49,8 +49,11 @@ SessionDep = Annotated[Session, Depends(get_session)]
 
 def presented(request: Request, bearer: Annotated[str | None, Depends(oauth2_scheme)]
               ) -> str | None:
-    """An access token or API key: `Authorization: Bearer`, else `x-api-key`."""
-    return bearer or request.headers.get("x-api-key", "").strip() or None
+    """An access token or API key: `Authorization: Bearer`, else `x-api-key`, else the
+    login page's cookie, with which the chat page reads and changes its user's profile
+    (cross-site cookie writes are refused by server.csrf)."""
+    return (bearer or request.headers.get("x-api-key", "").strip()
+            or presented_token(request.headers, request.cookies) or None)
 
 
 TokenDep = Annotated[str | None, Depends(presented)]

@@ -34,3 +34,18 @@ def browser_page() -> Iterator[Any]:
         finally:
             context.close()
             shutil.rmtree(profile, ignore_errors=True)
+
+
+@contextmanager
+def chromium() -> Iterator[Any]:
+    """Debian's Chromium as a Playwright `Browser`, for tests that open a context per user
+    (each its own cookies) or set the viewport."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_ARGS,
+                                     headless=True)
+        try:
+            yield browser
+        finally:
+            browser.close()
