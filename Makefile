@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed
 export CMAKE_ARGS ?= -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DLLAMA_CURL=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF
 export CMAKE_BUILD_PARALLEL_LEVEL ?= 2
 
-.PHONY: install run run-distributed test lint typecheck unit eval bench lock clean
+.PHONY: install run run-distributed test system-tools lint typecheck unit eval bench lock clean
 
 $(STAMP): requirements.lock requirements-models.lock pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -38,7 +38,12 @@ typecheck: install
 unit: install
 	$(VENV)/bin/pytest -q
 
-test: lint typecheck unit
+# PostgreSQL, Chromium, nginx, the docker-compose plugin: installed with apt when missing and
+# run as root; otherwise the tests needing them skip, naming the command that installs them.
+system-tools:
+	bash .ci/install-system-tools
+
+test: system-tools lint typecheck unit
 
 # Tool-routing accuracy of the default local model (tests/eval/routing.jsonl).
 eval: install
