@@ -39,6 +39,8 @@ class Settings(BaseSettings):
     local_repeat_penalty: float = 1.1
     local_dry_multiplier: float = 0.8
     local_stop: list[str] | None = None
+    # Libraries' loggers stay at WARNING; name one to hear more, e.g. {"uvicorn": "INFO"}.
+    log_library_levels: dict[str, str] = Field(default_factory=dict)
 
     # Agents: an optional JSON/TOML-free override of the built-in catalogue, as a JSON file
     agents_file: Path | None = None
