@@ -146,3 +146,19 @@ def make_chat_model(spec: str, options: ModelOptions) -> BaseChatModel:
     provider, model = parse_provider(spec)
     return PROVIDERS[provider](model, options)
 
+
+def describe_model(spec: str, options: ModelOptions) -> str:
+    """Which model answers, in words, for the start-up lines and `parley models`."""
+    provider, model = parse_provider(spec)
+    if provider == "local":
+        from agents.local_model import default_model_path  # type: ignore[import-not-found]
+
+        path = options.local_model_path or default_model_path()
+        size = f", {path.stat().st_size / 1e6:.0f} MB" if path.is_file() else ", not found"
+        return f"local: {path.name} in process on llama.cpp ({path}{size})"
+    if provider == "openai-compatible":
+        return f"openai-compatible: {model or 'default'} at {options.base_url}"
+    if provider == "fake":
+        script = options.fake_script or "none: it echoes"
+        return f"fake: a scripted model, no language model (script: {script})"
+    return f"{provider}: {model or 'its default model'}"
