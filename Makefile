@@ -43,9 +43,11 @@ system-tools:
 
 test: system-tools lint typecheck unit
 
-# Tool-routing accuracy of the default local model (tests/eval/routing.jsonl).
+# The default local model: its tool routing (tests/eval/routing.jsonl) and its answers
+# (tests/eval/answers.jsonl: no loops, names recalled, translations, chit-chat in words).
 eval: install
 	$(PY) -m tests.eval.run_routing
+	$(PY) -m tests.eval.run_answers
 
 # Parley's cost beside LangServe and a bare FastAPI floor: bench/results/ and the README.
 bench: install
