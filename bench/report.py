@@ -46,7 +46,9 @@ def summarise(results: dict[str, Any]) -> str:
               f"checkpoint writes p50 {window['turn_with_checkpoints']['p50']} ms.",
               f"Local model: {model['parley_tokens_per_s']} tokens/s through Parley, "
               f"{model['raw_tokens_per_s']} raw ({model['ratio']:.0%}).", ""]
-    return "\n".join(lines + targets(results))
+    from bench.first_answer import summary_lines
+
+    return "\n".join(lines + summary_lines(results) + [""] + targets(results))
 
 
 def targets(results: dict[str, Any]) -> list[str]:

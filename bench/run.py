@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from bench.first_answer import first_answer_benchmark
 from bench.local_model import local_model_benchmark
 from bench.recall import memory_benchmarks
 from bench.report import plot, summarise
@@ -38,6 +39,8 @@ async def main() -> None:
         "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "machine": f"{platform.machine()} ({cpu_model()}), {os.cpu_count()} cores, Python "
                    f"{platform.python_version()}"}
+    # First, a newcomer's wait from `git clone` to the first answer (it frees its own cores).
+    await asyncio.to_thread(first_answer_benchmark, results)
     data = Path(tempfile.mkdtemp(prefix="parley-bench-"))
     redis = start_redis(data / "redis")
     try:
