@@ -18,6 +18,7 @@ import sys
 import tempfile
 import time
 import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -71,7 +72,8 @@ async def run_case(graph: Any, case: dict[str, Any], thread: str) -> str:
     return answer
 
 
-async def evaluate(model: BaseChatModel, cases_file: Path = CASES) -> dict[str, Any]:
+async def evaluate(model: BaseChatModel, cases_file: Path = CASES,
+                   progress: Callable[[str], None] | None = None) -> dict[str, Any]:
     from langgraph.checkpoint.memory import InMemorySaver
 
     from agents.catalog import load_agents
@@ -91,6 +93,9 @@ async def evaluate(model: BaseChatModel, cases_file: Path = CASES) -> dict[str, 
         for number, case in enumerate(cases):
             answer = await run_case(graph, case, f"case-{number}")
             checked.append(Checked(case, answer, check(case, answer)))
+            if progress:
+                progress(f"{number + 1}/{len(cases)} "
+                         f"{'pass' if checked[-1].passed else 'FAIL'} {case['turns'][-1]!r}")
     kinds = sorted({c.case["kind"] for c in checked})
     return {
         "cases": len(checked),
@@ -116,7 +121,7 @@ def main() -> int:
     # As `make run` builds it: the default decoding and temperature, the shared router.
     model = make_local_chat_model(model_path=args.model_path, n_ctx=4096, n_threads=None,
                                   temperature=0.2, router=LocalEmbeddings())
-    result = asyncio.run(evaluate(model))
+    result = asyncio.run(evaluate(model, progress=lambda line: print(line, flush=True)))
     for failed in result["failed"]:
         print(f"  {' / '.join(failed['turns'])[:70]!r}: {', '.join(failed['why'])}\n"
               f"      {failed['answer'][:160]!r}")
