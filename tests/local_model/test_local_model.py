@@ -30,7 +30,10 @@ def get_weather(place: str, days: int = 1) -> str:
 
 @pytest.fixture(scope="module")
 def model() -> LocalChatModel:
-    built = make_chat_model("local", ModelOptions(local_n_ctx=2048, temperature=0.0))
+    # Answers of at most 128 tokens: enough for every check here, and a test's run stays
+    # short on two busy cores (the 512-token cap is PARLEY_LOCAL_MAX_TOKENS's default).
+    built = make_chat_model("local", ModelOptions(local_n_ctx=2048, temperature=0.0,
+                                                  local_decoding={"max_tokens": 128}))
     assert isinstance(built, LocalChatModel)
     return built
 
@@ -168,7 +171,7 @@ def test_serve_answers_with_no_key_and_no_configuration(tmp_path) -> None:  # ty
 
     recordings = Path(__file__).parents[1] / "tools" / "recordings" / "weather"
     with replay_server() as weather, parley_serve(tmp_path, {
-            "PARLEY_LLM": "local", "OPENAI_API_KEY": "",
+            "PARLEY_LLM": "local", "OPENAI_API_KEY": "", "PARLEY_LOCAL_MAX_TOKENS": "128",
             "PARLEY_WEATHER_GEOCODING_URL": f"{weather.url}/v1/search",
             "PARLEY_WEATHER_FORECAST_URL": f"{weather.url}/v1/forecast"}) as served:
         weather.on("/v1/search", Answer.file(recordings / "geocoding_paris.json"))
