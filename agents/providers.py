@@ -32,6 +32,9 @@ class ModelOptions:
     local_model_path: Path | None = None
     local_n_ctx: int = 4096
     local_n_threads: int | None = None
+    # The local model's decoding: any of max_tokens, repeat_penalty, dry_multiplier, stop
+    # (agents/local_model.py); unset fields keep the model's defaults.
+    local_decoding: dict[str, Any] | None = None
     # The local model routes tools by sentence embeddings: the composition root passes the
     # embedder memory uses, so one copy of MiniLM serves both and a message is embedded
     # once per turn (its cache), not once for routing and again for recall.
@@ -95,7 +98,7 @@ def _local(_model: str, opts: ModelOptions) -> BaseChatModel:
         from agents.local_model import make_local_chat_model  # type: ignore[import-not-found]
     except ImportError as exc:
         raise ProviderError(
-            "the local model is not installed: run `make install` (it builds llama-cpp-python)"
+            "the local model is not installed: run `make install` (it installs xllamacpp)"
             ", or set PARLEY_LLM to another provider, e.g. PARLEY_LLM=openai:gpt-4o-mini with "
             "OPENAI_API_KEY, or PARLEY_LLM=openai-compatible:<model> with PARLEY_LLM_BASE_URL"
         ) from exc
@@ -105,6 +108,7 @@ def _local(_model: str, opts: ModelOptions) -> BaseChatModel:
         model_path=str(opts.local_model_path) if opts.local_model_path else None,
         n_ctx=opts.local_n_ctx, n_threads=opts.local_n_threads,
         temperature=opts.temperature, router=opts.embeddings or LocalEmbeddings(),
+        decoding=opts.local_decoding,
     )
 
 
@@ -134,10 +138,27 @@ def check_provider(spec: str, options: ModelOptions) -> None:
         _openai_compatible("", options)  # raises the explanatory error
     if provider == "openai" and not (options.api_key or os.environ.get("OPENAI_API_KEY")):
         raise ProviderError("the openai provider needs OPENAI_API_KEY (or PARLEY_LLM_API_KEY)")
-    if provider == "local" and importlib.util.find_spec("llama_cpp") is None:
+    if provider == "local" and importlib.util.find_spec("xllamacpp") is None:
         _local("", options)  # raises the explanatory error
 
 
 def make_chat_model(spec: str, options: ModelOptions) -> BaseChatModel:
     provider, model = parse_provider(spec)
     return PROVIDERS[provider](model, options)
+
+
+def describe_model(spec: str, options: ModelOptions) -> str:
+    """Which model answers, in words, for the start-up lines and `parley models`."""
+    provider, model = parse_provider(spec)
+    if provider == "local":
+        from agents.local_model import default_model_path  # type: ignore[import-not-found]
+
+        path = options.local_model_path or default_model_path()
+        size = f", {path.stat().st_size / 1e6:.0f} MB" if path.is_file() else ", not found"
+        return f"local: {path.name} in process on llama.cpp ({path}{size})"
+    if provider == "openai-compatible":
+        return f"openai-compatible: {model or 'default'} at {options.base_url}"
+    if provider == "fake":
+        script = options.fake_script or "none: it echoes"
+        return f"fake: a scripted model, no language model (script: {script})"
+    return f"{provider}: {model or 'its default model'}"

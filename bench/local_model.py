@@ -10,12 +10,11 @@ async def local_model_benchmark(results: dict[str, Any]) -> None:
     from agents.local_model import LocalChatModel, default_model_path, load_model
 
     prompt = "Write a short paragraph about the sea."
-    llm, lock = load_model(default_model_path(), n_ctx=2048, n_threads=1)
+    llm = load_model(default_model_path(), n_ctx=2048, n_threads=1)
     started, count = time.perf_counter(), 0
-    with lock:
-        for part in llm.create_chat_completion(messages=[{"role": "user", "content": prompt}],
-                                               stream=True, temperature=0, max_tokens=128):
-            count += bool(part["choices"][0]["delta"].get("content"))
+    for part in llm.stream_chat({"messages": [{"role": "user", "content": prompt}],
+                                 "temperature": 0, "max_tokens": 128}):
+        count += any((c.get("delta") or {}).get("content") for c in part.get("choices") or [])
     raw = count / (time.perf_counter() - started)
     model = LocalChatModel(model_path=str(default_model_path()), n_ctx=2048, n_threads=1,
                            temperature=0, max_tokens=128)

@@ -60,9 +60,11 @@ def summarise(results: dict[str, Any]) -> str:
                   + "; Agent Protocol runs (a checkpoint per step) "
                   + " / ".join(f"{cost[f'agent_protocol_keep_{k}_kb']} KB"
                                for k in (1, 10, 20)) + ".", ""]
+    from bench.first_answer import summary_lines
     from bench.load import load_summary
 
-    return "\n".join(lines + load_summary(results) + targets(results))
+    return "\n".join(lines + load_summary(results) + summary_lines(results) + [""]
+                     + targets(results))
 
 
 def targets(results: dict[str, Any]) -> list[str]:

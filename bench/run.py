@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.checkpoint_cost import checkpoint_costs
+from bench.first_answer import first_answer_benchmark
 from bench.load import load_benchmarks
 from bench.local_model import local_model_benchmark
 from bench.recall import memory_benchmarks
@@ -40,6 +41,8 @@ async def main() -> None:
         "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "machine": f"{platform.machine()} ({cpu_model()}), {os.cpu_count()} cores, Python "
                    f"{platform.python_version()}"}
+    # First, a newcomer's wait from `git clone` to the first answer (it frees its own cores).
+    await asyncio.to_thread(first_answer_benchmark, results)
     data = Path(tempfile.mkdtemp(prefix="parley-bench-"))
     redis = start_redis(data / "redis")
     try:

@@ -1,4 +1,5 @@
-"""The `parley` command: `serve` the platform, `chat` with it, list its `tools`."""
+"""The `parley` command: `serve` the platform, `chat` with it, list its `tools` and
+`models`."""
 
 from __future__ import annotations
 
@@ -6,9 +7,13 @@ import json
 import logging
 import os
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+if TYPE_CHECKING:
+    from server.settings import Settings
 
 app = typer.Typer(help="Parley: tool-using agents with memory.", no_args_is_help=True,
                   add_completion=False)
@@ -37,19 +42,102 @@ def serve(
     if port:
         updates["port"] = port
     settings = settings.model_copy(update=updates)
-    configure_logging(settings.log_format, settings.log_level)
+    configure_logging(settings.log_format, settings.log_level, settings.log_library_levels)
     try:
         check_provider(settings.llm, model_options(settings))
     except ProviderError as exc:
         typer.echo(f"Cannot start with PARLEY_LLM={settings.llm}: {exc}", err=True)
         raise typer.Exit(2) from exc
-    # A log line, not a print: with PARLEY_LOG_FORMAT=json every line of output is JSON.
-    logging.getLogger("parley").info(
-        "Parley on http://%s:%d  (playground: http://%s:%d/agents/assistant/playground/)",
-        settings.host, settings.port, settings.host, settings.port)
-    uvicorn.run(create_app(settings, platform_factory=build_embedded_platform),
+    asgi = create_app(settings, platform_factory=build_embedded_platform)
+    uvicorn.run(announce_when_ready(asgi, start_up_lines(settings)),
                 host=settings.host, port=settings.port, log_config=None, access_log=False,
                 timeout_graceful_shutdown=5)
+
+
+def start_up_lines(settings: Settings) -> list[str]:
+    """What a newcomer needs once the server is up: where to click, which model answers
+    and where the data lives."""
+    from agents.providers import describe_model
+    from server.platform import model_options
+
+    base = f"http://{settings.host}:{settings.port}"
+    data = settings.resolved_data_dir
+    return [
+        f"Parley is ready on {base}",
+        f"  chat page:   {base}/",
+        f"  playground:  {base}/agents/assistant/playground/",
+        f"  login page:  {base}/login",
+        f"  API docs:    {base}/docs",
+        f"  model:       {describe_model(settings.llm, model_options(settings))}"
+        "  (`parley models` shows how to use another)",
+        f"  data:        {data} (accounts, history, memory"
+        + (", redis" if not settings.redis_url else "") + ")",
+    ]
+
+
+def announce_when_ready(app: ASGIApp, lines: list[str]) -> ASGIApp:
+    """The app, logging `lines` once its start-up (the model loaded) is complete. Log lines,
+    not prints: with PARLEY_LOG_FORMAT=json every line of output is JSON."""
+    log = logging.getLogger("parley")
+
+    async def wrapped(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "lifespan":
+            await app(scope, receive, send)
+            return
+
+        async def send_and_announce(message: Message) -> None:
+            await send(message)
+            if message["type"] == "lifespan.startup.complete":
+                for line in lines:
+                    log.info("%s", line)
+
+        await app(scope, receive, send_and_announce)
+
+    return wrapped
+
+
+@app.command()
+def models() -> None:
+    """Which model answers, the GGUF files installed, and how to use another model."""
+    from agents.providers import describe_model
+    from server.platform import model_options
+    from server.settings import Settings
+
+    settings = Settings()
+    typer.echo(f"In use (PARLEY_LLM={settings.llm}):")
+    typer.echo(f"  {describe_model(settings.llm, model_options(settings))}")
+    if settings.llm == "local":
+        typer.echo(f"  answers capped at {settings.local_max_tokens} tokens "
+                   "(PARLEY_LOCAL_MAX_TOKENS), context "
+                   f"{settings.local_n_ctx} tokens (PARLEY_LOCAL_N_CTX)")
+    found = installed_gguf_files()
+    if found:
+        typer.echo("\nGGUF files shipped in installed packages:")
+        for path in found:
+            typer.echo(f"  {path}  ({path.stat().st_size / 1e6:.0f} MB)")
+    typer.echo(OTHER_MODELS)
+
+
+OTHER_MODELS = """
+To use another model:
+  a GGUF file, run in process:
+    PARLEY_LOCAL_MODEL_PATH=/path/to/model.gguf make run
+  Ollama (https://ollama.com), after `ollama pull llama3.2`:
+    PARLEY_LLM=openai-compatible:llama3.2 PARLEY_LLM_BASE_URL=http://127.0.0.1:11434/v1 make run
+  llama.cpp's server, after `llama-server -m model.gguf --port 8080 --jinja`:
+    PARLEY_LLM=openai-compatible:model PARLEY_LLM_BASE_URL=http://127.0.0.1:8080/v1 make run
+  a hosted model:
+    PARLEY_LLM=openai:gpt-4o-mini OPENAI_API_KEY=... make run
+The README's "The local model" says which sizes run at what speed on a 2-core machine."""
+
+
+def installed_gguf_files() -> list[Path]:
+    """GGUF files inside installed packages (a model shipped in a wheel), one folder deep."""
+    import site
+
+    folders = {Path(p) for p in [*site.getsitepackages(), site.getusersitepackages()]}
+    return sorted(path for folder in folders if folder.is_dir()
+                  for path in folder.glob("*/*.gguf"))
 
 
 @app.command()

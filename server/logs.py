@@ -51,7 +51,21 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, default=str)
 
 
-def configure_logging(fmt: str = "text", level: str = "INFO") -> None:
+# Parley's own loggers: `parley.*` and the modules' `__name__` loggers. Every other
+# logger belongs to a library.
+OWN_LOGGERS = ("parley", "agents", "tools", "graphs", "memory", "server", "services", "deploy")
+# Never below WARNING, whatever is asked: httpx logs every request's URL at INFO, and
+# tools put what users wrote in theirs (a weather lookup's place name).
+PRIVATE_LOGGERS = ("httpx", "httpcore")
+_asked: set[str] = set()  # library loggers a previous call set, reset by the next
+
+
+def configure_logging(fmt: str = "text", level: str = "INFO",
+                      library_levels: dict[str, str] | None = None) -> None:
+    """Parley's loggers at `level`; libraries' at WARNING (their INFO lines at start-up,
+    such as FAISS's loader reporting the AVX-512 build it did not find, read like failures
+    and say nothing a user acts on), except those named in `library_levels`
+    (PARLEY_LOG_LIBRARY_LEVELS, e.g. {"uvicorn": "INFO"})."""
     handler = logging.StreamHandler(sys.stderr)
     handler.addFilter(_ContextFilter())
     if fmt == "json":
@@ -60,13 +74,21 @@ def configure_logging(fmt: str = "text", level: str = "INFO") -> None:
         handler.setFormatter(logging.Formatter(
             "%(asctime)s %(levelname)-7s %(name)s [req=%(request_id)s user=%(user_id)s "
             "thread=%(thread_id)s] %(message)s"))
+    own = logging.getLevelName(level.upper())
     root = logging.getLogger()
     root.handlers[:] = [handler]
-    root.setLevel(level.upper())
-    # httpx logs every request's URL at INFO, and tools put what users wrote in theirs
-    # (a weather lookup's place name): only its warnings.
-    for noisy in ("httpx", "httpcore"):
-        logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
+    root.setLevel(max(logging.WARNING, own))
+    for name in OWN_LOGGERS:
+        logging.getLogger(name).setLevel(own)
+    for name in _asked - set(library_levels or {}):
+        logging.getLogger(name).setLevel(logging.NOTSET)
+    for name, asked in (library_levels or {}).items():
+        logging.getLogger(name).setLevel(asked.upper())
+    _asked.clear()
+    _asked.update(library_levels or {})
+    for name in PRIVATE_LOGGERS:
+        logger = logging.getLogger(name)
+        logger.setLevel(max(logging.WARNING, logger.getEffectiveLevel()))
 
 
 class RequestContext:

@@ -94,7 +94,18 @@ def model_options(settings: Settings, embeddings: Any = None, *, spec: str | Non
         local_model_path=settings.local_model_path,
         local_n_ctx=settings.local_n_ctx,
         local_n_threads=settings.local_n_threads,
+        local_decoding=local_decoding(settings),
     )
+
+
+def local_decoding(settings: Settings) -> dict[str, Any]:
+    """The local model's decoding settings, leaving its own stop sequences when unset."""
+    decoding: dict[str, Any] = {"max_tokens": settings.local_max_tokens,
+                                "repeat_penalty": settings.local_repeat_penalty,
+                                "dry_multiplier": settings.local_dry_multiplier}
+    if settings.local_stop is not None:
+        decoding["stop"] = settings.local_stop
+    return decoding
 
 
 async def build_platform(

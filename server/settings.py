@@ -36,6 +36,15 @@ class Settings(BaseSettings):
     local_model_path: Path | None = None
     local_n_ctx: int = 4096
     local_n_threads: int | None = None
+    # The local model's answers: a length cap in tokens, llama.cpp's repetition penalty,
+    # the DRY sampler's multiplier (0: off), and stop sequences (unset: the model's own,
+    # where a small model starts inventing the user's next turn).
+    local_max_tokens: int = 512
+    local_repeat_penalty: float = 1.1
+    local_dry_multiplier: float = 0.8
+    local_stop: list[str] | None = None
+    # Libraries' loggers stay at WARNING; name one to hear more, e.g. {"uvicorn": "INFO"}.
+    log_library_levels: dict[str, str] = Field(default_factory=dict)
 
     # Agents: an optional JSON/TOML-free override of the built-in catalogue, as a JSON file
     agents_file: Path | None = None

@@ -12,6 +12,7 @@ import pytest
 
 from server.embedded.postgres_server import Postgres, start_postgres
 from server.embedded.redis_server import EmbeddedRedis, start_redis
+from tests.support.system import require
 
 
 @pytest.fixture(scope="session")
@@ -40,6 +41,7 @@ def redis_url(redis_server: EmbeddedRedis) -> Iterator[str]:
 @pytest.fixture(scope="session")
 def postgres_server() -> Iterator[Postgres]:
     """A throwaway PostgreSQL cluster for the whole session."""
+    require("postgresql")  # skips the tests that need it when it is not installed
     # PostgreSQL runs as the `postgres` user when we are root: it must reach the folder.
     data = Path(tempfile.mkdtemp(prefix="parley-pg-"))
     os.chmod(data, 0o755)

@@ -4,13 +4,8 @@
 ARG PYTHON_IMAGE=python:3.11-slim-bookworm
 
 FROM ${PYTHON_IMAGE} AS build
-# llama-cpp-python (the local model) compiles from source: the compilers stay here.
-RUN apt-get update \
- && apt-get install -y --no-install-recommends build-essential cmake \
- && rm -rf /var/lib/apt/lists/*
-# A portable CPU build: the image runs on any x86-64 with AVX2, not only the builder's.
-ENV CMAKE_ARGS="-DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DLLAMA_CURL=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF" \
-    UV_COMPILE_BYTECODE=1 \
+# Every dependency is a wheel (llama.cpp comes prebuilt in xllamacpp's): no compilers.
+ENV UV_COMPILE_BYTECODE=1 \
     UV_NO_CACHE=1
 RUN pip install --no-cache-dir uv==0.13.8 && python -m venv /opt/parley
 WORKDIR /src

@@ -17,14 +17,13 @@ import pytest
 from httpx_sse import connect_sse
 
 from deploy.run_distributed import Topology, bring_up
-
-pytestmark = pytest.mark.skipif(shutil.which("nginx") is None and
-                                not Path("/usr/sbin/nginx").exists(),
-                                reason="nginx is not installed (.ci/run installs nginx-light)")
+from tests.support.system import require
 
 
 @pytest.fixture(scope="module")
 def topology() -> Iterator[Topology]:
+    require("nginx")
+    require("postgresql")
     root = Path(tempfile.mkdtemp(prefix="parley-e2e-"))
     root.chmod(0o755)  # PostgreSQL runs as its own user and must reach its folder
     script = root / "script.json"

@@ -1,4 +1,5 @@
-"""The embedded llama.cpp model, for real: streaming, constrained tool calls, concurrency."""
+"""The embedded llama.cpp model, for real: streaming, constrained tool calls, concurrency,
+and the decoding that keeps a small model from running away."""
 
 from __future__ import annotations
 
@@ -8,7 +9,16 @@ import pytest
 from langchain_core.messages import AIMessage, HumanMessage, ToolMessage
 from langchain_core.tools import tool
 
-from agents.local_model import LocalChatModel, default_model_path, load_model
+from agents.llama_runtime import LlamaRuntime
+from agents.local_model import (
+    CUT_LENGTH,
+    CUT_LOOPING,
+    DEFAULT_MODEL_FILE,
+    DEFAULT_STOP,
+    LocalChatModel,
+    default_model_path,
+    load_model,
+)
 from agents.providers import ModelOptions, make_chat_model
 
 
@@ -20,7 +30,10 @@ def get_weather(place: str, days: int = 1) -> str:
 
 @pytest.fixture(scope="module")
 def model() -> LocalChatModel:
-    built = make_chat_model("local", ModelOptions(local_n_ctx=2048, temperature=0.0))
+    # Answers of at most 128 tokens: enough for every check here, and a test's run stays
+    # short on two busy cores (the 512-token cap is PARLEY_LOCAL_MAX_TOKENS's default).
+    built = make_chat_model("local", ModelOptions(local_n_ctx=2048, temperature=0.0,
+                                                  local_decoding={"max_tokens": 128}))
     assert isinstance(built, LocalChatModel)
     return built
 
@@ -35,6 +48,29 @@ def test_the_model_is_loaded_once_per_process(model: LocalChatModel) -> None:
     first = load_model(default_model_path(), n_ctx=2048, n_threads=None)
     again = load_model(default_model_path(), n_ctx=2048, n_threads=None)
     assert first is again
+
+
+def test_the_runtime_is_a_prebuilt_wheel_not_a_local_build() -> None:
+    """`make install` must not compile llama.cpp: the binding is xllamacpp's wheel."""
+    from importlib.metadata import distribution
+
+    runtime = load_model(default_model_path(), n_ctx=2048, n_threads=None)
+    assert isinstance(runtime, LlamaRuntime)
+    wheel = distribution("xllamacpp").read_text("WHEEL") or ""
+    assert "Root-Is-Purelib: false" in wheel and "manylinux" in wheel
+
+
+def test_closing_a_stream_stops_the_generation() -> None:
+    runtime = load_model(default_model_path(), n_ctx=2048, n_threads=None)
+    request = {"messages": [{"role": "user", "content": "Count from one to fifty in words."}],
+               "temperature": 0, "max_tokens": 300}
+    stream = runtime.stream_chat(request)
+    pieces = [c for _, c in zip(range(4), stream, strict=False)]
+    stream.close()
+    assert len(pieces) == 4
+    # The engine is free again at once: the next request is not queued behind the rest.
+    answer = runtime.chat({**request, "max_tokens": 3})
+    assert answer["usage"]["completion_tokens"] == 3
 
 
 async def test_streams_tokens(model: LocalChatModel) -> None:
@@ -85,6 +121,45 @@ async def test_concurrent_requests_queue_and_both_finish(model: LocalChatModel) 
     assert one.text.strip() and two.text.strip()
 
 
+async def test_usage_counts_come_from_llama_cpp(model: LocalChatModel) -> None:
+    reply = await model.ainvoke("Name one colour.")
+    usage = reply.usage_metadata
+    assert usage is not None and usage["input_tokens"] > 5 and usage["output_tokens"] > 0
+    assert usage["total_tokens"] == usage["input_tokens"] + usage["output_tokens"]
+
+
+async def test_an_answer_at_the_length_cap_says_it_was_cut(model: LocalChatModel) -> None:
+    short = model.model_copy(update={"max_tokens": 8})
+    reply = await short.ainvoke("Write a long story about a lighthouse keeper.")
+    assert reply.text.endswith(CUT_LENGTH.format(tokens=8))
+    assert reply.usage_metadata is not None and reply.usage_metadata["output_tokens"] == 8
+
+
+async def test_an_answer_that_loops_is_cut_and_says_so(model: LocalChatModel) -> None:
+    # Decoding without its brakes, asked to loop: the guard ends it at the third lap, long
+    # before the length cap, and the answer says why it stops there.
+    free = model.model_copy(update={"repeat_penalty": 1.0, "dry_multiplier": 0.0,
+                                    "max_tokens": 400})
+    reply = await free.ainvoke("List the numbers: 1, 1, 1, 1, 1, 1, 1,")
+    assert reply.text.endswith(CUT_LOOPING), reply.text
+    assert reply.usage_metadata is not None and reply.usage_metadata["output_tokens"] < 100
+
+
+def test_the_decoding_settings_reach_llama_cpp() -> None:
+    from server.platform import model_options
+    from server.settings import Settings
+
+    settings = Settings(local_max_tokens=64, local_repeat_penalty=1.3,
+                        local_dry_multiplier=0.0, local_stop=["###"])
+    built = make_chat_model("local", model_options(settings))
+    assert isinstance(built, LocalChatModel)
+    assert built.decoding(["STOP"]) == {"temperature": settings.llm_temperature,
+                                        "max_tokens": 64, "repeat_penalty": 1.3,
+                                        "dry_multiplier": 0.0, "stop": ["###", "STOP"]}
+    default = make_chat_model("local", model_options(Settings()))
+    assert isinstance(default, LocalChatModel) and default.stop == list(DEFAULT_STOP)
+
+
 def test_serve_answers_with_no_key_and_no_configuration(tmp_path) -> None:  # type: ignore[no-untyped-def]
     """What `make run` does on a fresh machine: the local model is the default."""
     from pathlib import Path
@@ -96,7 +171,7 @@ def test_serve_answers_with_no_key_and_no_configuration(tmp_path) -> None:  # ty
 
     recordings = Path(__file__).parents[1] / "tools" / "recordings" / "weather"
     with replay_server() as weather, parley_serve(tmp_path, {
-            "PARLEY_LLM": "local", "OPENAI_API_KEY": "",
+            "PARLEY_LLM": "local", "OPENAI_API_KEY": "", "PARLEY_LOCAL_MAX_TOKENS": "128",
             "PARLEY_WEATHER_GEOCODING_URL": f"{weather.url}/v1/search",
             "PARLEY_WEATHER_FORECAST_URL": f"{weather.url}/v1/forecast"}) as served:
         weather.on("/v1/search", Answer.file(recordings / "geocoding_paris.json"))
@@ -115,7 +190,7 @@ def test_serve_answers_with_no_key_and_no_configuration(tmp_path) -> None:  # ty
     assert "Weather for Paris" in forecast["tool_calls"][0]["output"]
     assert forecast["message"]["content"].strip()
     assert invoked["output"]["content"].strip()
-    assert "loaded SmolLM2-135M-Instruct.Q4_1.gguf" in log
+    assert f"loaded {DEFAULT_MODEL_FILE}" in log
 
 
 def test_text_arguments_are_copied_not_written() -> None:
