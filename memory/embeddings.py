@@ -83,6 +83,8 @@ class LocalEmbeddings(Embeddings):
     encoder run over all their texts: a matrix product over many rows reads the weights
     once, so eight short questions together cost about half of eight runs one by one."""
 
+    model_id = "all-MiniLM-L6-v2"  # stored with each index: a change of model is noticed
+
     def __init__(self, model_dir: Path | None = None, batch_size: int = 32,
                  cache_size: int = 512, threads: int = 1) -> None:
         self.model_dir = model_dir

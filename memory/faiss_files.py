@@ -8,6 +8,7 @@ import base64
 import hashlib
 import json
 import os
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -17,7 +18,8 @@ from typing import Any
 import faiss
 import numpy as np
 
-from memory.semantic import MemoryRecord
+from memory.lexical import LexicalIndex
+from memory.semantic import MemoryRecord, speaker_of
 
 
 @dataclass
@@ -33,6 +35,14 @@ class UserIndex:
     applied: int = 0  # journal bytes replayed, always up to a line's end
     seen: int = 0  # journal bytes read; more than `applied` when the last line is unfinished
     unsaved: bool = False  # quantized at load, not yet on disk: the next write folds
+    # Words beside the vectors (rebuilt from the texts at load: no file of its own).
+    lexical: LexicalIndex = field(default_factory=LexicalIndex)
+    speakers: Counter[str] = field(default_factory=Counter)  # names in `speaker` metadata
+    embedded: dict[int, str] = field(default_factory=dict)  # keys that are not the text
+    # The model that made the vectors in `index` (None: an index from before models were
+    # recorded). Vectors of another model wait in `other` until the index is re-embedded.
+    model: str | None = None
+    other: dict[int, tuple[str | None, np.ndarray]] = field(default_factory=dict)
 
 
 JOURNAL = "journal.jsonl"  # generation 0's: the name from before generations existed
@@ -42,9 +52,25 @@ FOLD = "fold"  # the journal line that announces a new generation
 COMPACT_AT_LEAST = 256  # journal entries before a snapshot is worth writing
 
 
-def record_row(key: int, record: MemoryRecord) -> dict[str, Any]:
-    return {"key": key, "id": record.id, "text": record.text,
-            "created_at": record.created_at.isoformat(), "metadata": dict(record.metadata)}
+def record_row(key: int, record: MemoryRecord, embedded: str | None = None
+               ) -> dict[str, Any]:
+    row = {"key": key, "id": record.id, "text": record.text,
+           "created_at": record.created_at.isoformat(), "metadata": dict(record.metadata)}
+    if embedded is not None and embedded != record.text:
+        row["embedded"] = embedded  # what the vector was made of: re-embedding needs it
+    return row
+
+
+def lexical_text(record: MemoryRecord, embedded: str | None) -> str:
+    """What the lexical index matches: the key (the text by default), the text when the
+    key leaves it out, and the speaker's name, so "what did Ada say" finds Ada's words."""
+    parts = [embedded or record.text]
+    if embedded and record.text not in embedded:
+        parts.append(record.text)
+    speaker = speaker_of(record.metadata)
+    if speaker and speaker.lower() not in parts[0].lower():
+        parts.insert(0, speaker)
+    return "\n".join(parts)
 
 
 def row_record(row: Mapping[str, Any]) -> MemoryRecord:
@@ -98,13 +124,25 @@ def journal_entry(line: bytes) -> dict[str, Any] | None:
     return entry if isinstance(entry, dict) else None
 
 
-def put(state: UserIndex, key: int, record: MemoryRecord, vector: np.ndarray) -> None:
-    if state.index is None:
-        state.index = new_index(len(vector))
-    state.index.add_with_ids(vector[None], np.array([key], dtype=np.int64))
+def put(state: UserIndex, key: int, record: MemoryRecord, vector: np.ndarray, *,
+        embedded: str | None = None, model: str | None = None) -> None:
     state.records[key] = record
     state.by_text[record.text] = key
     state.next_id = max(state.next_id, key + 1)
+    if embedded is not None and embedded != record.text:
+        state.embedded[key] = embedded
+    state.lexical.add(key, lexical_text(record, embedded))
+    speaker = speaker_of(record.metadata)
+    if speaker:
+        state.speakers[speaker] += 1
+    if state.index is None and state.model in (None, model):
+        state.index = new_index(len(vector))
+        state.model = model
+    if (state.index is None or (model is not None and model != state.model)
+            or state.index.d != len(vector)):
+        state.other[key] = (model, vector)  # another model's: kept for re-embedding
+        return
+    state.index.add_with_ids(vector[None], np.array([key], dtype=np.int64))
 
 
 def apply_entry(state: UserIndex, entry: Mapping[str, Any]) -> None:
@@ -112,11 +150,25 @@ def apply_entry(state: UserIndex, entry: Mapping[str, Any]) -> None:
     key = int(entry["key"])
     if entry["op"] == "add" and key not in state.records:
         vector = np.frombuffer(base64.b64decode(entry["vector"]), dtype=np.float32)
-        put(state, key, row_record(entry), vector)
+        # A line from before models were recorded was made by the index's model.
+        put(state, key, row_record(entry), vector, embedded=entry.get("embedded"),
+            model=entry.get("model", state.model))
     elif entry["op"] == "delete" and key in state.records:
-        record = state.records.pop(key)
-        if state.by_text.get(record.text) == key:
-            del state.by_text[record.text]
+        forget(state, key)
+
+
+def forget(state: UserIndex, key: int) -> None:
+    record = state.records.pop(key)
+    if state.by_text.get(record.text) == key:
+        del state.by_text[record.text]
+    state.embedded.pop(key, None)
+    state.lexical.remove(key)
+    speaker = speaker_of(record.metadata)
+    if speaker:
+        state.speakers[speaker] -= 1
+        if state.speakers[speaker] <= 0:
+            del state.speakers[speaker]
+    if state.other.pop(key, None) is None and state.index is not None:
         state.index.remove_ids(np.array([key], dtype=np.int64))
 
 
@@ -141,10 +193,11 @@ def write_index(folder: Path, index: Any, generation: int) -> str | None:
 
 def write_snapshot(folder: Path, state: UserIndex, generation: int,
                     index_file: str | None) -> None:
-    rows = [record_row(key, r) for key, r in state.records.items()]
+    rows = [record_row(key, r, state.embedded.get(key)) for key, r in state.records.items()]
     tmp = folder / f"{SNAPSHOT}.tmp"
     tmp.write_text(json.dumps({"generation": generation, "index": index_file,
-                               "next_id": state.next_id, "records": rows}))
+                               "model": state.model, "next_id": state.next_id,
+                               "records": rows}))
     _fsync(tmp)
     os.replace(tmp, folder / SNAPSHOT)
     # The rename (and the new journal's entry) durable before the old generation's files
