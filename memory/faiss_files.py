@@ -18,7 +18,7 @@ from typing import Any
 import faiss
 import numpy as np
 
-from memory.lexical import LexicalIndex
+from memory.lexical import LexicalIndex, indexed_text
 from memory.semantic import MemoryRecord, speaker_of
 
 
@@ -61,22 +61,14 @@ def record_row(key: int, record: MemoryRecord, embedded: str | None = None
     return row
 
 
-def lexical_text(record: MemoryRecord, embedded: str | None) -> str:
-    """What the lexical index matches: the key (the text by default), the text when the
-    key leaves it out, and the speaker's name, so "what did Ada say" finds Ada's words."""
-    parts = [embedded or record.text]
-    if embedded and record.text not in embedded:
-        parts.append(record.text)
-    speaker = speaker_of(record.metadata)
-    if speaker and speaker.lower() not in parts[0].lower():
-        parts.insert(0, speaker)
-    return "\n".join(parts)
-
-
 def row_record(row: Mapping[str, Any]) -> MemoryRecord:
     return MemoryRecord(id=row["id"], text=row["text"],
                         created_at=datetime.fromisoformat(row["created_at"]),
                         metadata=row.get("metadata", {}))
+
+
+def lexical_text(record: MemoryRecord, embedded: str | None) -> str:
+    return indexed_text(record.text, embedded, speaker_of(record.metadata))
 
 
 def new_index(dim: int) -> Any:

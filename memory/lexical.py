@@ -38,6 +38,18 @@ def bm25(tf: np.ndarray, length: np.ndarray, avg_length: float, weight: float) -
     return result
 
 
+def indexed_text(text: str, embedded: str | None, speaker: str | None) -> str:
+    """What the lexical index matches in both engines: the key (the text by default), the
+    text when the key leaves it out, and the speaker's name, so "what did Ada say" finds
+    Ada's words."""
+    parts = [embedded or text]
+    if embedded and text not in embedded:
+        parts.append(text)
+    if speaker and speaker.lower() not in parts[0].lower():
+        parts.insert(0, speaker)
+    return "\n".join(parts)
+
+
 class _Postings:
     """One term's documents: appended as lists, read as arrays (converted once per change)."""
 
