@@ -18,6 +18,7 @@ from typing import Any
 import faiss
 import numpy as np
 
+from memory.fusion import About
 from memory.lexical import LexicalIndex, indexed_text
 from memory.semantic import MemoryRecord, speaker_of
 
@@ -38,6 +39,7 @@ class UserIndex:
     # Words beside the vectors (rebuilt from the texts at load: no file of its own).
     lexical: LexicalIndex = field(default_factory=LexicalIndex)
     speakers: Counter[str] = field(default_factory=Counter)  # names in `speaker` metadata
+    about: dict[int, About] = field(default_factory=dict)  # per memory, for fusion
     embedded: dict[int, str] = field(default_factory=dict)  # keys that are not the text
     # The model that made the vectors in `index` (None: an index from before models were
     # recorded). Vectors of another model wait in `other` until the index is re-embedded.
@@ -67,8 +69,14 @@ def row_record(row: Mapping[str, Any]) -> MemoryRecord:
                         metadata=row.get("metadata", {}))
 
 
-def lexical_text(record: MemoryRecord, embedded: str | None) -> str:
-    return indexed_text(record.text, embedded, speaker_of(record.metadata))
+def index_words(state: UserIndex, key: int, record: MemoryRecord, embedded: str | None
+                ) -> None:
+    """The memory in the lexical index, and what fusion needs of it (its speaker, time)."""
+    speaker = speaker_of(record.metadata)
+    state.lexical.add(key, indexed_text(record.text, embedded, speaker))
+    state.about[key] = About(record.text, record.created_at, speaker)
+    if speaker:
+        state.speakers[speaker] += 1
 
 
 def new_index(dim: int) -> Any:
@@ -123,10 +131,7 @@ def put(state: UserIndex, key: int, record: MemoryRecord, vector: np.ndarray, *,
     state.next_id = max(state.next_id, key + 1)
     if embedded is not None and embedded != record.text:
         state.embedded[key] = embedded
-    state.lexical.add(key, lexical_text(record, embedded))
-    speaker = speaker_of(record.metadata)
-    if speaker:
-        state.speakers[speaker] += 1
+    index_words(state, key, record, embedded)
     if state.index is None and state.model in (None, model):
         state.index = new_index(len(vector))
         state.model = model
@@ -155,6 +160,7 @@ def forget(state: UserIndex, key: int) -> None:
         del state.by_text[record.text]
     state.embedded.pop(key, None)
     state.lexical.remove(key)
+    state.about.pop(key, None)
     speaker = speaker_of(record.metadata)
     if speaker:
         state.speakers[speaker] -= 1

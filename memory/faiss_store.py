@@ -52,10 +52,10 @@ from memory.faiss_files import (
     apply_entry,
     file_id,
     folder_name,
+    index_words,
     is_exact,
     journal_entry,
     key_of,
-    lexical_text,
     new_index,
     quantized,
     record_row,
@@ -64,7 +64,7 @@ from memory.faiss_files import (
     write_index,
     write_snapshot,
 )
-from memory.fusion import About, Fusion, SearchMode, fuse, passes
+from memory.fusion import About, Fusion, SearchMode, fuse, top
 from memory.lexical import LexicalIndex
 from memory.query_hints import QueryHints, read_hints
 from memory.semantic import (
@@ -75,7 +75,6 @@ from memory.semantic import (
     each_metadata,
     each_time,
     model_id,
-    speaker_of,
 )
 from memory.vectors import unit_vectors
 
@@ -184,10 +183,7 @@ class FaissMemory:
             state.by_text[record.text] = key
             if row.get("embedded"):
                 state.embedded[key] = row["embedded"]
-            state.lexical.add(key, lexical_text(record, row.get("embedded")))
-            speaker = speaker_of(record.metadata)
-            if speaker:
-                state.speakers[speaker] += 1
+            index_words(state, key, record, row.get("embedded"))
         journal = self._journal_path(user_id, state.generation)
         if not journal.exists():
             journal.touch()  # (an old snapshot may have none) so that readers have one to stat
@@ -319,7 +315,7 @@ class FaissMemory:
         with self._lock:
             # The copy just checked, or newer if a write came in meanwhile: no second stat.
             state = self._users.get(user_id, state)
-            pool = max(k, self.fusion.pool)
+            pool = self.fusion.pool(k)
             dense: list[tuple[int, float]] = []
             index = state.index
             if vector is not None and index is not None and index.ntotal:
@@ -334,16 +330,12 @@ class FaissMemory:
             lexical = state.lexical.search(query, pool) if mode != "dense" else []
             hints = read_hints(query, state.speakers, now) if mode == "hybrid" \
                 else QueryHints()
-            about: dict[Hashable, About] = {
-                key: self._about(state.records[key]) for key, _ in (*dense, *lexical)}
+            about: dict[Hashable, About] = {key: state.about[key]
+                                            for key, _ in (*dense, *lexical)}
             found = fuse(dense, lexical, about, hints, mode=mode, fusion=self.fusion)
             return [ScoredMemory(record=state.records[f.key], score=f.score,  # type: ignore[index]
                                  similarity=f.similarity)
-                    for f in found if passes(f, min_score)][:k]
-
-    @staticmethod
-    def _about(record: MemoryRecord) -> About:
-        return About(record.text, record.created_at, speaker_of(record.metadata))
+                    for f in top(found, k, min_score)]
 
     # Re-embedding after a change of model.
     def _needs_vectors(self, state: UserIndex) -> bool:
@@ -432,7 +424,7 @@ class FaissMemory:
         with self._writing(user_id) as state:
             # An empty next generation: other processes see the fold and reload.
             empty = dataclasses.replace(state, index=None, records={}, by_text={},
-                                        lexical=LexicalIndex(), speakers=Counter(),
+                                        lexical=LexicalIndex(), speakers=Counter(), about={},
                                         embedded={}, other={}, model=self.model)
             self._fold(user_id, empty)
             self._users[user_id] = empty

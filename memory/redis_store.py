@@ -37,7 +37,7 @@ from redis.commands.search.index_definition import IndexDefinition, IndexType
 from redis.commands.search.query import Query
 from redis.exceptions import ResponseError
 
-from memory.fusion import About, Fusion, SearchMode, fuse, passes
+from memory.fusion import About, Fusion, SearchMode, fuse, top
 from memory.lexical import bm25, idf, indexed_text
 from memory.query_hints import QueryHints, read_hints
 from memory.semantic import (
@@ -264,7 +264,7 @@ class RedisVectorMemory:
         if k < 1:
             raise ValueError("k must be at least 1")
         user = user_key(user_id)
-        pool = max(k, self.fusion.pool)
+        pool = self.fusion.pool(k)
         try:
             dense = [] if mode == "lexical" else await self._dense(user, query, pool)
             lexical = [] if mode == "dense" else await self._lexical(user, query, pool)
@@ -288,7 +288,7 @@ class RedisVectorMemory:
                      fusion=self.fusion)
         return [ScoredMemory(record=records[f.key], score=f.score,  # type: ignore[index]
                              similarity=f.similarity)
-                for f in found if passes(f, min_score)][:k]
+                for f in top(found, k, min_score)]
 
     async def _dense(self, user: str, query: str, pool: int
                      ) -> list[tuple[str, tuple[MemoryRecord, float]]]:
