@@ -50,8 +50,10 @@ def make_recall(memory: SemanticMemory | None, *, k: int, min_score: float,
                 log.exception("memory recall failed; answering without it")
                 found = []
             if found:
+                # With the day each was said, so "when did..." can be answered from them.
                 parts.append("Things the user told you before (use them when relevant):\n"
-                             + "\n".join(f"- {m.record.text}" for m in found))
+                             + "\n".join(f"- ({m.record.created_at:%d %b %Y}) {m.record.text}"
+                                          for m in found))
         return Recalled(context="\n\n".join(p for p in parts if p), restored=restored)
 
     return recall
