@@ -8,8 +8,7 @@ STAMP  := $(VENV)/.installed
 export CMAKE_ARGS ?= -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DLLAMA_CURL=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF
 export CMAKE_BUILD_PARALLEL_LEVEL ?= 2
 
-.PHONY: install run run-distributed test lint typecheck unit eval bench lock clean \
-	eval-memory eval-encoders
+.PHONY: install run run-distributed test lint typecheck unit eval bench lock clean
 
 $(STAMP): requirements.lock requirements-models.lock pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -49,6 +48,7 @@ eval: install
 # here: see their README's licence): per category, hybrid beside BM25-only and dense-only,
 # FAISS and Redis engines, with the cost. bench/results/eval-memory.{md,json}.
 LOCOMO ?= $(abspath ../shared/eval/locomo-dev)
+.PHONY: eval-memory eval-encoders
 eval-memory: install
 	$(PY) -m bench.eval_memory --data "$(LOCOMO)"
 
