@@ -170,13 +170,18 @@ def forget(state: UserIndex, key: int) -> None:
         state.index.remove_ids(np.array([key], dtype=np.int64))
 
 
-def append_lines(path: Path, state: UserIndex, entries: Sequence[Mapping[str, Any]]) -> None:
-    """Appends under the write lock, where `state` has just read the whole journal."""
+def append_lines(path: Path, state: UserIndex, entries: Sequence[Mapping[str, Any]]
+                 ) -> os.stat_result:
+    """Appends under the write lock, where `state` has just read the whole journal; returns
+    the journal's state after the write (the writer's copy is then current without
+    reading its own lines back)."""
     data = "".join(json.dumps(entry) + "\n" for entry in entries).encode()
     if state.seen > state.applied:  # a line torn by a crashed writer: end it, or it eats ours
         data = b"\n" + data
     with path.open("ab") as journal:
         journal.write(data)
+        journal.flush()
+        return os.fstat(journal.fileno())
 
 
 def write_index(folder: Path, index: Any, generation: int) -> str | None:

@@ -90,6 +90,7 @@ class FaissMemory:
         self.fusion = fusion or Fusion()
         # Users whose vectors are being re-embedded with this model, in the background.
         self._migrating: dict[str, threading.Thread] = {}
+        self._dirs: dict[str, Path] = {}
         # Past this many memories a user's index is quantized: exact search reads every
         # vector, and at 100,000 that is 150 MB per query.
         self.quantize_at = quantize_at
@@ -98,7 +99,10 @@ class FaissMemory:
         self._flocked: set[str] = set()  # users whose file lock is held (under self._lock)
 
     def _dir(self, user_id: str) -> Path:
-        return self.root / folder_name(user_id)
+        folder = self._dirs.get(user_id)
+        if folder is None:  # cached: a turn asks for it a dozen times
+            folder = self._dirs[user_id] = self.root / folder_name(user_id)
+        return folder
 
     def _journal_path(self, user_id: str, generation: int) -> Path:
         # Generation 0 keeps the name folders had before generations existed.
@@ -227,10 +231,17 @@ class FaissMemory:
 
     def _commit(self, user_id: str, state: UserIndex,
                 entries: Sequence[Mapping[str, Any]]) -> UserIndex:
-        """Appends entries (under the write lock), then reads them back as any reader
-        would, so this copy is what the disk holds; folds when the journal is long."""
-        append_lines(self._journal_path(user_id, state.generation), state, entries)
-        state = self._load(user_id)
+        """Appends entries (under the write lock, where `state` has read the whole journal)
+        and applies them to this copy, which is then what the disk holds: nobody else can
+        have written meanwhile. Folds when the journal is long."""
+        info = append_lines(self._journal_path(user_id, state.generation), state, entries)
+        for entry in entries:  # as a replay would, without reading and parsing them back
+            apply_entry(state, entry)
+        # A torn line that ours ended is skipped, as a replay skips it.
+        state.journaled += len(entries)
+        state.journal_id = file_id(info)
+        state.applied = state.seen = info.st_size
+        self._users[user_id] = state
         if (self._quantize_when_large(state) or state.unsaved
                 or state.journaled >= max(COMPACT_AT_LEAST, len(state.records) // 2)):
             self._fold(user_id, state)
