@@ -25,6 +25,7 @@ from memory.terms import terms
 
 K1 = 1.2
 B = 0.75
+COMMON = 5_000  # see LexicalIndex.search_terms
 
 
 def idf(n_docs: int, df: int) -> float:
@@ -136,20 +137,32 @@ class LexicalIndex:
         if not n_docs or k < 1:
             return []
         avg = self._total_length / n_docs
-        scores: np.ndarray | None = None
-        for term in dict.fromkeys(query_terms):
-            df = self._df.get(term, 0)
-            if not df:
-                continue
-            slots, tfs = self._postings[term].arrays()
-            if scores is None:
-                scores = np.zeros(len(self._keys), np.float32)
-            # A term lists a document once, so a plain fancy-index add is exact here.
-            scores[slots] += bm25(tfs, self._length[slots], avg, idf(n_docs, df))
-        if scores is None:
+        wanted = [t for t in dict.fromkeys(query_terms) if self._df.get(t, 0)]
+        if not wanted:
             return []
+        # In a large index, a term found in more than a tenth of the memories (at least
+        # COMMON of them) does not choose candidates: it is added only to the memories a
+        # rarer term found. One that shares nothing but common words with the question
+        # cannot rank among the best few, and scoring such a term's every posting cost
+        # most of a search at 100,000 memories. Exact below that size.
+        cut = max(COMMON, n_docs // 10)
+        rare = [t for t in wanted if self._df[t] <= cut] or wanted
+        scores = np.zeros(len(self._keys), np.float32)
+        for term in rare:
+            slots, tfs = self._postings[term].arrays()
+            # A term lists a document once, so a plain fancy-index add is exact here.
+            scores[slots] += bm25(tfs, self._length[slots], avg, idf(n_docs, self._df[term]))
         scores[~self._alive[:len(scores)]] = 0.0
         hits = np.flatnonzero(scores > 0)
+        for term in wanted:
+            if term in rare or not len(hits):
+                continue
+            slots, tfs = self._postings[term].arrays()  # slots ascend: appended in order
+            at = np.minimum(np.searchsorted(slots, hits), len(slots) - 1)
+            has = slots[at] == hits
+            found, where = hits[has], at[has]
+            scores[found] += bm25(tfs[where], self._length[found], avg,
+                                  idf(n_docs, self._df[term]))
         if len(hits) > k:
             hits = hits[np.argpartition(-scores[hits], k - 1)[:k]]
         # Ties break by key, so both engines order equal scores alike.
