@@ -67,13 +67,26 @@ redis.call('HINCRBY', KEYS[2], '#docs', 1)
 redis.call('HINCRBY', KEYS[2], '#length', tonumber(ARGV[2 + 2 * n]))
 local speaker = ARGV[3 + 2 * n]
 if speaker ~= '' then redis.call('HINCRBY', KEYS[3], speaker, 1) end
-for i = 4 + 2 * n, #ARGV do redis.call('HINCRBY', KEYS[2], ARGV[i], 1) end
+redis.call('HINCRBY', KEYS[2], 'model:' .. ARGV[4 + 2 * n], 1)
+for i = 5 + 2 * n, #ARGV do redis.call('HINCRBY', KEYS[2], ARGV[i], 1) end
+return 1
+"""
+# Gives a memory another model's vector, if it is still there: KEYS memory, statistics;
+# ARGV the model, the vector.
+_REEMBED = """
+local old = redis.call('HGET', KEYS[1], 'model')
+if not old then return 0 end
+redis.call('HSET', KEYS[1], 'vec', ARGV[2], 'model', ARGV[1])
+if redis.call('HINCRBY', KEYS[2], 'model:' .. old, -1) <= 0 then
+  redis.call('HDEL', KEYS[2], 'model:' .. old)
+end
+redis.call('HINCRBY', KEYS[2], 'model:' .. ARGV[1], 1)
 return 1
 """
 # Deletes a memory and uncounts its terms: KEYS memory, statistics, speakers.
 _DELETE = """
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
-local got = redis.call('HMGET', KEYS[1], 'terms', 'speaker')
+local got = redis.call('HMGET', KEYS[1], 'terms', 'speaker', 'model')
 local seen, length = {}, 0
 for word in string.gmatch(got[1] or '', '%S+') do
   length = length + 1
@@ -84,6 +97,11 @@ for word in string.gmatch(got[1] or '', '%S+') do
 end
 redis.call('HINCRBY', KEYS[2], '#docs', -1)
 redis.call('HINCRBY', KEYS[2], '#length', -length)
+if got[3] then
+  if redis.call('HINCRBY', KEYS[2], 'model:' .. got[3], -1) <= 0 then
+    redis.call('HDEL', KEYS[2], 'model:' .. got[3])
+  end
+end
 local speaker = got[2]
 if speaker and speaker ~= '' then
   if redis.call('HINCRBY', KEYS[3], speaker, -1) <= 0 then redis.call('HDEL', KEYS[3], speaker) end
@@ -137,6 +155,8 @@ class RedisVectorMemory:
         self.model = model_id(embeddings)
         self._add_script = redis.register_script(_ADD)
         self._delete_script = redis.register_script(_DELETE)
+        self._reembed_script = redis.register_script(_REEMBED)
+        self._reembedding: dict[str, asyncio.Task[int]] = {}  # user key -> background task
 
     def _stats_key(self, user: str) -> str:
         # Outside `<prefix>:`, so the search index does not take it for a memory.
@@ -251,7 +271,8 @@ class RedisVectorMemory:
                     await self._add_script(
                         keys=[self._key(user, ids[text]), self._stats_key(user),
                               self._speakers_key(user)],
-                        args=[len(fields), *pairs, len(words), speaker, *set(words)],
+                        args=[len(fields), *pairs, len(words), speaker, self.model,
+                              *set(words)],
                         client=pipe)
                     known[text] = self._record(ids[text], fields)
                 await pipe.execute()
@@ -265,8 +286,23 @@ class RedisVectorMemory:
             raise ValueError("k must be at least 1")
         user = user_key(user_id)
         pool = self.fusion.pool(k)
+        if mode != "lexical" and await self._other_models(user):
+            # Some vectors are another model's: words answer alone while they are redone,
+            # if this model's fit the index (its vector field has one size).
+            size = int((await self._vectors([query])).shape[1])
+            index_size = await self._index_dim()
+            if index_size is not None and index_size != size:
+                raise RedisMemoryError(
+                    f"the memory index was built with another embedding model "
+                    f"({index_size}-dimensional vectors; this one gives {size}): re-embed "
+                    "the memories or use another prefix")
+            self._start_reembedding(user)
+            mode = "lexical" if mode == "dense" else mode
+            skip_dense = True
+        else:
+            skip_dense = mode == "lexical"
         try:
-            dense = [] if mode == "lexical" else await self._dense(user, query, pool)
+            dense = [] if skip_dense else await self._dense(user, query, pool)
             lexical = [] if mode == "dense" else await self._lexical(user, query, pool)
         except ResponseError as exc:
             if _missing_index(exc):
@@ -289,6 +325,48 @@ class RedisVectorMemory:
         return [ScoredMemory(record=records[f.key], score=f.score,  # type: ignore[index]
                              similarity=f.similarity)
                 for f in top(found, k, min_score)]
+
+    async def _other_models(self, user: str) -> bool:
+        fields = await self.redis.hkeys(self._stats_key(user))
+        mine = f"model:{self.model}"
+        return any(_text(f).startswith("model:") and _text(f) != mine for f in fields)
+
+    def _start_reembedding(self, user: str) -> None:
+        task = self._reembedding.get(user)
+        if task is None or task.done():
+            self._reembedding[user] = asyncio.create_task(self._reembed_user(user))
+
+    async def _reembed_user(self, user: str, batch: int = 64) -> int:
+        """Gives every memory of the user this model's vector (embedding its key), one
+        batch at a time; a memory deleted meanwhile is skipped by the script."""
+        done = 0
+        keys: list[Any] = []
+        async for key in self.redis.scan_iter(match=f"{self.prefix}:{user}:*", count=500):
+            keys.append(key)
+        for start in range(0, len(keys), batch):
+            chunk = keys[start:start + batch]
+            async with self.redis.pipeline(transaction=False) as pipe:
+                for key in chunk:
+                    pipe.hmget(key, ["model", "text", "embedded"])
+                rows = await pipe.execute()
+            todo = [(key, _text(row[2] or row[1])) for key, row in zip(chunk, rows, strict=True)
+                    if row[0] is not None and _text(row[0]) != self.model and row[1]]
+            if not todo:
+                continue
+            vectors = await self._vectors([text for _key, text in todo])
+            async with self.redis.pipeline(transaction=False) as pipe:
+                for (key, _), vector in zip(todo, vectors, strict=True):
+                    await self._reembed_script(
+                        keys=[key, self._stats_key(user)],
+                        args=[self.model, vector.astype(np.float32).tobytes()], client=pipe)
+                done += sum(await pipe.execute())
+        return done
+
+    async def wait_for_reembedding(self) -> None:
+        """Waits for the background re-embedding tasks (tests, shutdown)."""
+        tasks = [t for t in self._reembedding.values() if not t.done()]
+        if tasks:
+            await asyncio.gather(*tasks)
 
     async def _dense(self, user: str, query: str, pool: int
                      ) -> list[tuple[str, tuple[MemoryRecord, float]]]:

@@ -87,3 +87,30 @@ async def test_memories_added_during_the_migration_are_kept(tmp_path: Path) -> N
     vector = new._vectors(["i moved to porto"])
     _scores, keys = state.index.search(np.asarray(vector, np.float32), 1)
     assert state.records[int(keys[0][0])].text == "i moved to porto"
+
+
+async def test_redis_reembeds_a_changed_model_of_the_same_size(redis_url: str) -> None:
+    from redis.asyncio import Redis
+
+    from memory.redis_store import RedisVectorMemory, user_key
+
+    client = Redis.from_url(redis_url)
+    try:
+        old = RedisVectorMemory(client, OLD, algorithm="FLAT")
+        await old.add("ada", FACTS[:40], {"kind": "fact"})
+        await old.add("ada", ["my sister lives in lyon"], keys=["sister lyon ines"])
+        new = RedisVectorMemory(client, HashingTestEmbeddings(dim=64, salt="v2"),
+                                algorithm="FLAT")
+        # Words answer while the vectors are redone in the background.
+        found = await new.search("ada", "what is my boat called", k=2)
+        assert found and all("boat" in m.record.text for m in found)
+        assert all(m.similarity is None for m in found)
+        await new.wait_for_reembedding()
+        stats = await client.hgetall(f"parley:mem-lex:{user_key('ada')}")
+        models = {k.decode(): int(v) for k, v in stats.items() if k.startswith(b"model:")}
+        assert models == {f"model:{new.model}": 41}
+        assert len(await new.list("ada", limit=100)) == 41
+        dense = await new.search("ada", "sister lyon ines", k=1, mode="dense")
+        assert dense[0].record.text == "my sister lives in lyon" and dense[0].score > 0.99
+    finally:
+        await client.aclose()
