@@ -193,7 +193,7 @@ def shared_embeddings(settings: Settings) -> Any:
         return None
     from memory.embeddings import make_embeddings
 
-    return make_embeddings("local")
+    return make_embeddings("local", **settings.embedding_options())
 
 
 def build_memory(settings: Settings, redis: Any = None, *,
@@ -204,7 +204,8 @@ def build_memory(settings: Settings, redis: Any = None, *,
         return None
     from memory.embeddings import make_embeddings
 
-    embeddings = embeddings or make_embeddings(settings.embeddings)
+    embeddings = embeddings or make_embeddings(settings.embeddings,
+                                               **settings.embedding_options())
     if settings.memory_engine == "redis":
         from memory.redis_store import RedisVectorMemory
 
