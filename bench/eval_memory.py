@@ -155,16 +155,18 @@ async def open_engine(engine: str, embeddings: Any, scratch: Path
         server.stop()
 
 
-async def run(data: Path, engines: list[str], keys: str, embeddings: Any = None
-              ) -> dict[str, Any]:
+async def run(data: Path, engines: list[str], keys: str, embeddings: Any = None,
+              precision: str = "int8") -> dict[str, Any]:
     conversations = load_folder(data)
     if embeddings is None:
         from memory.embeddings import LocalEmbeddings
 
-        # One thread, as the server runs it; no cache, so every search embeds its question.
-        embeddings = LocalEmbeddings(cache_size=0)
-    results: dict[str, Any] = {"data": str(data), "conversations": [c.name for c in
-                                                                     conversations]}
+        # The server's encoder on one thread, as the server runs it; no cache, so every
+        # search embeds its question.
+        embeddings = LocalEmbeddings(cache_size=0, precision=precision)
+    results: dict[str, Any] = {"data": str(data), "encoder": getattr(embeddings, "model_id", ""),
+                               "conversations": [c.name for c in conversations]}
+    embeddings.embed_array(["warm up"])  # the model's own memory is not the store's
     for engine in engines:
         scratch = Path(tempfile.mkdtemp(prefix=f"parley-eval-{engine}-"))
         try:
@@ -188,8 +190,9 @@ def table(results: dict[str, Any]) -> str:
         if engine not in results:
             continue
         result = results[engine]
-        lines += [f"**{engine}** engine, {result['memories']} memories, "
-                  f"{result['questions']['overall']} questions, keys: {result['keys']}", "",
+        lines += [f"**{engine}** engine, {results.get('encoder', '')}, "
+                  f"{result['memories']} memories, {result['questions']['overall']} questions, "
+                  f"keys: {result['keys']}", "",
                   "| search | group | recall@1 | recall@5 | recall@10 |", "|---|---|---|---|---|"]
         for mode, label in (("hybrid", "hybrid"), ("lexical", "BM25 only"),
                             ("dense", "dense only")):
@@ -217,11 +220,14 @@ def main() -> None:
                         help="folder of LoCoMo-format *.json files (read in place)")
     parser.add_argument("--engines", default="faiss,redis")
     parser.add_argument("--keys", choices=("context", "turn"), default="context")
+    parser.add_argument("--precision", choices=("int8", "float32"), default="int8",
+                        help="the local MiniLM's (the server's default is int8)")
     parser.add_argument("--out", type=Path, default=RESULTS / "eval-memory.json")
     args = parser.parse_args()
     if not args.data.is_dir():
         parser.error(f"{args.data} is not a folder: pass --data (or LOCOMO=... to make)")
-    results = asyncio.run(run(args.data, args.engines.split(","), args.keys))
+    results = asyncio.run(run(args.data, args.engines.split(","), args.keys,
+                              precision=args.precision))
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=2))
     report = table(results)
