@@ -9,6 +9,7 @@ external initializers, so that it keeps one copy of them rather than three."""
 from __future__ import annotations
 
 import json
+import logging
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -155,9 +156,20 @@ def quantized_minilm_onnx(model_dir: Path) -> bytes:
     for tensor in model.graph.initializer:
         if tensor.data_location == onnx.TensorProto.EXTERNAL:
             tensor.CopyFrom(numpy_helper.from_array(graph.weights[tensor.name], tensor.name))
+    root = logging.getLogger()
+    quiet = _DropPreprocessingAdvice()
     with tempfile.TemporaryDirectory(prefix="parley-minilm-") as folder:
         source, target = Path(folder) / "float.onnx", Path(folder) / "int8.onnx"
         onnx.save(model, source)
-        quantize_dynamic(source, target, weight_type=QuantType.QInt8,
-                         op_types_to_quantize=["MatMul"])
+        root.addFilter(quiet)  # advice for image models, logged at every server start
+        try:
+            quantize_dynamic(source, target, weight_type=QuantType.QInt8,
+                             op_types_to_quantize=["MatMul"])
+        finally:
+            root.removeFilter(quiet)
         return target.read_bytes()
+
+
+class _DropPreprocessingAdvice(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "pre-processing before quantization" not in record.getMessage()
