@@ -1,6 +1,8 @@
 """The lexical index, chosen by measure: Parley's in-memory BM25 (memory/lexical.py) beside
-SQLite FTS5 (in the standard library), on LoCoMo recall (the same terms fed to both, the
-turn and the two before it) and on the cost of adding and searching at 100,000 memories.
+SQLite FTS5 (in the standard library), bm25s and tantivy (measured when installed: they
+are not Parley's dependencies; `pip install bm25s scipy tantivy` to include them), on
+LoCoMo recall (the same terms fed to each: the turn and the two before it) and on the cost
+of adding and searching at 100,000 memories.
 
     python -m bench.lexical [--data DIR]   ->  bench/results/lexical.{json,md}
 """
@@ -59,6 +61,57 @@ def fts5(documents: list[str]) -> tuple[Search, float]:
     return search, seconds
 
 
+def bm25s_index(documents: list[str]) -> tuple[Search, float]:
+    """bm25s: a sparse matrix of precomputed scores. It has no incremental add: every new
+    memory means indexing the user's memories again (the add cost below is that rebuild,
+    per memory, once)."""
+    import bm25s
+
+    started = time.perf_counter()
+    retriever = bm25s.BM25(k1=1.2, b=0.75)
+    retriever.index([terms(text) or ["-"] for text in documents], show_progress=False)
+    seconds = time.perf_counter() - started
+
+    def search(query: str, k: int) -> list[int]:
+        wanted = [t for t in dict.fromkeys(terms(query)) if t in retriever.vocab_dict]
+        if not wanted:
+            return []
+        found, scores = retriever.retrieve([wanted], k=min(k, len(documents)),
+                                           show_progress=False)
+        return [int(doc) for doc, score in zip(found[0], scores[0], strict=True) if score > 0]
+
+    return search, seconds
+
+
+def tantivy_index(documents: list[str]) -> tuple[Search, float]:
+    """tantivy: Lucene-like segments; a memory is searchable after a commit (one per
+    2,000 here; a chat adds one a turn, so a commit a turn)."""
+    import tantivy
+
+    builder = tantivy.SchemaBuilder()
+    builder.add_text_field("terms", stored=False, tokenizer_name="whitespace")
+    builder.add_integer_field("key", stored=True, indexed=False)
+    index = tantivy.Index(builder.build())
+    started = time.perf_counter()
+    writer = index.writer(heap_size=50_000_000, num_threads=1)
+    for start in range(0, len(documents), 2_000):
+        for key, text in enumerate(documents[start:start + 2_000], start):
+            writer.add_document(tantivy.Document(key=key, terms=" ".join(terms(text))))
+        writer.commit()
+    index.reload()
+    seconds = time.perf_counter() - started
+    searcher = index.searcher()
+
+    def search(query: str, k: int) -> list[int]:
+        wanted = list(dict.fromkeys(terms(query)))
+        if not wanted:
+            return []
+        hits = searcher.search(index.parse_query(" OR ".join(wanted), ["terms"]), k).hits
+        return [int(searcher.doc(address)["key"][0]) for _score, address in hits]
+
+    return search, seconds
+
+
 def locomo_recall(data: Path, build: Callable[[list[str]], tuple[Search, float]]
                   ) -> dict[str, float]:
     found = {5: 0, 10: 0}
@@ -96,9 +149,14 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
     parser.add_argument("--size", type=int, default=100_000)
     args = parser.parse_args()
-    results = {name: {"locomo_recall": locomo_recall(args.data, build),
-                      str(args.size): at_scale(build, args.size)}
-               for name, build in (("parley-bm25", ours), ("sqlite-fts5", fts5))}
+    results: dict[str, Any] = {}
+    for name, build in (("parley-bm25", ours), ("sqlite-fts5", fts5), ("bm25s", bm25s_index),
+                        ("tantivy", tantivy_index)):
+        try:
+            results[name] = {"locomo_recall": locomo_recall(args.data, build),
+                             str(args.size): at_scale(build, args.size)}
+        except ModuleNotFoundError as exc:
+            print(f"{name}: not installed ({exc.name})")
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "lexical.json").write_text(json.dumps(results, indent=2))
     lines = ["| lexical index | LoCoMo BM25-only r@5 / r@10 | add ms per memory | "
