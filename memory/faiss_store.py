@@ -329,10 +329,11 @@ class FaissMemory:
             pool = self.fusion.pool(k)
             dense: list[tuple[int, float]] = []
             index = state.index
+            misfit = False
             if vector is not None and index is not None and index.ntotal:
                 if index.d != vector.shape[1]:  # an index older than model records
                     state.model = None
-                    self._start_reembedding(user_id)
+                    misfit = True
                 else:
                     scores, keys = index.search(vector, min(pool, index.ntotal))
                     dense = [(int(key), float(score))
@@ -344,9 +345,12 @@ class FaissMemory:
             about: dict[Hashable, About] = {key: state.about[key]
                                             for key, _ in (*dense, *lexical)}
             found = fuse(dense, lexical, about, hints, mode=mode, fusion=self.fusion)
-            return [ScoredMemory(record=state.records[f.key], score=f.score,  # type: ignore[index]
+            scored = [ScoredMemory(record=state.records[f.key], score=f.score,  # type: ignore[index]
                                  similarity=f.similarity)
-                    for f in top(found, k, min_score)]
+                      for f in top(found, k, min_score)]
+        if misfit:  # (not under self._lock, which starting it takes)
+            self._start_reembedding(user_id)
+        return scored
 
     # Re-embedding after a change of model.
     def _needs_vectors(self, state: UserIndex) -> bool:

@@ -57,8 +57,9 @@ _ID = re.compile(r"[0-9a-f]{32}")
 _FIELDS = ("text", "metadata", "created")
 
 # Adds a memory and counts its terms, unless it is there already (another replica stored
-# the same text first): KEYS memory, statistics, speakers; ARGV the number of field pairs,
-# the pairs, the memory's length in terms, its speaker ("" for none), its distinct terms.
+# the same text first): KEYS memory, statistics, speakers, models; ARGV the number of field
+# pairs, the pairs, the memory's length in terms, its speaker ("" for none), its model, its
+# distinct terms.
 _ADD = """
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
 local n = tonumber(ARGV[1])
@@ -67,23 +68,21 @@ redis.call('HINCRBY', KEYS[2], '#docs', 1)
 redis.call('HINCRBY', KEYS[2], '#length', tonumber(ARGV[2 + 2 * n]))
 local speaker = ARGV[3 + 2 * n]
 if speaker ~= '' then redis.call('HINCRBY', KEYS[3], speaker, 1) end
-redis.call('HINCRBY', KEYS[2], 'model:' .. ARGV[4 + 2 * n], 1)
+redis.call('HINCRBY', KEYS[4], ARGV[4 + 2 * n], 1)
 for i = 5 + 2 * n, #ARGV do redis.call('HINCRBY', KEYS[2], ARGV[i], 1) end
 return 1
 """
-# Gives a memory another model's vector, if it is still there: KEYS memory, statistics;
+# Gives a memory another model's vector, if it is still there: KEYS memory, models;
 # ARGV the model, the vector.
 _REEMBED = """
 local old = redis.call('HGET', KEYS[1], 'model')
 if not old then return 0 end
 redis.call('HSET', KEYS[1], 'vec', ARGV[2], 'model', ARGV[1])
-if redis.call('HINCRBY', KEYS[2], 'model:' .. old, -1) <= 0 then
-  redis.call('HDEL', KEYS[2], 'model:' .. old)
-end
-redis.call('HINCRBY', KEYS[2], 'model:' .. ARGV[1], 1)
+if redis.call('HINCRBY', KEYS[2], old, -1) <= 0 then redis.call('HDEL', KEYS[2], old) end
+redis.call('HINCRBY', KEYS[2], ARGV[1], 1)
 return 1
 """
-# Deletes a memory and uncounts its terms: KEYS memory, statistics, speakers.
+# Deletes a memory and uncounts its terms: KEYS memory, statistics, speakers, models.
 _DELETE = """
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
 local got = redis.call('HMGET', KEYS[1], 'terms', 'speaker', 'model')
@@ -98,9 +97,7 @@ end
 redis.call('HINCRBY', KEYS[2], '#docs', -1)
 redis.call('HINCRBY', KEYS[2], '#length', -length)
 if got[3] then
-  if redis.call('HINCRBY', KEYS[2], 'model:' .. got[3], -1) <= 0 then
-    redis.call('HDEL', KEYS[2], 'model:' .. got[3])
-  end
+  if redis.call('HINCRBY', KEYS[4], got[3], -1) <= 0 then redis.call('HDEL', KEYS[4], got[3]) end
 end
 local speaker = got[2]
 if speaker and speaker ~= '' then
@@ -164,6 +161,13 @@ class RedisVectorMemory:
 
     def _speakers_key(self, user: str) -> str:
         return f"{self.prefix}-speakers:{user}"
+
+    def _models_key(self, user: str) -> str:
+        return f"{self.prefix}-models:{user}"
+
+    def _user_keys(self, user: str) -> list[str]:
+        """What the add and delete scripts keep beside a memory."""
+        return [self._stats_key(user), self._speakers_key(user), self._models_key(user)]
 
     def _key(self, user: str, memory_id: str) -> str:
         return f"{self.prefix}:{user}:{memory_id}"
@@ -269,8 +273,7 @@ class RedisVectorMemory:
                         fields["embedded"] = embed_as[text]
                     pairs = [part for item in fields.items() for part in item]
                     await self._add_script(
-                        keys=[self._key(user, ids[text]), self._stats_key(user),
-                              self._speakers_key(user)],
+                        keys=[self._key(user, ids[text]), *self._user_keys(user)],
                         args=[len(fields), *pairs, len(words), speaker, self.model,
                               *set(words)],
                         client=pipe)
@@ -286,7 +289,12 @@ class RedisVectorMemory:
             raise ValueError("k must be at least 1")
         user = user_key(user_id)
         pool = self.fusion.pool(k)
-        if mode != "lexical" and await self._other_models(user):
+        async with self.redis.pipeline(transaction=False) as pipe:  # one round trip
+            pipe.hkeys(self._models_key(user))
+            pipe.hkeys(self._speakers_key(user))
+            models, speakers = await pipe.execute()
+        skip_dense = mode == "lexical"
+        if not skip_dense and any(_text(model) != self.model for model in models):
             # Some vectors are another model's: words answer alone while they are redone,
             # if this model's fit the index (its vector field has one size).
             size = int((await self._vectors([query])).shape[1])
@@ -299,8 +307,6 @@ class RedisVectorMemory:
             self._start_reembedding(user)
             mode = "lexical" if mode == "dense" else mode
             skip_dense = True
-        else:
-            skip_dense = mode == "lexical"
         try:
             dense = [] if skip_dense else await self._dense(user, query, pool)
             lexical = [] if mode == "dense" else await self._lexical(user, query, pool)
@@ -314,7 +320,6 @@ class RedisVectorMemory:
         records = {doc_id: record for doc_id, (record, _score) in (*dense, *lexical)}
         hints = QueryHints()
         if mode == "hybrid":
-            speakers = await self.redis.hkeys(self._speakers_key(user))
             hints = read_hints(query, [_text(s) for s in speakers], now)
         about: dict[Hashable, About] = {
             doc_id: About(r.text, r.created_at, speaker_of(r.metadata))
@@ -325,11 +330,6 @@ class RedisVectorMemory:
         return [ScoredMemory(record=records[f.key], score=f.score,  # type: ignore[index]
                              similarity=f.similarity)
                 for f in top(found, k, min_score)]
-
-    async def _other_models(self, user: str) -> bool:
-        fields = await self.redis.hkeys(self._stats_key(user))
-        mine = f"model:{self.model}"
-        return any(_text(f).startswith("model:") and _text(f) != mine for f in fields)
 
     def _start_reembedding(self, user: str) -> None:
         task = self._reembedding.get(user)
@@ -357,7 +357,7 @@ class RedisVectorMemory:
             async with self.redis.pipeline(transaction=False) as pipe:
                 for (key, _), vector in zip(todo, vectors, strict=True):
                     await self._reembed_script(
-                        keys=[key, self._stats_key(user)],
+                        keys=[key, self._models_key(user)],
                         args=[self.model, vector.astype(np.float32).tobytes()], client=pipe)
                 done += sum(await pipe.execute())
         return done
@@ -429,8 +429,8 @@ class RedisVectorMemory:
         if not _ID.fullmatch(memory_id):
             return False  # not an id this store hands out
         user = user_key(user_id)
-        return bool(await self._delete_script(keys=[
-            self._key(user, memory_id), self._stats_key(user), self._speakers_key(user)]))
+        return bool(await self._delete_script(keys=[self._key(user, memory_id),
+                                                    *self._user_keys(user)]))
 
     async def clear(self, user_id: str) -> int:
         removed = 0
@@ -443,6 +443,5 @@ class RedisVectorMemory:
                 batch = []
         if batch:
             removed += await self.redis.delete(*batch)
-        await self.redis.delete(self._stats_key(user_key(user_id)),
-                                self._speakers_key(user_key(user_id)))
+        await self.redis.delete(*self._user_keys(user_key(user_id)))
         return removed

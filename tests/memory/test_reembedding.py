@@ -106,9 +106,8 @@ async def test_redis_reembeds_a_changed_model_of_the_same_size(redis_url: str) -
         assert found and all("boat" in m.record.text for m in found)
         assert all(m.similarity is None for m in found)
         await new.wait_for_reembedding()
-        stats = await client.hgetall(f"parley:mem-lex:{user_key('ada')}")
-        models = {k.decode(): int(v) for k, v in stats.items() if k.startswith(b"model:")}
-        assert models == {f"model:{new.model}": 41}
+        counts = await client.hgetall(f"parley:mem-models:{user_key('ada')}")
+        assert {k.decode(): int(v) for k, v in counts.items()} == {new.model: 41}
         assert len(await new.list("ada", limit=100)) == 41
         dense = await new.search("ada", "sister lyon ines", k=1, mode="dense")
         assert dense[0].record.text == "my sister lives in lyon" and dense[0].score > 0.99
