@@ -20,4 +20,7 @@ def test_int8_vectors_are_close_to_float_but_named_apart(
     v = int8.embed_array(TEXTS)
     assert v[1] @ v[0] > v[1] @ v[2] + 0.2 and v[3] @ v[2] > v[3] @ v[0]
     again = LocalEmbeddings(precision="int8")  # the quantized graph is read back
-    assert np.allclose(again.embed_array(TEXTS[:1]), v[:1], atol=1e-5)
+    assert np.allclose(again.embed_array(TEXTS), v, atol=1e-5)
+    # Activations are quantized per run, so a text's vector depends a little on what it
+    # was batched with: close, not equal.
+    assert float(again.embed_array(TEXTS[:1])[0] @ v[0]) > 0.97
