@@ -92,7 +92,7 @@ async def test_memories_added_during_the_migration_are_kept(tmp_path: Path) -> N
 async def test_redis_reembeds_a_changed_model_of_the_same_size(redis_url: str) -> None:
     from redis.asyncio import Redis
 
-    from memory.redis_store import RedisVectorMemory, user_key
+    from memory.redis_store import RedisVectorMemory, _text, user_key
 
     client = Redis.from_url(redis_url)
     try:
@@ -107,7 +107,7 @@ async def test_redis_reembeds_a_changed_model_of_the_same_size(redis_url: str) -
         assert all(m.similarity is None for m in found)
         await new.wait_for_reembedding()
         counts = await client.hgetall(f"parley:mem-models:{user_key('ada')}")
-        assert {k.decode(): int(v) for k, v in counts.items()} == {new.model: 41}
+        assert {_text(k): int(v) for k, v in counts.items()} == {new.model: 41}
         assert len(await new.list("ada", limit=100)) == 41
         dense = await new.search("ada", "sister lyon ines", k=1, mode="dense")
         assert dense[0].record.text == "my sister lives in lyon" and dense[0].score > 0.99
