@@ -31,9 +31,10 @@ class Fusion:
     lexical_weight: float = 2.0
     hint_similarity: float = 0.1  # added to the cosine of a memory matching a hint
     hint_lexical: float = 1.0  # BM25 of a memory matching a hint, times 1 + this
-    # Candidates taken from each list: past about 4 k, a memory's reciprocal rank is too
-    # small to reach the top k (the same LoCoMo recall at 100; a third of the cost).
-    pool_per_k: int = 4
+    # Candidates taken from each list. A memory deep in one list reaches the top k when the
+    # other ranks it high: on the LoCoMo dev split (int8 MiniLM), 4 k candidates found 0.846
+    # at 10, 6 k 0.849, 10 k 0.854. Fusing 10 k costs about 0.1 ms more than 4 k a search.
+    pool_per_k: int = 10
     min_pool: int = 16
 
     def pool(self, k: int) -> int:
