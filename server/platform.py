@@ -187,9 +187,12 @@ def redis_client(url: str) -> Any:
 
 
 def shared_embeddings(settings: Settings) -> Any:
-    """The shipped MiniLM, when memory embeds with it: the local model's router uses the
-    same instance. None otherwise (the router then loads its own)."""
-    if not settings.memory_enabled or settings.embeddings != "local":
+    """The shipped MiniLM, when memory embeds with it in float32: the local model's router
+    uses the same instance. None otherwise: the router then loads its own float32 copy,
+    since its accuracy target (`make eval`) was measured in float32, and memory builds
+    its own (int8 by default)."""
+    if (not settings.memory_enabled or settings.embeddings != "local"
+            or settings.embeddings_precision != "float32"):
         return None
     from memory.embeddings import make_embeddings
 
