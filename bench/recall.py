@@ -18,6 +18,8 @@ class RandomEmbeddings:
     through the real model would take most of an hour; the search cost does not depend
     on where the vectors came from (their spread makes recall a worst case)."""
 
+    model_id = "random-384"
+
     def embed_array(self, texts: list[str]) -> Any:
         import hashlib
 
@@ -29,6 +31,23 @@ class RandomEmbeddings:
         return np.asarray(rows, dtype=np.float32)
 
 
+class Sentences:
+    """Memories and questions of words drawn by Zipf's law from a 20,000-word vocabulary,
+    so the lexical index has what real text gives it: a few words in most memories (long
+    postings) and many rare ones."""
+
+    def __init__(self, seed: int = 7) -> None:
+        import numpy as np
+
+        self.rng = np.random.default_rng(seed)
+        ranks = np.arange(1, 20_001)
+        self.p = (1.0 / ranks) / (1.0 / ranks).sum()
+
+    def make(self, count: int, words: int) -> list[str]:
+        ids = self.rng.choice(len(self.p), size=(count, words), p=self.p)
+        return [" ".join(f"w{i}" for i in row) for row in ids]
+
+
 async def memory_benchmarks(results: dict[str, Any], redis_url: str, data: Path) -> None:
     import numpy as np
 
@@ -36,18 +55,23 @@ async def memory_benchmarks(results: dict[str, Any], redis_url: str, data: Path)
     from memory.faiss_store import FaissMemory, is_exact
     from memory.vectors import unit_vectors
 
-    embeddings = LocalEmbeddings(cache_size=0)
-    embeddings.embed_array(["warm up"])
-    recall: dict[str, Any] = {"embed_query_ms": percentiles([_timed(
-        lambda i=i: embeddings.embed_array([f"where does my sister live? ({i})"]))
-        for i in range(50)])}
+    recall: dict[str, Any] = {}
+    for precision in ("float32", "int8"):
+        embeddings = LocalEmbeddings(cache_size=0, precision=precision)
+        embeddings.embed_array(["warm up"])
+        key = "embed_query_ms" if precision == "float32" else "embed_query_ms_int8"
+        recall[key] = percentiles([_timed(
+            lambda i=i, e=embeddings: e.embed_array([f"where does my sister live? ({i})"]))
+            for i in range(50)])
+    recall["memory_turn_ms"] = await memory_turn(data / "memory-turn")
     random = RandomEmbeddings()
+    sentences = Sentences()
+    queries = sentences.make(200, 6)
     for size in (1_000, 10_000, 100_000):
         store = FaissMemory(data / f"memory-{size}", random)
+        texts = sentences.make(size, 12)
         for start in range(0, size, 2_000):
-            await store.add("bench", [f"memory {n}" for n in range(start, start + 2_000)
-                                      if n < size])
-        queries = [f"question {n}" for n in range(200)]
+            await store.add("bench", texts[start:start + 2_000])
         timings = []
         for query in queries:
             started = time.perf_counter()
@@ -57,12 +81,12 @@ async def memory_benchmarks(results: dict[str, Any], redis_url: str, data: Path)
         index = store._load("bench").index
         recall[str(size)]["index"] = "exact" if is_exact(index) else "8-bit"
         if not is_exact(index):  # what the quantized index finds of the exact top 4
-            vectors = unit_vectors(random, [f"memory {n}" for n in range(size)])
+            vectors = unit_vectors(random, texts)
             hits = 0
             for query in queries[:50]:
                 q = unit_vectors(random, [query])[0]
-                exact = {f"memory {n}" for n in np.argsort(-(vectors @ q))[:4]}
-                found = await store.search("bench", query, k=4)
+                exact = {texts[n] for n in np.argsort(-(vectors @ q))[:4]}
+                found = await store.search("bench", query, k=4, mode="dense")
                 hits += len(exact & {m.record.text for m in found})
             recall[str(size)]["recall_at_4"] = round(hits / 200, 3)
     results["recall"] = recall
@@ -96,6 +120,41 @@ async def memory_benchmarks(results: dict[str, Any], redis_url: str, data: Path)
         await redis.aclose()
     results["redis_window"] = {"read": percentiles(reads), "turn_with_checkpoints": percentiles(
         turns)}
+
+
+async def memory_turn(folder: Path) -> dict[str, float]:
+    """A turn's recall and remember, in process, once the question is embedded (the
+    embedder's cache holds it, as it does when remember runs): memory's own cost."""
+    from langchain_core.messages import AIMessage
+
+    from graphs.deps import TurnContext
+    from memory.embeddings import LocalEmbeddings
+    from memory.faiss_store import FaissMemory
+    from server.memory_hooks import make_recall, make_remember
+
+    embeddings = LocalEmbeddings(cache_size=10_000)
+    store = FaissMemory(folder, embeddings)
+    texts = Sentences(seed=3).make(1_000, 12)
+    await store.add("bench", texts)
+    questions = [f"what is the answer to question {n}?" for n in range(330)]
+    embeddings.embed_array(questions)
+    recall = make_recall(store, k=4, min_score=0.35)
+    remember = make_remember(store, None)
+    ctx = TurnContext(user_id="bench", thread_id="t", agent="assistant")
+
+    async def turn(question: str) -> None:
+        asked = [HumanMessage(question)]
+        await recall(ctx, asked)
+        await remember(ctx, [asked[0], AIMessage("word0 word1 word2")])
+
+    for question in questions[:30]:
+        await turn(question)
+    samples = []
+    for question in questions[30:]:
+        started = time.perf_counter()
+        await turn(question)
+        samples.append((time.perf_counter() - started) * 1000)
+    return percentiles(samples)
 
 
 def _timed(fn: Any) -> float:

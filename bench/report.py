@@ -40,9 +40,17 @@ def summarise(results: dict[str, Any]) -> str:
             f"{r.get('rss_mb', '-')} |")
     recall = results["recall"]
     lines += ["", "| semantic recall | p50 ms | p99 ms |", "|---|---|---|",
-              f"| embed the query (MiniLM, ONNX Runtime) | {recall['embed_query_ms']['p50']} | "
-              f"{recall['embed_query_ms']['p99']} |"]
-    lines += [f"| memory store search, {int(size):,} memories ({recall[size]['index']}"
+              f"| embed the query (MiniLM float32, ONNX Runtime) | "
+              f"{recall['embed_query_ms']['p50']} | {recall['embed_query_ms']['p99']} |"]
+    if "embed_query_ms_int8" in recall:
+        lines.append(f"| embed the query (MiniLM int8, the server's) | "
+                     f"{recall['embed_query_ms_int8']['p50']} | "
+                     f"{recall['embed_query_ms_int8']['p99']} |")
+    if "memory_turn_ms" in recall:
+        lines.append(f"| a turn's recall and remember once the question is embedded (1,000 "
+                     f"memories) | {recall['memory_turn_ms']['p50']} | "
+                     f"{recall['memory_turn_ms']['p99']} |")
+    lines += [f"| memory store search (hybrid), {int(size):,} memories ({recall[size]['index']}"
               + (f", recall@4 {recall[size]['recall_at_4']}" if "recall_at_4" in recall[size]
                  else "") + f") | {recall[size]['p50']} | {recall[size]['p99']} |"
               for size in ("1000", "10000", "100000")]
@@ -83,9 +91,15 @@ def targets(results: dict[str, Any]) -> list[str]:
         return "yes" if ok else "no"
 
     nm = "parley_no_memory"
+    doubled = [
+        f"| with memory on, Parley's added cost per turn ≤ 2 x LangServe's | "
+        f"{added['parley_chat']:.1f} ms vs 2 x {added['langserve']:.1f} ms: "
+        f"{added['parley_chat'] / added['langserve']:.1f} x | "
+        f"{met(added['parley_chat'] <= 2 * added['langserve'])} | "
+        f"{met(added[nm] <= 2 * added['langserve'])} |"]
     return [
         "| target | measured in this run | met | met without long-term memory |",
-        "|---|---|---|---|",
+        "|---|---|---|---|", *doubled,
         f"| Parley's added cost per turn ≤ LangServe's | {added['parley_chat']:.1f} ms "
         f"({added[nm]:.1f} without long-term memory) vs {added['langserve']:.1f} ms | "
         f"{met(added['parley_chat'] <= added['langserve'])} | "
@@ -102,8 +116,9 @@ def targets(results: dict[str, Any]) -> list[str]:
         f"{met(tput[nm] >= tput['langserve'])} |",
         *protocol_target(results),
         f"| local model ≥ 95% of the raw runtime | {ratio:.0%} | {met(ratio >= 0.95)} | - |",
-        f"| recall p99 ≤ 5 ms at 100,000 memories | {recall['p99']:.1f} ms "
-        f"({recall['index']} index"
+        f"| recall p99 ≤ 5 ms at 100,000 memories | {recall['p99']:.1f} ms (hybrid, "
+        f"lexical index included; "
+        f"{recall['index']} index"
         + (f", {recall['recall_at_4']:.0%} of the exact top 4" if "recall_at_4" in recall
            else "") + f") | {met(recall['p99'] <= 5)} | - |", "", memory_floor(results), ""]
 
@@ -118,10 +133,17 @@ def protocol_target(results: dict[str, Any]) -> list[str]:
             f"{chat:.1f} ms: {wait / chat:.2f} x | {met} | - |"]
 
 
+def server_embedding(recall: dict[str, Any]) -> dict[str, float]:
+    """The query embedding the server runs: int8 since it is the default (older runs
+    measured float32 only)."""
+    result: dict[str, float] = recall.get("embed_query_ms_int8", recall["embed_query_ms"])
+    return result
+
+
 def memory_floor(results: dict[str, Any]) -> str:
     """What long-term memory costs any server, whatever its own layers: the bare FastAPI
     endpoint plus one query embedding, against the first two targets."""
-    embed = results["recall"]["embed_query_ms"]["p50"]
+    embed = server_embedding(results["recall"])["p50"]
     base = results["in_process"]["p50"]
     added = results["bare"]["p50"] - base + embed
     token = results["bare"]["stream"]["first_token"]["p50"] + embed

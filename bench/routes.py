@@ -35,7 +35,9 @@ def server(kind: str, env: dict[str, str]) -> Iterator[tuple[str, int]]:
                             env={**os.environ, **env}, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
+    # Generous: on a shared machine under load, four servers starting on one core took
+    # more than a minute (2026-11-29).
+    deadline = time.monotonic() + 180
     while True:
         try:
             httpx.get(f"{url}/docs", timeout=1)

@@ -33,11 +33,12 @@ class MiniLMEncoder:
     on ONNX Runtime: a short question takes about 4 ms on one core, against about 10 ms for
     the same products written in numpy (one call per operation, none fused)."""
 
-    def __init__(self, model_dir: Path, max_tokens: int = 256, threads: int = 1) -> None:
+    def __init__(self, model_dir: Path, max_tokens: int = 256, threads: int = 1,
+                 precision: str = "float32") -> None:
         import onnxruntime
         from tokenizers import Tokenizer
 
-        from memory.minilm_graph import build_minilm_onnx
+        from memory.minilm_graph import build_minilm_onnx, quantized_minilm_onnx
 
         options = onnxruntime.SessionOptions()
         # A server passes one (see LocalEmbeddings.threads); a bulk job, every core.
@@ -46,12 +47,18 @@ class MiniLMEncoder:
         # No arena: it would keep the peak of the largest batch ever run (hundreds of MB
         # after an ingest of long texts) for the life of the server; short runs gain nothing.
         options.enable_cpu_mem_arena = False
-        graph = build_minilm_onnx(model_dir)
-        names = list(graph.weights)
-        options.add_external_initializers(names, [  # copied in: ours are freed after this
-            onnxruntime.OrtValue.ortvalue_from_numpy(graph.weights[n]) for n in names])
-        self.session = onnxruntime.InferenceSession(graph.model, options,
-                                                    providers=["CPUExecutionProvider"])
+        if precision == "int8":
+            self.session = onnxruntime.InferenceSession(
+                quantized_minilm_onnx(model_dir), options, providers=["CPUExecutionProvider"])
+        elif precision == "float32":
+            graph = build_minilm_onnx(model_dir)
+            names = list(graph.weights)
+            options.add_external_initializers(names, [  # copied in: ours are freed after
+                onnxruntime.OrtValue.ortvalue_from_numpy(graph.weights[n]) for n in names])
+            self.session = onnxruntime.InferenceSession(graph.model, options,
+                                                        providers=["CPUExecutionProvider"])
+        else:
+            raise ValueError(f"unknown precision {precision!r}: use 'float32' or 'int8'")
         self.tokenizer = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
         self.tokenizer.enable_truncation(max_length=max_tokens)
         self.tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")
@@ -84,8 +91,11 @@ class LocalEmbeddings(Embeddings):
     once, so eight short questions together cost about half of eight runs one by one."""
 
     def __init__(self, model_dir: Path | None = None, batch_size: int = 32,
-                 cache_size: int = 512, threads: int = 1) -> None:
+                 cache_size: int = 512, threads: int = 1, precision: str = "float32") -> None:
         self.model_dir = model_dir
+        self.precision = precision
+        # Stored with each index: a change of model (or of precision) is noticed.
+        self.model_id = "all-MiniLM-L6-v2" + ("-int8" if precision == "int8" else "")
         self.batch_size = batch_size
         # Threads per encoder run: one in a server (concurrent turns fill the cores), every
         # core for a bulk job such as `parley memory ingest` (2 cores: 1.9 x as fast).
@@ -105,7 +115,7 @@ class LocalEmbeddings(Embeddings):
         with self._lock:
             if self._encoder is None:
                 self._encoder = MiniLMEncoder(self.model_dir or default_model_dir(),
-                                              threads=self.threads)
+                                              threads=self.threads, precision=self.precision)
             return self._encoder
 
     def embed_array(self, texts: list[str]) -> np.ndarray:

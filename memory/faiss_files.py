@@ -8,6 +8,7 @@ import base64
 import hashlib
 import json
 import os
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -17,7 +18,9 @@ from typing import Any
 import faiss
 import numpy as np
 
-from memory.semantic import MemoryRecord
+from memory.fusion import About
+from memory.lexical import LexicalIndex, indexed_text
+from memory.semantic import MemoryRecord, speaker_of
 
 
 @dataclass
@@ -33,6 +36,15 @@ class UserIndex:
     applied: int = 0  # journal bytes replayed, always up to a line's end
     seen: int = 0  # journal bytes read; more than `applied` when the last line is unfinished
     unsaved: bool = False  # quantized at load, not yet on disk: the next write folds
+    # Words beside the vectors (rebuilt from the texts at load: no file of its own).
+    lexical: LexicalIndex = field(default_factory=LexicalIndex)
+    speakers: Counter[str] = field(default_factory=Counter)  # names in `speaker` metadata
+    about: dict[int, About] = field(default_factory=dict)  # per memory, for fusion
+    embedded: dict[int, str] = field(default_factory=dict)  # keys that are not the text
+    # The model that made the vectors in `index` (None: an index from before models were
+    # recorded). Vectors of another model wait in `other` until the index is re-embedded.
+    model: str | None = None
+    other: dict[int, tuple[str | None, np.ndarray]] = field(default_factory=dict)
 
 
 JOURNAL = "journal.jsonl"  # generation 0's: the name from before generations existed
@@ -42,15 +54,29 @@ FOLD = "fold"  # the journal line that announces a new generation
 COMPACT_AT_LEAST = 256  # journal entries before a snapshot is worth writing
 
 
-def record_row(key: int, record: MemoryRecord) -> dict[str, Any]:
-    return {"key": key, "id": record.id, "text": record.text,
-            "created_at": record.created_at.isoformat(), "metadata": dict(record.metadata)}
+def record_row(key: int, record: MemoryRecord, embedded: str | None = None
+               ) -> dict[str, Any]:
+    row = {"key": key, "id": record.id, "text": record.text,
+           "created_at": record.created_at.isoformat(), "metadata": dict(record.metadata)}
+    if embedded is not None and embedded != record.text:
+        row["embedded"] = embedded  # what the vector was made of: re-embedding needs it
+    return row
 
 
 def row_record(row: Mapping[str, Any]) -> MemoryRecord:
     return MemoryRecord(id=row["id"], text=row["text"],
                         created_at=datetime.fromisoformat(row["created_at"]),
                         metadata=row.get("metadata", {}))
+
+
+def index_words(state: UserIndex, key: int, record: MemoryRecord, embedded: str | None
+                ) -> None:
+    """The memory in the lexical index, and what fusion needs of it (its speaker, time)."""
+    speaker = speaker_of(record.metadata)
+    state.lexical.add(key, indexed_text(record.text, embedded, speaker))
+    state.about[key] = About(record.text, record.created_at, speaker)
+    if speaker:
+        state.speakers[speaker] += 1
 
 
 def new_index(dim: int) -> Any:
@@ -98,13 +124,22 @@ def journal_entry(line: bytes) -> dict[str, Any] | None:
     return entry if isinstance(entry, dict) else None
 
 
-def put(state: UserIndex, key: int, record: MemoryRecord, vector: np.ndarray) -> None:
-    if state.index is None:
-        state.index = new_index(len(vector))
-    state.index.add_with_ids(vector[None], np.array([key], dtype=np.int64))
+def put(state: UserIndex, key: int, record: MemoryRecord, vector: np.ndarray, *,
+        embedded: str | None = None, model: str | None = None) -> None:
     state.records[key] = record
     state.by_text[record.text] = key
     state.next_id = max(state.next_id, key + 1)
+    if embedded is not None and embedded != record.text:
+        state.embedded[key] = embedded
+    index_words(state, key, record, embedded)
+    if state.index is None and state.model in (None, model):
+        state.index = new_index(len(vector))
+        state.model = model
+    if (state.index is None or (model is not None and model != state.model)
+            or state.index.d != len(vector)):
+        state.other[key] = (model, vector)  # another model's: kept for re-embedding
+        return
+    state.index.add_with_ids(vector[None], np.array([key], dtype=np.int64))
 
 
 def apply_entry(state: UserIndex, entry: Mapping[str, Any]) -> None:
@@ -112,21 +147,41 @@ def apply_entry(state: UserIndex, entry: Mapping[str, Any]) -> None:
     key = int(entry["key"])
     if entry["op"] == "add" and key not in state.records:
         vector = np.frombuffer(base64.b64decode(entry["vector"]), dtype=np.float32)
-        put(state, key, row_record(entry), vector)
+        # A line from before models were recorded was made by the index's model.
+        put(state, key, row_record(entry), vector, embedded=entry.get("embedded"),
+            model=entry.get("model", state.model))
     elif entry["op"] == "delete" and key in state.records:
-        record = state.records.pop(key)
-        if state.by_text.get(record.text) == key:
-            del state.by_text[record.text]
+        forget(state, key)
+
+
+def forget(state: UserIndex, key: int) -> None:
+    record = state.records.pop(key)
+    if state.by_text.get(record.text) == key:
+        del state.by_text[record.text]
+    state.embedded.pop(key, None)
+    state.lexical.remove(key)
+    state.about.pop(key, None)
+    speaker = speaker_of(record.metadata)
+    if speaker:
+        state.speakers[speaker] -= 1
+        if state.speakers[speaker] <= 0:
+            del state.speakers[speaker]
+    if state.other.pop(key, None) is None and state.index is not None:
         state.index.remove_ids(np.array([key], dtype=np.int64))
 
 
-def append_lines(path: Path, state: UserIndex, entries: Sequence[Mapping[str, Any]]) -> None:
-    """Appends under the write lock, where `state` has just read the whole journal."""
+def append_lines(path: Path, state: UserIndex, entries: Sequence[Mapping[str, Any]]
+                 ) -> os.stat_result:
+    """Appends under the write lock, where `state` has just read the whole journal; returns
+    the journal's state after the write (the writer's copy is then current without
+    reading its own lines back)."""
     data = "".join(json.dumps(entry) + "\n" for entry in entries).encode()
     if state.seen > state.applied:  # a line torn by a crashed writer: end it, or it eats ours
         data = b"\n" + data
     with path.open("ab") as journal:
         journal.write(data)
+        journal.flush()
+        return os.fstat(journal.fileno())
 
 
 def write_index(folder: Path, index: Any, generation: int) -> str | None:
@@ -141,10 +196,11 @@ def write_index(folder: Path, index: Any, generation: int) -> str | None:
 
 def write_snapshot(folder: Path, state: UserIndex, generation: int,
                     index_file: str | None) -> None:
-    rows = [record_row(key, r) for key, r in state.records.items()]
+    rows = [record_row(key, r, state.embedded.get(key)) for key, r in state.records.items()]
     tmp = folder / f"{SNAPSHOT}.tmp"
     tmp.write_text(json.dumps({"generation": generation, "index": index_file,
-                               "next_id": state.next_id, "records": rows}))
+                               "model": state.model, "next_id": state.next_id,
+                               "records": rows}))
     _fsync(tmp)
     os.replace(tmp, folder / SNAPSHOT)
     # The rename (and the new journal's entry) durable before the old generation's files

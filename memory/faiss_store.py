@@ -26,10 +26,12 @@ import base64
 import dataclasses
 import fcntl
 import json
+import logging
 import os
 import threading
 import uuid
-from collections.abc import Iterator, Mapping, Sequence
+from collections import Counter
+from collections.abc import Hashable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -50,9 +52,11 @@ from memory.faiss_files import (
     apply_entry,
     file_id,
     folder_name,
+    index_words,
     is_exact,
     journal_entry,
     key_of,
+    new_index,
     quantized,
     record_row,
     remove_other_generations,
@@ -60,15 +64,33 @@ from memory.faiss_files import (
     write_index,
     write_snapshot,
 )
-from memory.semantic import MemoryRecord, ScoredMemory
+from memory.fusion import About, Fusion, SearchMode, fuse, top
+from memory.lexical import LexicalIndex
+from memory.query_hints import QueryHints, read_hints
+from memory.semantic import (
+    MemoryRecord,
+    Metadata,
+    ScoredMemory,
+    When,
+    each_metadata,
+    each_time,
+    model_id,
+)
 from memory.vectors import unit_vectors
+
+log = logging.getLogger(__name__)
 
 
 class FaissMemory:
     def __init__(self, root: Path, embeddings: LocalEmbeddings | Any, *,
-                 quantize_at: int = 20_000) -> None:
+                 quantize_at: int = 20_000, fusion: Fusion | None = None) -> None:
         self.root = root
         self.embeddings = embeddings
+        self.model = model_id(embeddings)  # recorded with each index and journal line
+        self.fusion = fusion or Fusion()
+        # Users whose vectors are being re-embedded with this model, in the background.
+        self._migrating: dict[str, threading.Thread] = {}
+        self._dirs: dict[str, Path] = {}
         # Past this many memories a user's index is quantized: exact search reads every
         # vector, and at 100,000 that is 150 MB per query.
         self.quantize_at = quantize_at
@@ -77,7 +99,10 @@ class FaissMemory:
         self._flocked: set[str] = set()  # users whose file lock is held (under self._lock)
 
     def _dir(self, user_id: str) -> Path:
-        return self.root / folder_name(user_id)
+        folder = self._dirs.get(user_id)
+        if folder is None:  # cached: a turn asks for it a dozen times
+            folder = self._dirs[user_id] = self.root / folder_name(user_id)
+        return folder
 
     def _journal_path(self, user_id: str, generation: int) -> Path:
         # Generation 0 keeps the name folders had before generations existed.
@@ -137,6 +162,8 @@ class FaissMemory:
         with self._flock(user_id, exclusive=False):  # no fold is half done while we read
             self._read_snapshot(user_id, state)
             self._replay(user_id, state, tail=False)
+        if state.model is None and state.index is not None:
+            state.model = self.model  # a journal from before models were recorded
         state.unsaved = self._quantize_when_large(state)
         return state
 
@@ -150,10 +177,17 @@ class FaissMemory:
         index_file = meta.get("index", "index.faiss")
         if index_file is not None:
             state.index = faiss.read_index(str(folder / index_file))
+        # A snapshot from before models were recorded: assume this model made it (a search
+        # whose vector does not fit the index re-embeds all the same).
+        state.model = meta.get("model") or self.model
         state.next_id = int(meta["next_id"])
         for row in meta["records"]:
-            record = state.records[int(row["key"])] = row_record(row)
-            state.by_text[record.text] = int(row["key"])
+            key = int(row["key"])
+            record = state.records[key] = row_record(row)
+            state.by_text[record.text] = key
+            if row.get("embedded"):
+                state.embedded[key] = row["embedded"]
+            index_words(state, key, record, row.get("embedded"))
         journal = self._journal_path(user_id, state.generation)
         if not journal.exists():
             journal.touch()  # (an old snapshot may have none) so that readers have one to stat
@@ -197,10 +231,17 @@ class FaissMemory:
 
     def _commit(self, user_id: str, state: UserIndex,
                 entries: Sequence[Mapping[str, Any]]) -> UserIndex:
-        """Appends entries (under the write lock), then reads them back as any reader
-        would, so this copy is what the disk holds; folds when the journal is long."""
-        append_lines(self._journal_path(user_id, state.generation), state, entries)
-        state = self._load(user_id)
+        """Appends entries (under the write lock, where `state` has read the whole journal)
+        and applies them to this copy, which is then what the disk holds: nobody else can
+        have written meanwhile. Folds when the journal is long."""
+        info = append_lines(self._journal_path(user_id, state.generation), state, entries)
+        for entry in entries:  # as a replay would, without reading and parsing them back
+            apply_entry(state, entry)
+        # A torn line that ours ended is skipped, as a replay skips it.
+        state.journaled += len(entries)
+        state.journal_id = file_id(info)
+        state.applied = state.seen = info.st_size
+        self._users[user_id] = state
         if (self._quantize_when_large(state) or state.unsaved
                 or state.journaled >= max(COMPACT_AT_LEAST, len(state.records) // 2)):
             self._fold(user_id, state)
@@ -225,8 +266,13 @@ class FaissMemory:
         state.journal_id = file_id(journal.stat())
         state.applied = state.seen = state.journaled = 0
 
-    def _add(self, user_id: str, texts: Sequence[str], metadata: Mapping[str, Any],
-             keys: Sequence[str] | None = None) -> list[MemoryRecord]:
+    def _add(self, user_id: str, texts: Sequence[str], metadata: Metadata | None,
+             keys: Sequence[str] | None = None, created_at: When = None
+             ) -> list[MemoryRecord]:
+        now = datetime.now(UTC)
+        extra = {t.strip(): (m, w) for t, m, w in zip(
+            texts, each_metadata(metadata, len(texts)), each_time(created_at, len(texts), now),
+            strict=True) if t and t.strip()}
         pairs = [(t.strip(), (k or t).strip())
                  for t, k in zip(texts, keys or texts, strict=True) if t and t.strip()]
         with self._lock:
@@ -243,42 +289,136 @@ class FaissMemory:
                 # Another process may have deleted one of the texts meanwhile.
                 todo = {t: k for t, k in pairs if t not in state.by_text and t not in vectors}
                 if not todo:
-                    return self._insert(user_id, state, pairs, vectors, metadata)
+                    return self._insert(user_id, state, pairs, vectors, extra)
 
     def _insert(self, user_id: str, state: UserIndex, pairs: Sequence[tuple[str, str]],
-                vectors: Mapping[str, np.ndarray], metadata: Mapping[str, Any]
-                ) -> list[MemoryRecord]:
+                vectors: Mapping[str, np.ndarray],
+                extra: Mapping[str, tuple[dict[str, Any], datetime]]) -> list[MemoryRecord]:
         entries: list[dict[str, Any]] = []
         new: set[str] = set()
-        for text, _key in pairs:
+        for text, key in pairs:
             if text in state.by_text or text in new:  # the same fact again: keep one copy
                 continue
             new.add(text)
-            record = MemoryRecord(id=uuid.uuid4().hex, text=text,
-                                  created_at=datetime.now(UTC), metadata=dict(metadata))
+            metadata, when = extra[text]
+            record = MemoryRecord(id=uuid.uuid4().hex, text=text, created_at=when,
+                                  metadata=metadata)
             vector = np.ascontiguousarray(vectors[text], dtype=np.float32)
-            entries.append({"op": "add", **record_row(state.next_id + len(entries), record),
+            entries.append({"op": "add",
+                            **record_row(state.next_id + len(entries), record, key),
+                            "model": self.model,
                             "vector": base64.b64encode(vector.tobytes()).decode()})
         if entries:
             state = self._commit(user_id, state, entries)
         return [state.records[state.by_text[text]] for text, _ in pairs]
 
-    def _search(self, user_id: str, query: str, k: int, min_score: float
-                ) -> list[ScoredMemory]:
+    def _search(self, user_id: str, query: str, k: int, min_score: float,
+                mode: SearchMode, now: datetime | None) -> list[ScoredMemory]:
         with self._lock:
             state = self._load(user_id)
-            if state.index is None or state.index.ntotal == 0:
+            if not state.records:
                 return []
-        vector = self._vectors([query])
+            stale = self._needs_vectors(state)
+        if stale:
+            self._start_reembedding(user_id)
+        # While the vectors are re-embedded, the lexical index answers alone.
+        vector = None if stale or mode == "lexical" else self._vectors([query])
         with self._lock:
             # The copy just checked, or newer if a write came in meanwhile: no second stat.
             state = self._users.get(user_id, state)
-            if state.index is None or state.index.ntotal == 0:
-                return []
-            scores, keys = state.index.search(vector, min(k, state.index.ntotal))
-            return [ScoredMemory(record=state.records[int(key)], score=float(score))
-                    for score, key in zip(scores[0], keys[0], strict=True)
-                    if key != -1 and float(score) >= min_score and int(key) in state.records]
+            pool = self.fusion.pool(k)
+            dense: list[tuple[int, float]] = []
+            index = state.index
+            misfit = False
+            if vector is not None and index is not None and index.ntotal:
+                if index.d != vector.shape[1]:  # an index older than model records
+                    state.model = None
+                    misfit = True
+                else:
+                    scores, keys = index.search(vector, min(pool, index.ntotal))
+                    dense = [(int(key), float(score))
+                             for score, key in zip(scores[0], keys[0], strict=True)
+                             if key != -1 and int(key) in state.records]
+            lexical = state.lexical.search(query, pool) if mode != "dense" else []
+            hints = read_hints(query, state.speakers, now) if mode == "hybrid" \
+                else QueryHints()
+            about: dict[Hashable, About] = {key: state.about[key]
+                                            for key, _ in (*dense, *lexical)}
+            found = fuse(dense, lexical, about, hints, mode=mode, fusion=self.fusion)
+            scored = [ScoredMemory(record=state.records[f.key], score=f.score,  # type: ignore[index]
+                                 similarity=f.similarity)
+                      for f in top(found, k, min_score)]
+        if misfit:  # (not under self._lock, which starting it takes)
+            self._start_reembedding(user_id)
+        return scored
+
+    # Re-embedding after a change of model.
+    def _needs_vectors(self, state: UserIndex) -> bool:
+        """True when some memory has no vector of this model in the index (the caller holds
+        self._lock)."""
+        in_index = state.index.ntotal if state.index is not None else 0
+        return bool(state.records) and (state.model != self.model
+                                        or in_index != len(state.records))
+
+    def _start_reembedding(self, user_id: str) -> None:
+        with self._lock:
+            if user_id in self._migrating:
+                return
+            thread = threading.Thread(target=self._reembed, args=(user_id,),
+                                      name=f"reembed-{folder_name(user_id)[:8]}", daemon=True)
+            self._migrating[user_id] = thread
+        log.info("re-embedding a user's memories with %s", self.model)
+        thread.start()
+
+    def _reembed(self, user_id: str) -> None:
+        try:
+            self.reembed(user_id)
+        except Exception:
+            log.exception("re-embedding failed; the next search tries again")
+        finally:
+            with self._lock:
+                self._migrating.pop(user_id, None)
+
+    def reembed(self, user_id: str, batch: int = 64) -> int:
+        """Gives every memory of the user a vector of this model, then commits a new
+        generation whose index (and record of the model) is this model's. Embeds outside
+        the locks; memories added meanwhile are taken in by another pass. Returns how many
+        were embedded."""
+        vectors: dict[int, np.ndarray] = {}
+        while True:
+            with self._lock:
+                state = self._load(user_id)
+                if not self._needs_vectors(state):
+                    return len(vectors)
+                todo = {key: state.embedded.get(key, record.text)
+                        for key, record in state.records.items() if key not in vectors}
+                vectors.update({key: vector for key, (model, vector) in state.other.items()
+                                if model == self.model})
+            todo = {key: text for key, text in todo.items() if key not in vectors}
+            keys = list(todo)
+            for start in range(0, len(keys), batch):
+                chunk = keys[start:start + batch]
+                vectors.update(zip(chunk, self._vectors([todo[key] for key in chunk]),
+                                   strict=True))
+            with self._writing(user_id) as state:
+                if set(state.records) - set(vectors):
+                    continue  # memories came in (or were re-keyed) meanwhile: embed those
+                keys = sorted(state.records)
+                index = new_index(len(vectors[keys[0]]))
+                index.add_with_ids(np.stack([vectors[key] for key in keys]).astype(np.float32),
+                                   np.array(keys, dtype=np.int64))
+                state.index, state.model = index, self.model
+                state.other.clear()
+                self._quantize_when_large(state)
+                self._fold(user_id, state)
+                return len(vectors)
+
+    def wait_for_reembedding(self, timeout: float | None = None) -> None:
+        """Blocks until the background re-embedding threads are done (tests, shutdown)."""
+        with self._lock:
+            threads = list(self._migrating.values())
+        for thread in threads:
+            thread.join(timeout)
 
     def _delete(self, user_id: str, memory_id: str) -> bool:
         with self._lock:
@@ -298,22 +438,26 @@ class FaissMemory:
                 return 0
         with self._writing(user_id) as state:
             # An empty next generation: other processes see the fold and reload.
-            empty = dataclasses.replace(state, index=None, records={}, by_text={})
+            empty = dataclasses.replace(state, index=None, records={}, by_text={},
+                                        lexical=LexicalIndex(), speakers=Counter(), about={},
+                                        embedded={}, other={}, model=self.model)
             self._fold(user_id, empty)
             self._users[user_id] = empty
             return len(state.records)
 
     # The async interface: FAISS and the embedding model are CPU-bound, run off the loop.
     async def add(self, user_id: str, texts: Sequence[str],
-                  metadata: Mapping[str, Any] | None = None, *,
-                  keys: Sequence[str] | None = None) -> list[MemoryRecord]:
-        return await asyncio.to_thread(self._add, user_id, texts, metadata or {}, keys)
+                  metadata: Metadata | None = None, *,
+                  keys: Sequence[str] | None = None,
+                  created_at: When = None) -> list[MemoryRecord]:
+        return await asyncio.to_thread(self._add, user_id, texts, metadata, keys, created_at)
 
     async def search(self, user_id: str, query: str, *, k: int = 5,
-                     min_score: float = 0.0) -> list[ScoredMemory]:
+                     min_score: float = 0.0, mode: SearchMode = "hybrid",
+                     now: datetime | None = None) -> list[ScoredMemory]:
         if k < 1:
             raise ValueError("k must be at least 1")
-        return await asyncio.to_thread(self._search, user_id, query, k, min_score)
+        return await asyncio.to_thread(self._search, user_id, query, k, min_score, mode, now)
 
     async def list(self, user_id: str, *, limit: int = 100,
                    offset: int = 0) -> list[MemoryRecord]:

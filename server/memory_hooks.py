@@ -39,7 +39,7 @@ def make_recall(memory: SemanticMemory | None, *, k: int, min_score: float,
             except Exception:
                 log.exception("memory recall failed; answering without it")
                 found = []
-            parts.append(render_memories(m.record.text for m in found))
+            parts.append(render_memories((m.record.created_at, m.record.text) for m in found))
         return Recalled(context="\n\n".join(p for p in parts if p), restored=restored)
 
     return recall

@@ -217,13 +217,16 @@ def redis_client(url: str, *, max_connections: int = 100, wait_seconds: float = 
 
 
 def shared_embeddings(settings: Settings) -> Any:
-    """The shipped MiniLM, when memory embeds with it: the local model's router uses the
-    same instance. None otherwise (the router then loads its own)."""
-    if not settings.memory_enabled or settings.embeddings != "local":
+    """The shipped MiniLM, when memory embeds with it in float32: the local model's router
+    uses the same instance. None otherwise: the router then loads its own float32 copy,
+    since its accuracy target (`make eval`) was measured in float32, and memory builds
+    its own (int8 by default)."""
+    if (not settings.memory_enabled or settings.embeddings != "local"
+            or settings.embeddings_precision != "float32"):
         return None
     from memory.embeddings import make_embeddings
 
-    return make_embeddings("local")
+    return make_embeddings("local", **settings.embedding_options())
 
 
 def build_memory(settings: Settings, redis: Any = None, *,
@@ -234,7 +237,8 @@ def build_memory(settings: Settings, redis: Any = None, *,
         return None
     from memory.embeddings import make_embeddings
 
-    embeddings = embeddings or make_embeddings(settings.embeddings)
+    embeddings = embeddings or make_embeddings(settings.embeddings,
+                                               **settings.embedding_options())
     if settings.memory_engine == "redis":
         from memory.redis_store import RedisVectorMemory
 

@@ -1,0 +1,177 @@
+"""A user's lexical index: BM25 over the terms of each memory, kept in memory beside the
+vectors and rebuilt from the texts when a user's memories load (so it needs no file of its
+own and can never disagree with the journal).
+
+Why not SQLite FTS5, bm25s or tantivy: measured on the LoCoMo development split and at
+100,000 memories (bench/lexical.py, docs/benchmarks.md), FTS5 ranks the same (it is BM25
+too) but each user's index would be a second file to keep in step with the journal across
+processes and crashes; bm25s rebuilds its matrix on every add; tantivy needs a writer commit
+per add. Postings here are numpy arrays, so a query over 100,000 memories costs a few array
+operations per query term.
+
+The scoring formula is `bm25`, shared with the Redis engine, which rescores RediSearch's
+candidates with it and the user's own statistics: both engines rank alike.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Iterable, Sequence
+
+import numpy as np
+
+from memory.terms import terms
+
+K1 = 1.2
+B = 0.75
+COMMON = 5_000  # see LexicalIndex.search_terms
+
+
+def idf(n_docs: int, df: int) -> float:
+    # BM25's idf, floored at zero by the +1 (Lucene's and RediSearch's BM25STD form).
+    return math.log(1.0 + (n_docs - df + 0.5) / (df + 0.5))
+
+
+def bm25(tf: np.ndarray, length: np.ndarray, avg_length: float, weight: float) -> np.ndarray:
+    norm = K1 * (1.0 - B + B * length / max(avg_length, 1e-9))
+    result: np.ndarray = weight * tf * (K1 + 1.0) / (tf + norm)
+    return result
+
+
+def indexed_text(text: str, embedded: str | None, speaker: str | None) -> str:
+    """What the lexical index matches in both engines: the key (the text by default), the
+    text when the key leaves it out, and the speaker's name, so "what did Ada say" finds
+    Ada's words."""
+    parts = [embedded or text]
+    if embedded and text not in embedded:
+        parts.append(text)
+    if speaker and speaker.lower() not in parts[0].lower():
+        parts.insert(0, speaker)
+    return "\n".join(parts)
+
+
+class _Postings:
+    """One term's documents: appended as lists, read as arrays (converted once per change)."""
+
+    __slots__ = ("_arrays", "slots", "tfs")
+
+    def __init__(self) -> None:
+        self.slots: list[int] = []
+        self.tfs: list[int] = []
+        self._arrays: tuple[np.ndarray, np.ndarray] | None = None
+
+    def add(self, slot: int, tf: int) -> None:
+        self.slots.append(slot)
+        self.tfs.append(tf)
+        self._arrays = None
+
+    def arrays(self) -> tuple[np.ndarray, np.ndarray]:
+        if self._arrays is None:
+            self._arrays = (np.asarray(self.slots, np.int64),
+                            np.asarray(self.tfs, np.float32))
+        return self._arrays
+
+
+class LexicalIndex:
+    """BM25 over memories named by integer keys. Deleted memories leave a dead slot that
+    scores nothing (their postings stay until the index is rebuilt at the next load)."""
+
+    def __init__(self) -> None:
+        self._slot_of: dict[int, int] = {}
+        self._keys: list[int] = []
+        self._terms: list[Counter[str] | None] = []
+        self._length = np.zeros(0, np.float32)
+        self._alive = np.zeros(0, bool)
+        self._postings: dict[str, _Postings] = {}
+        self._df: Counter[str] = Counter()
+        self._total_length = 0
+
+    def __len__(self) -> int:
+        return len(self._slot_of)
+
+    def __contains__(self, key: int) -> bool:
+        return key in self._slot_of
+
+    def add(self, key: int, text: str) -> None:
+        if key in self._slot_of:
+            return
+        counts = Counter(terms(text))
+        slot = len(self._keys)
+        self._slot_of[key] = slot
+        self._keys.append(key)
+        self._terms.append(counts)
+        if slot >= len(self._length):  # grow by half: amortised O(1) appends
+            size = max(16, slot + slot // 2 + 1)
+            self._length = np.resize(self._length, size)
+            self._alive = np.concatenate([self._alive[:slot],
+                                          np.zeros(size - slot, bool)])
+        length = sum(counts.values())
+        self._length[slot] = length
+        self._alive[slot] = True
+        self._total_length += length
+        for term, tf in counts.items():
+            self._postings.setdefault(term, _Postings()).add(slot, tf)
+            self._df[term] += 1
+
+    def remove(self, key: int) -> None:
+        slot = self._slot_of.pop(key, None)
+        if slot is None:
+            return
+        counts = self._terms[slot]
+        self._terms[slot] = None
+        self._alive[slot] = False
+        if counts:
+            self._total_length -= sum(counts.values())
+            for term in counts:
+                self._df[term] -= 1
+                if self._df[term] <= 0:
+                    del self._df[term]
+
+    def search(self, query: str, k: int) -> list[tuple[int, float]]:
+        """The k best (key, score) pairs, best first; only memories sharing a term."""
+        return self.search_terms(terms(query), k)
+
+    def search_terms(self, query_terms: Iterable[str], k: int) -> list[tuple[int, float]]:
+        n_docs = len(self._slot_of)
+        if not n_docs or k < 1:
+            return []
+        avg = self._total_length / n_docs
+        wanted = [t for t in dict.fromkeys(query_terms) if self._df.get(t, 0)]
+        if not wanted:
+            return []
+        # In a large index, a term found in more than a tenth of the memories (at least
+        # COMMON of them) does not choose candidates: it is added only to the memories a
+        # rarer term found. One that shares nothing but common words with the question
+        # cannot rank among the best few, and scoring such a term's every posting cost
+        # most of a search at 100,000 memories. Exact below that size.
+        cut = max(COMMON, n_docs // 10)
+        rare = [t for t in wanted if self._df[t] <= cut] or wanted
+        scores = np.zeros(len(self._keys), np.float32)
+        for term in rare:
+            slots, tfs = self._postings[term].arrays()
+            # A term lists a document once, so a plain fancy-index add is exact here.
+            scores[slots] += bm25(tfs, self._length[slots], avg, idf(n_docs, self._df[term]))
+        scores[~self._alive[:len(scores)]] = 0.0
+        hits = np.flatnonzero(scores > 0)
+        for term in wanted:
+            if term in rare or not len(hits):
+                continue
+            slots, tfs = self._postings[term].arrays()  # slots ascend: appended in order
+            at = np.minimum(np.searchsorted(slots, hits), len(slots) - 1)
+            has = slots[at] == hits
+            found, where = hits[has], at[has]
+            scores[found] += bm25(tfs[where], self._length[found], avg,
+                                  idf(n_docs, self._df[term]))
+        if len(hits) > k:
+            hits = hits[np.argpartition(-scores[hits], k - 1)[:k]]
+        # Ties break by key, so both engines order equal scores alike.
+        order = sorted(hits.tolist(), key=lambda s: (-float(scores[s]), self._keys[s]))
+        return [(self._keys[s], float(scores[s])) for s in order]
+
+    def stats(self, query_terms: Sequence[str]) -> tuple[int, float, dict[str, int]]:
+        """(documents, average length, document frequency of each term): what `bm25`
+        needs to score a document from outside the index."""
+        n = len(self._slot_of)
+        return n, (self._total_length / n if n else 0.0), {
+            t: self._df.get(t, 0) for t in query_terms}

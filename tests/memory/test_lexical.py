@@ -1,0 +1,50 @@
+"""The lexical side on its own: terms, BM25 ranking and its bookkeeping, and what a question
+says about who and when."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from memory.lexical import LexicalIndex
+from memory.query_hints import read_hints
+from memory.terms import terms
+
+
+def test_terms_fold_inflections_and_drop_stop_words() -> None:
+    assert terms("I painted the kids' bikes, running late!") == ["paint", "kid", "bike",
+                                                                  "run", "late"]
+    assert terms("When did Melanie go camping?") == ["melanie", "go", "camp"]
+    assert terms("Stories and studies") == ["story", "study"]
+
+
+def test_bm25_ranks_rare_words_first_and_forgets_removed_memories() -> None:
+    index = LexicalIndex()
+    index.add(1, "we went camping by the lake")
+    index.add(2, "the lake was cold, the lake was deep")
+    index.add(3, "I bought a kayak for the lake")
+    assert [k for k, _ in index.search("kayak on the lake", 3)] == [3, 2, 1]
+    assert index.search("nothing matches", 3) == []
+    index.remove(3)
+    assert [k for k, _ in index.search("kayak", 3)] == []
+    assert 3 not in index and len(index) == 2
+    index.add(3, "kayak again")  # a key may come back after a removal
+    assert [k for k, _ in index.search("kayak", 3)] == [3]
+
+
+def test_a_question_names_speakers_and_times() -> None:
+    now = datetime(2024, 9, 27, 12, tzinfo=UTC)
+    hints = read_hints("What did Caroline paint in May?", ["Caroline", "Melanie"], now)
+    assert hints.speakers == {"caroline"}
+    assert hints.window is not None and hints.window.month == 5
+    assert hints.window.contains(datetime(2021, 5, 3, tzinfo=UTC))
+    assert not hints.window.contains(datetime(2024, 6, 1, tzinfo=UTC))
+    week = read_hints("what did I cook last week", [], now).window
+    assert week is not None and week.contains(datetime(2024, 9, 19, tzinfo=UTC))
+    assert not week.contains(datetime(2024, 8, 1, tzinfo=UTC))
+    year = read_hints("trips in June 2023", [], now).window
+    assert year is not None and year.contains(datetime(2023, 6, 30, tzinfo=UTC))
+    assert not year.contains(datetime(2024, 6, 1, tzinfo=UTC))
+    ago = read_hints("what happened two weeks ago", [], now).window
+    assert ago is not None and ago.contains(datetime(2024, 9, 13, tzinfo=UTC))
+    # "may" as a verb is not a month; a name must be whole words.
+    assert not read_hints("May I ask about Carol?", ["Caroline"], now)
