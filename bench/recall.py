@@ -139,7 +139,7 @@ async def memory_turn(folder: Path) -> dict[str, float]:
     questions = [f"what is the answer to question {n}?" for n in range(330)]
     embeddings.embed_array(questions)
     recall = make_recall(store, k=4, min_score=0.35)
-    remember = make_remember(store, None)
+    remember = make_remember(store)
     ctx = TurnContext(user_id="bench", thread_id="t", agent="assistant")
 
     async def turn(question: str) -> None:

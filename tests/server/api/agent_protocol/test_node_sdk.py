@@ -5,25 +5,24 @@ hook) against a real Parley, run by Node's own test runner in tests/node/ (insta
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
 
-from tests.deploy.tools import missing
 from tests.support.agent_protocol import Server
 from tests.support.cutting_proxy import cutting_proxy
+from tests.support.system import missing, require
 
 NODE_TESTS = Path(__file__).parents[3] / "node"
 
 
 @pytest.mark.timeout(300)
 def test_the_javascript_sdk_and_use_stream_work_unchanged(ap_server: Server) -> None:
-    if shutil.which("node") is None or shutil.which("npm") is None:
-        missing("Node.js and npm", "Debian's nodejs and npm, or nodejs.org")
+    require("nodejs")
+    require("npm")
     if not (NODE_TESTS / "node_modules" / "@langchain" / "langgraph-sdk").is_dir():
-        missing("the Node test's packages", "make node-deps")
+        missing("the Node test's packages are not installed: `make node-deps` installs them")
     with cutting_proxy(ap_server.url, cut_after=2) as proxy:
         done = subprocess.run(
             ["npm", "test", "--silent"], cwd=NODE_TESTS, capture_output=True, text=True,
