@@ -26,6 +26,7 @@ from server.api.agent_protocol.common import check_thread_id, find_agent, sse_re
 from server.api.agent_protocol.schemas import RunCreate
 from server.api.agent_protocol.threads import caller_thread
 from server.api.deps import (
+    Admitted,
     CurrentUser,
     PlatformDep,
     Profile,
@@ -40,7 +41,9 @@ from server.runner import RunOptions
 from server.settings import Settings
 
 router = APIRouter(tags=["agent protocol"])
-turns = APIRouter(tags=["agent protocol"], dependencies=[RateLimited])  # each runs a turn
+# Each runs a turn: rate-limited, and holding a turn slot while its response lasts (a
+# background run's slot ends with its 202; the run itself is bounded by the Redis pool).
+turns = APIRouter(tags=["agent protocol"], dependencies=[RateLimited, Admitted])
 
 BUSY = ("Thread is already running a task. Wait for it to finish or choose a different "
         "multitask_strategy (enqueue, interrupt, rollback).")
