@@ -39,8 +39,8 @@ WHY = {
     401: "No valid access token (or wrong credentials).",
     403: "Not allowed: another user's data, or a cross-site request with the session cookie.",
     404: "No such resource for this user.",
-    409: "The thread is busy with another run (see `multitask_strategy`), or already "
-         "exists.",
+    409: "Already there: the username is taken, or the thread exists or is busy with "
+         "another run (see `multitask_strategy`).",
     413: "The body or a message is over the size limit.",
     415: "A body of a type this route does not read.",
     422: "The body or a parameter is invalid; `detail` says what to fix.",
@@ -96,6 +96,8 @@ def _declare(path: str, method: str, operation: dict[str, Any]) -> None:
             statuses.add(429)
     if path == "/auth/login":
         statuses.add(415)
+    if path == "/auth/register":
+        statuses.add(409)  # the username is taken
     if path in CREDENTIAL_CHECKS:
         statuses.add(401)
     shape = "OpenAIError" if path.startswith("/v1/") else "Problem"
