@@ -10,6 +10,7 @@ from typing import Any
 from langchain_core.messages import ToolMessage
 from langchain_core.tools import BaseTool
 from langgraph.config import get_stream_writer
+from langgraph.errors import GraphBubbleUp
 from langgraph.prebuilt import ToolNode
 from langgraph.prebuilt.tool_node import ToolCallRequest
 from langgraph.types import Command
@@ -35,6 +36,8 @@ def make_tool_node(tools: Sequence[BaseTool], *, timeout: float) -> ToolNode:
         status = "ok"
         try:
             result = await asyncio.wait_for(execute(request), timeout)
+        except GraphBubbleUp:  # interrupt() in a tool: the run pauses, nothing failed
+            raise
         except Exception as exc:
             status = "error"
             result = ToolMessage(content=describe_error(exc), name=call["name"],

@@ -4,6 +4,7 @@ FastAPI found), never a 500."""
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 from urllib.parse import quote
 
@@ -11,7 +12,13 @@ from fastapi import FastAPI, Request
 from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from server.runner.failures import STORE_RETRY_AFTER
+
+log = logging.getLogger(__name__)
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -20,6 +27,10 @@ def install_error_handlers(app: FastAPI) -> None:
     app.exception_handler(RecursionError)(too_deep)
     app.exception_handler(UnicodeDecodeError)(not_utf8)
     app.exception_handler(UnicodeEncodeError)(not_unicode)
+    # A store that does not answer before a turn's stream has begun (the live run's event
+    # log, a thread's record): the request is refused whole, as the rate limiter's is.
+    app.exception_handler(RedisConnectionError)(store_down)
+    app.exception_handler(RedisTimeoutError)(store_down)
 
 
 async def http_error(request: Request, exc: Exception) -> Response:
@@ -68,6 +79,15 @@ async def too_deep(_request: Request, _exc: Exception) -> JSONResponse:
 async def not_utf8(_request: Request, _exc: Exception) -> JSONResponse:
     return JSONResponse(status_code=400, content={
         "detail": "the request body is not valid UTF-8: send JSON encoded as UTF-8"})
+
+
+async def store_down(request: Request, exc: Exception) -> JSONResponse:
+    log.warning("refusing %s %s: a store is unavailable (%s)", request.method,
+                request.url.path, type(exc).__name__)
+    return JSONResponse(
+        status_code=503, headers={"Retry-After": str(STORE_RETRY_AFTER)},
+        content={"detail": "the conversation store is unavailable: try again in "
+                           f"{STORE_RETRY_AFTER} s"})
 
 
 async def not_unicode(_request: Request, _exc: Exception) -> JSONResponse:
