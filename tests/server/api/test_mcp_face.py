@@ -77,21 +77,24 @@ async def test_without_a_token_it_is_refused(make_auth_app: Any, live: Any) -> N
     with live(app) as url:
         body = {"jsonrpc": "2.0", "id": 1, "method": "tools/list"}
         headers = {"accept": "application/json, text/event-stream"}
-        response = httpx.post(f"{url}/mcp", json=body, headers=headers)
-        assert response.status_code == 401
-        assert response.headers["www-authenticate"] == "Bearer"
-        assert "missing access token" in response.json()["detail"]
-        bad = httpx.post(f"{url}/mcp", json=body,
-                         headers={**headers, "Authorization": "Bearer nonsense"})
-        assert bad.status_code == 401
+        async with httpx.AsyncClient(base_url=url) as client:
+            response = await client.post("/mcp", json=body, headers=headers)
+            assert response.status_code == 401
+            assert response.headers["www-authenticate"] == "Bearer"
+            assert "missing access token" in response.json()["detail"]
+            bad = await client.post("/mcp", json=body,
+                                    headers={**headers, "Authorization": "Bearer nonsense"})
+            assert bad.status_code == 401
 
 
 async def test_a_personal_api_key_works_too(make_auth_app: Any, live: Any) -> None:
     app = make_auth_app([counting], rate_limit_per_minute=0)
     with live(app) as url:
         token = login(url, "ada")
-        key = httpx.post(f"{url}/auth/api-keys", json={"name": "ide"},
-                         headers={"Authorization": f"Bearer {token}"}).json()["key"]
+        async with httpx.AsyncClient(base_url=url) as client:
+            key = (await client.post("/auth/api-keys", json={"name": "ide"},
+                                     headers={"Authorization": f"Bearer {token}"})
+                   ).json()["key"]
         async with mcp_session(url, {"x-api-key": key}) as session:
             assert (await ask(session, {"message": "hi"}))["answer"] == "1 messages, last: hi"
 
@@ -101,8 +104,9 @@ async def test_memories_are_searched_as_the_caller(make_auth_app: Any, live: Any
     with live(app) as url:
         ada = {"Authorization": f"Bearer {login(url, 'ada')}"}
         bob = {"Authorization": f"Bearer {login(url, 'bob')}"}
-        added = httpx.post(f"{url}/memories", headers=ada, timeout=60,
-                           json=[{"text": "Ada's cat is called Pixel."}])
+        async with httpx.AsyncClient(base_url=url, timeout=60) as client:
+            added = await client.post("/memories", headers=ada,
+                                      json=[{"text": "Ada's cat is called Pixel."}])
         assert added.status_code == 201, added.text
         async with mcp_session(url, ada) as session:
             found = await session.call_tool("search_memories", {"query": "cat name"})
@@ -118,4 +122,5 @@ async def test_memories_are_searched_as_the_caller(make_auth_app: Any, live: Any
 async def test_mcp_serving_can_be_turned_off(make_auth_app: Any, live: Any) -> None:
     app = make_auth_app([counting], mcp_serve=False)
     with live(app) as url:
-        assert httpx.post(f"{url}/mcp", json={}).status_code == 404
+        async with httpx.AsyncClient(base_url=url) as client:
+            assert (await client.post("/mcp", json={})).status_code == 404
