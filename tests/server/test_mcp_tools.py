@@ -216,3 +216,20 @@ def test_a_bad_servers_file_stops_the_start_with_a_clear_message(tmp_path: Path)
                                               "b": {"url": "http://127.0.0.1:1/mcp"}}))
     assert ok["a"].transport == "stdio" and ok["b"].transport == "streamable_http"
 
+
+
+def test_parley_tools_lists_mcp_tools_and_unavailable_servers(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from server.cli import app as cli
+
+    mcp_file = servers_file(tmp_path, {
+        "files": stdio_entry(), "gone": {"url": f"http://127.0.0.1:{free_port()}/mcp"}})
+    result = CliRunner().invoke(cli, ["tools"], env={
+        "PARLEY_MCP_SERVERS_FILE": str(mcp_file), "PARLEY_DATA_DIR": str(tmp_path / "data"),
+        "PARLEY_TOOL_TIMEOUT": "10"})
+    assert result.exit_code == 0, result.output
+    assert "echo  [mcp:files]" in result.output
+    assert '"text": {' in result.output  # the MCP tool's argument schema
+    assert "get_weather  [builtin]" in result.output
+    assert "MCP server 'gone' is unavailable" in result.output
