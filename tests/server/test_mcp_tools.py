@@ -233,3 +233,21 @@ def test_parley_tools_lists_mcp_tools_and_unavailable_servers(tmp_path: Path) ->
     assert '"text": {' in result.output  # the MCP tool's argument schema
     assert "get_weather  [builtin]" in result.output
     assert "MCP server 'gone' is unavailable" in result.output
+
+
+def test_a_kept_session_follows_a_changed_credential(make_auth_app: Any, live: Any,
+                                                    tmp_path: Path) -> None:
+    port = free_port()
+    mcp_file = servers_file(tmp_path, {"tickets": {
+        "url": f"http://127.0.0.1:{port}/mcp", "stateful": True,
+        "user_credential": {"header": "Authorization", "prefix": "Token "}}})
+    with http_server(port), parley(make_auth_app, live, mcp_file) as (app, _u, client_of):
+        ada = client_of("ada")
+        ada.put("/auth/mcp-credentials/tickets", json={"credential": "one"})
+        assert turn(ada, "use whoami")[1] == "[success] credential Token one"
+        assert turn(ada, "use count")[1] == "[success] count 1"
+        assert turn(ada, "use count")[1] == "[success] count 2"  # the same session
+        ada.put("/auth/mcp-credentials/tickets", json={"credential": "two"})
+        assert turn(ada, "use whoami")[1] == "[success] credential Token two"
+        assert turn(ada, "use count")[1] == "[success] count 1"  # a new one, for the new key
+        assert app.state.platform.mcp.pool.count("tickets") == 1

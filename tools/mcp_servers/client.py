@@ -77,6 +77,7 @@ class _Held:
     session: ClientSession
     task: asyncio.Task[None]
     stop: asyncio.Event
+    connection: Connection  # what it was opened with (the user's credential included)
 
     @property
     def alive(self) -> bool:
@@ -114,8 +115,10 @@ class SessionPool:
         lock = self._locks.setdefault(key, asyncio.Lock())
         async with lock:
             held = self._held.get(key)
-            if held is not None and held.alive:
+            if held is not None and held.alive and held.connection == connection:
                 return held.session
+            if held is not None:  # ended, or the user's credential changed: open anew
+                self.discard(server, user, held.session)
             if self._closing:
                 raise McpCallError("the server is shutting down")
             ready: asyncio.Future[ClientSession] = asyncio.get_running_loop().create_future()
@@ -127,7 +130,8 @@ class SessionPool:
             except BaseException:
                 task.cancel()
                 raise
-            self._held[key] = _Held(session=session, task=task, stop=stop)
+            self._held[key] = _Held(session=session, task=task, stop=stop,
+                                    connection=connection)
             return session
 
     def discard(self, server: str, user: str, session: ClientSession) -> None:
