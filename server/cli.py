@@ -157,7 +157,7 @@ def tools() -> None:
     sources = discover_sources()
     servers = load_servers(settings.mcp_servers_file)
     if servers:
-        mcp = McpTools(servers, timeout=settings.tool_timeout)
+        mcp = McpTools(servers, timeout=settings.mcp_connect_timeout)
 
         async def listed() -> None:
             try:

@@ -212,7 +212,7 @@ async def start_mcp(settings: Settings, tool_services: dict[str, Any] | None
     servers = load_servers(settings.mcp_servers_file)
     if not servers:
         return None
-    mcp = McpTools(servers, timeout=settings.tool_timeout,
+    mcp = McpTools(servers, timeout=settings.mcp_connect_timeout,
                    retry_seconds=settings.mcp_retry_seconds,
                    credentials=(tool_services or {}).get("mcp_credentials"))
     await mcp.start()

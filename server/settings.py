@@ -70,6 +70,8 @@ class Settings(BaseSettings):
     # (`source: mcp:<server>`); one that is down at start is tried again this often.
     mcp_servers_file: Path | None = None
     mcp_retry_seconds: float = Field(default=30.0, gt=0)
+    # Connecting to a server and listing its tools (a stdio server's start included).
+    mcp_connect_timeout: float = Field(default=30.0, gt=0)
     # Parley's agents as an MCP server at /mcp (streamable HTTP, behind Parley's auth).
     mcp_serve: bool = True
 

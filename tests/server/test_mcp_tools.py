@@ -227,7 +227,7 @@ def test_parley_tools_lists_mcp_tools_and_unavailable_servers(tmp_path: Path) ->
         "files": stdio_entry(), "gone": {"url": f"http://127.0.0.1:{free_port()}/mcp"}})
     result = CliRunner().invoke(cli, ["tools"], env={
         "PARLEY_MCP_SERVERS_FILE": str(mcp_file), "PARLEY_DATA_DIR": str(tmp_path / "data"),
-        "PARLEY_TOOL_TIMEOUT": "10"})
+        "PARLEY_MCP_CONNECT_TIMEOUT": "10"})
     assert result.exit_code == 0, result.output
     assert "echo  [mcp:files]" in result.output
     assert '"text": {' in result.output  # the MCP tool's argument schema
@@ -251,3 +251,22 @@ def test_a_kept_session_follows_a_changed_credential(make_auth_app: Any, live: A
         assert turn(ada, "use whoami")[1] == "[success] credential Token two"
         assert turn(ada, "use count")[1] == "[success] count 1"  # a new one, for the new key
         assert app.state.platform.mcp.pool.count("tickets") == 1
+
+
+def test_a_misbehaving_server_is_skipped_and_agents_name_mcp_tools(
+        make_auth_app: Any, live: Any, tmp_path: Path) -> None:
+    import sys
+
+    mcp_file = servers_file(tmp_path, {
+        "files": stdio_entry(),
+        "babbler": {"command": sys.executable,  # speaks no MCP and never answers
+                    "args": ["-c", "import sys, time; print('hello?'); time.sleep(60)"]}})
+    started = time.monotonic()
+    with parley(make_auth_app, live, mcp_file, mcp_connect_timeout=10,
+                agent_tools={"weather": ["add", "echo"]}) as (app, _u, client_of):
+        assert time.monotonic() - started < 30
+        ada = client_of("ada")
+        assert set(app.state.platform.mcp.missing) == {"babbler"}
+        agents = {a["name"]: a["tools"] for a in ada.get("/agents").json()}
+        assert agents["weather"] == ["add", "echo"]
+        assert turn(ada, 'use echo {"text": "still here"}')[1] == "[success] echo: still here"

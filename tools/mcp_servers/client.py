@@ -181,7 +181,7 @@ class McpTools:
     """The configured MCP servers' tools, and their sessions."""
 
     servers: dict[str, StdioServer | HttpServer]
-    timeout: float = 30.0  # connecting and listing at start; calls: the tool node's timeout
+    timeout: float = 30.0  # connecting and listing; calls: the tool node's timeout
     retry_seconds: float = 30.0
     credentials: CredentialLookup | None = None
     tools: dict[str, list[BaseTool]] = field(default_factory=dict)  # by server, once listed
