@@ -5,6 +5,7 @@ distributed shape over HTTP as the calling user."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -81,7 +82,7 @@ async def test_the_distributed_gateway_reads_the_callers_credential(
             await client.put("/auth/mcp-credentials/tickets", headers=bearer(ada),
                              json={"credential": "ada-secret"})
             ada_id = str((await client.get("/auth/me", headers=bearer(ada))).json()["id"])
-        common = {"auth_url": url, "history_url": "http://127.0.0.1:9",
+        common: dict[str, Any] = {"auth_url": url, "history_url": "http://127.0.0.1:9",
                   "data_dir": tmp_path / "gw"}
         with_key = build_services(Settings(auth_service_key=SecretStr(SERVICE_KEY), **common))
         without = build_services(Settings(**common))
