@@ -60,10 +60,16 @@ class FoundMemory(BaseModel):
 
 
 class McpFace:
-    """The FastMCP server of one app, its session manager and the `/mcp` endpoint."""
+    """The `/mcp` endpoint; a FastMCP server and its session manager for each run of the
+    app's lifespan (the SDK's session manager runs once per instance, and an app may be
+    started again, as tests do)."""
 
     def __init__(self, specs: Mapping[str, AgentSpec]) -> None:
-        self.server = FastMCP(
+        self.specs = dict(specs)
+        self.manager: StreamableHTTPSessionManager | None = None
+
+    def build(self) -> FastMCP:
+        server = FastMCP(
             name="parley",
             instructions="Parley's agents, each a tool ask_<agent>; pass the thread_id an "
                          "answer gives to continue that conversation. search_memories "
@@ -73,22 +79,28 @@ class McpFace:
             transport_security=TransportSecuritySettings(
                 enable_dns_rebinding_protection=False),
         )
-        for name, spec in sorted(specs.items()):
-            self.server.add_tool(
+        for name, spec in sorted(self.specs.items()):
+            server.add_tool(
                 _ask_tool(name), name=f"ask_{name}",
                 description=f"Ask Parley's {name!r} agent: {spec.description}".strip(),
                 structured_output=True)
-        self.server.add_tool(
+        server.add_tool(
             search_memories, name="search_memories",
             description="Search what Parley remembers about you (your long-term memories), "
                         "best match first.", structured_output=True)
-        self.server.streamable_http_app()  # makes the session manager
-        self.manager: StreamableHTTPSessionManager = self.server.session_manager
+        return server
 
     @asynccontextmanager
     async def running(self) -> AsyncIterator[None]:
-        async with self.manager.run():
-            yield
+        server = self.build()
+        server.streamable_http_app()  # makes the session manager
+        manager = server.session_manager
+        async with manager.run():
+            self.manager = manager
+            try:
+                yield
+            finally:
+                self.manager = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Authenticate, then hand the request to the SDK. The principal and token are
@@ -101,7 +113,13 @@ class McpFace:
                                     headers=exc.headers)
             await response(scope, receive, send)
             return
-        await self.manager.handle_request(scope, receive, send)
+        manager = self.manager
+        if manager is None:
+            starting = JSONResponse({"detail": "the server is starting"}, status_code=503,
+                                    headers={"Retry-After": "2"})
+            await starting(scope, receive, send)
+            return
+        await manager.handle_request(scope, receive, send)
 
 
 def mount(app: FastAPI, specs: Mapping[str, AgentSpec]) -> McpFace:

@@ -124,3 +124,12 @@ async def test_mcp_serving_can_be_turned_off(make_auth_app: Any, live: Any) -> N
     with live(app) as url:
         async with httpx.AsyncClient(base_url=url) as client:
             assert (await client.post("/mcp", json={})).status_code == 404
+
+
+async def test_an_app_started_again_serves_mcp_again(make_auth_app: Any, live: Any) -> None:
+    app = make_auth_app([counting], rate_limit_per_minute=0)
+    for _ in range(2):  # the SDK's session manager runs once: each start makes its own
+        with live(app) as url:
+            ada = {"Authorization": f"Bearer {login(url, 'ada')}"}
+            async with mcp_session(url, ada) as session:
+                assert (await ask(session, {"message": "hi"}))["answer"].endswith("hi")
