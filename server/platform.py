@@ -191,8 +191,8 @@ async def build_platform(
 
     agents = build_agents(sources)
     platform = Platform(settings=settings, agents=agents, tool_sources=sources,
-                    checkpointer=checkpointer, redis=redis, memory=memory, publish=publish,
-                    mcp=mcp, _stack=stack)
+                        checkpointer=checkpointer, redis=redis, memory=memory,
+                        publish=publish, mcp=mcp, _stack=stack)
     if mcp is not None and mcp.missing:
         def add_returning_servers() -> None:
             # A server that was down at start lists its tools: the agents are built
