@@ -171,7 +171,12 @@ class Services:
         if response.status_code == 404:
             return None
         response.raise_for_status()
-        return str(response.json()["credential"])
+        body = response.json()
+        if str(body.get("user_id")) != user_id:  # the request's token is someone else's
+            log.warning("refusing an MCP credential read for user %s: the token is %s's",
+                        user_id, body.get("user_id"))
+            return None
+        return str(body["credential"])
 
     def tool_services(self) -> dict[str, Any]:
         """What tools may use of the services: the reports tool reads history (and recall

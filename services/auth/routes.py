@@ -248,7 +248,7 @@ def build_router(ctx: AuthContext) -> APIRouter:
         if sealed is None:
             raise HTTPException(status.HTTP_404_NOT_FOUND,
                                 f"no credential for MCP server {server!r}")
-        return McpCredentialSecret(server=server,
+        return McpCredentialSecret(server=server, user_id=str(user.id),
                                    credential=auth.vault.open(user.id, server, sealed))
 
     @router.get("/.well-known/jwks.json")

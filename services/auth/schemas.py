@@ -138,4 +138,5 @@ class McpCredentialOut(BaseModel):
 
 class McpCredentialSecret(BaseModel):
     server: str
+    user_id: str  # whose it is: the reader checks it is the user it calls for
     credential: str

@@ -55,7 +55,8 @@ async def test_stored_encrypted_and_bound_to_the_user(auth_settings: AuthSetting
                 ).status_code == 403
         assert (await client.post(reveal, headers=key)).status_code == 401
         shown = await client.post(reveal, headers={**ada, **key})
-        assert shown.json() == {"server": "tickets", "credential": "ada-secret"}
+        assert shown.json() == {"server": "tickets", "user_id": str(ada_id),
+                                "credential": "ada-secret"}
         assert (await client.post(reveal, headers={**bob, **key})).status_code == 404
         assert (await client.get("/auth/mcp-credentials", headers=bob)).json() == []
 
@@ -91,6 +92,8 @@ async def test_the_distributed_gateway_reads_the_callers_credential(
         try:
             assert await lookup(ada_id, "tickets") == "ada-secret"
             assert await lookup(ada_id, "elsewhere") is None
+            # A token that is not the user's the call is for reads nothing.
+            assert await lookup(ada_id + "0", "tickets") is None
             assert await without.tool_services()["mcp_credentials"](ada_id, "tickets") is None
         finally:
             caller.access_token.set(None)
