@@ -270,3 +270,22 @@ def test_a_misbehaving_server_is_skipped_and_agents_name_mcp_tools(
         agents = {a["name"]: a["tools"] for a in ada.get("/agents").json()}
         assert agents["weather"] == ["add", "echo"]
         assert turn(ada, 'use echo {"text": "still here"}')[1] == "[success] echo: still here"
+
+
+def test_a_kept_session_to_a_restarted_server_is_opened_anew(make_auth_app: Any, live: Any,
+                                                            tmp_path: Path) -> None:
+    port = free_port()
+    mcp_file = servers_file(tmp_path, {
+        "kept": {"url": f"http://127.0.0.1:{port}/mcp", "stateful": True}})
+    with http_server(port) as first, \
+            parley(make_auth_app, live, mcp_file, tool_timeout=4) as (app, _u, client_of):
+        ada = client_of("ada")
+        assert turn(ada, "use count")[1] == "[success] count 1"
+        first.kill()
+        first.wait(10)
+        ends, answer = turn(ada, "use count")  # the server is gone: an error, not a failure
+        assert ends[0]["status"] == "error" and answer.startswith("[error] Error:")
+        with http_server(port):  # back, with no memory of the old session
+            assert turn(ada, "use count")[1] == "[success] count 1"
+            assert turn(ada, "use count")[1] == "[success] count 2"
+        assert app.state.platform.mcp.pool.count("kept") == 1
