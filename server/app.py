@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, nullcontext
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
@@ -13,6 +13,7 @@ from agents.catalog import load_agents
 from server.admission import TurnSlots
 from server.agent_protocol.service import running as live_runs
 from server.api import include_routes
+from server.api import mcp as mcp_api
 from server.api.errors import install_error_handlers
 from server.api.openapi import document_errors
 from server.csrf import CrossSiteGuard
@@ -52,8 +53,9 @@ def create_app(settings: Settings, *, platform_factory: PlatformFactory | None =
                 app.state.platform = platform
                 log.info("parley ready: agents %s", ", ".join(sorted(platform.agents)))
                 log.info("%s", tracing_status(settings))
-                with long_lived_heap():
-                    yield
+                async with mcp_face.running() if mcp_face else nullcontext():
+                    with long_lived_heap():
+                        yield
         finally:
             await platform.aclose()
             await flush_traces(settings)
@@ -84,5 +86,8 @@ def create_app(settings: Settings, *, platform_factory: PlatformFactory | None =
     install_error_handlers(app)
     document_errors(app)
     services.include(app)
-    include_routes(app, sorted(load_agents(settings.agents_file, settings.agent_tools)))
+    specs = load_agents(settings.agents_file, settings.agent_tools)
+    include_routes(app, sorted(specs))
+    # Parley's agents over MCP (server/api/mcp.py); its session manager runs in the lifespan.
+    mcp_face = mcp_api.mount(app, specs) if settings.mcp_serve else None
     return app

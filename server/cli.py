@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import os
@@ -142,22 +143,41 @@ def installed_gguf_files() -> list[Path]:
 
 @app.command()
 def tools() -> None:
-    """List every tool this installation offers: built-in and from plugins."""
+    """List every tool this installation offers: built-in, from plugins and from the MCP
+    servers of PARLEY_MCP_SERVERS_FILE (connected to list them)."""
     from agents.fake import ScriptedChatModel
+    from server.api.catalog import args_schema
     from server.gateway import build_services
     from server.settings import Settings
     from tools.context import ToolContext
+    from tools.mcp_servers import McpTools, load_servers
     from tools.registry import build_tools, discover_sources
 
     settings = Settings()
+    sources = discover_sources()
+    servers = load_servers(settings.mcp_servers_file)
+    if servers:
+        mcp = McpTools(servers, timeout=settings.mcp_connect_timeout)
+
+        async def listed() -> None:
+            try:
+                await mcp.start()
+            finally:
+                await mcp.aclose()
+
+        asyncio.run(listed())
+        sources += mcp.sources()
+        for name in mcp.missing:
+            typer.echo(f"(MCP server {name!r} is unavailable: its tools are not listed)",
+                       err=True)
     # Listing only: tools that need a model are built with an inert one.
     ctx = ToolContext(llm=ScriptedChatModel(), options=settings.tool_options(),
                       services=build_services(settings).tool_services())
-    for loaded in build_tools(discover_sources(), ctx):
-        schema = loaded.tool.tool_call_schema
-        args = schema.model_json_schema() if hasattr(schema, "model_json_schema") else {}
+    for loaded in build_tools(sources, ctx):
+        args = args_schema(loaded.tool)
+        description = loaded.tool.description.strip().splitlines() or [""]
         typer.echo(f"{loaded.tool.name}  [{loaded.origin}]")
-        typer.echo(f"    {loaded.tool.description.strip().splitlines()[0]}")
+        typer.echo(f"    {description[0]}")
         typer.echo(f"    args: {json.dumps(args.get('properties', {}))}")
 
 

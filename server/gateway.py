@@ -16,10 +16,12 @@ from typing import Any
 import httpx
 from fastapi import FastAPI
 
+from server import caller
 from server.settings import Settings
 from services.auth import crud
 from services.auth.context import AuthContext, build_auth
 from services.auth.routes import build_router as auth_router
+from services.auth.routes import read_mcp_credential
 from services.auth.settings import AuthSettings
 from services.history.consumer import consumer_running
 from services.history.context import HistoryContext, build_history
@@ -150,6 +152,32 @@ class Services:
         self._keyed[digest] = (time.monotonic(), token)
         return token
 
+    async def mcp_credential(self, user_id: str, server: str) -> str | None:
+        """The user's own credential for an MCP server (docs/mcp.md), or None. Mounted
+        here: read and decrypted from the auth database. Distributed: asked of the auth
+        service as the user (the request's access token) with the agent servers' service
+        key (`PARLEY_AUTH_SERVICE_KEY`)."""
+        if self.auth is not None:
+            return await asyncio.to_thread(read_mcp_credential, self.auth, user_id, server)
+        key = self.settings.auth_service_key
+        token = caller.access_token.get()
+        if not self.settings.auth_url or key is None or token is None:
+            return None
+        async with self.auth_client() as client:
+            response = await client.post(
+                f"/auth/mcp-credentials/{server}/reveal",
+                headers={"Authorization": f"Bearer {token}",
+                         "x-parley-service-key": key.get_secret_value()})
+        if response.status_code == 404:
+            return None
+        response.raise_for_status()
+        body = response.json()
+        if str(body.get("user_id")) != user_id:  # the request's token is someone else's
+            log.warning("refusing an MCP credential read for user %s: the token is %s's",
+                        user_id, body.get("user_id"))
+            return None
+        return str(body["credential"])
+
     def forget_api_key(self, digest: str) -> None:
         """A key was revoked here: it stops working at once (behind a separate auth
         service, within `api_key_cache_seconds`)."""
@@ -157,14 +185,17 @@ class Services:
 
     def tool_services(self) -> dict[str, Any]:
         """What tools may use of the services: the reports tool reads history (and recall
-        rebuilds a thread Redis lost from it)."""
+        rebuilds a thread Redis lost from it); MCP servers read the caller's credential."""
         from server.report_source import HistoryDatabaseReader, HistoryHttpReader
 
+        found: dict[str, Any] = {}
+        if self.verifier is not None:
+            found["mcp_credentials"] = self.mcp_credential
         if self.history is not None:
-            return {"history": HistoryDatabaseReader(self.history)}
-        if self.settings.history_url:
-            return {"history": HistoryHttpReader(self.settings.history_url)}
-        return {}
+            found["history"] = HistoryDatabaseReader(self.history)
+        elif self.settings.history_url:
+            found["history"] = HistoryHttpReader(self.settings.history_url)
+        return found
 
     def forget_profile(self, user_id: str) -> None:
         """A profile changed: the next turn reads it anew."""

@@ -25,6 +25,7 @@ from server.memory_hooks import make_recall, make_remember
 from server.runner.history import Publish, turn_publisher
 from server.settings import Settings
 from tools.context import ToolContext
+from tools.mcp_servers import McpTools, load_servers
 from tools.registry import LoadedTool, ToolSource, build_tools, discover_sources
 
 log = logging.getLogger(__name__)
@@ -49,6 +50,7 @@ class Platform:
     redis: Any = None
     memory: SemanticMemory | None = None
     publish: Publish | None = None  # finished turns to the history service's stream
+    mcp: McpTools | None = None  # the MCP servers lending tools, and their sessions
     _stack: AsyncExitStack = field(default_factory=AsyncExitStack, repr=False)
     _finally: list[Callable[[], Any]] = field(default_factory=list, repr=False)
 
@@ -145,9 +147,13 @@ async def build_platform(
                          history=(tool_services or {}).get("history"), observe=observe_recall)
     remember = make_remember(memory)
 
-    sources = discover_sources() if tool_sources is None else tool_sources
+    plugins = discover_sources() if tool_sources is None else tool_sources
+    # MCP servers are a second source of tools beside the entry points (docs/mcp.md).
+    mcp = await start_mcp(settings, tool_services)
+    if mcp is not None:
+        stack.push_async_callback(mcp.aclose)  # the (server, user) sessions
+    sources = plugins + (mcp.sources() if mcp else [])
     cache: dict[str, BaseChatModel] = dict(models or {})
-    agents: dict[str, Agent] = {}
     for spec in load_agents(settings.agents_file, settings.agent_tools).values():
         provider = spec.model or settings.llm
         if provider not in cache:
@@ -157,30 +163,60 @@ async def build_platform(
         preload = getattr(model, "preload", None)
         if preload is not None:  # a local model: load it once, now, showing progress
             await asyncio.to_thread(preload, log.info)
-    for spec in load_agents(settings.agents_file, settings.agent_tools).values():
-        model = with_temperature(cache[spec.model or settings.llm], spec.temperature)
-        ctx = ToolContext(llm=model, options=settings.tool_options(), redis=redis,
-                          services=tool_services or {})
-        tools = [t for t in build_tools(sources, ctx) if spec.allows(t.tool.name)]
-        deps = GraphDeps(
-            model=model,
-            tools=[t.tool for t in tools],
-            instructions=spec.instructions,
-            max_steps=spec.max_steps or settings.max_steps,
-            tool_timeout=settings.tool_timeout,
-            window_tokens=settings.window_tokens,
-            recall=recall,
-            remember=remember,
-        )
-        builder = build_graph(deps)
-        agents[spec.name] = Agent(
-            spec=spec, model=model, tools=tools,
-            graph=builder.compile(checkpointer=checkpointer, name=spec.name),
-            stateless_graph=builder.compile(name=spec.name),
-        )
-    return Platform(settings=settings, agents=agents, tool_sources=sources,
-                    checkpointer=checkpointer, redis=redis, memory=memory, publish=publish,
-                    _stack=stack)
+
+    def build_agents(sources: list[ToolSource]) -> dict[str, Agent]:
+        agents: dict[str, Agent] = {}
+        for spec in load_agents(settings.agents_file, settings.agent_tools).values():
+            model = with_temperature(cache[spec.model or settings.llm], spec.temperature)
+            ctx = ToolContext(llm=model, options=settings.tool_options(), redis=redis,
+                              services=tool_services or {})
+            tools = [t for t in build_tools(sources, ctx) if spec.allows(t.tool.name)]
+            deps = GraphDeps(
+                model=model,
+                tools=[t.tool for t in tools],
+                instructions=spec.instructions,
+                max_steps=spec.max_steps or settings.max_steps,
+                tool_timeout=settings.tool_timeout,
+                window_tokens=settings.window_tokens,
+                recall=recall,
+                remember=remember,
+            )
+            builder = build_graph(deps)
+            agents[spec.name] = Agent(
+                spec=spec, model=model, tools=tools,
+                graph=builder.compile(checkpointer=checkpointer, name=spec.name),
+                stateless_graph=builder.compile(name=spec.name),
+            )
+        return agents
+
+    agents = build_agents(sources)
+    platform = Platform(settings=settings, agents=agents, tool_sources=sources,
+                        checkpointer=checkpointer, redis=redis, memory=memory,
+                        publish=publish, mcp=mcp, _stack=stack)
+    if mcp is not None and mcp.missing:
+        def add_returning_servers() -> None:
+            # A server that was down at start lists its tools: the agents are built
+            # again with them (turns already running keep the graphs they started on).
+            assert mcp is not None
+            platform.tool_sources = plugins + mcp.sources()
+            platform.agents.update(build_agents(platform.tool_sources))
+
+        await platform.hold(mcp.retrying(add_returning_servers))
+    return platform
+
+
+async def start_mcp(settings: Settings, tool_services: dict[str, Any] | None
+                    ) -> McpTools | None:
+    """The MCP servers of `PARLEY_MCP_SERVERS_FILE`, connected and their tools listed; a
+    server that is down is skipped and tried again later. None without a file."""
+    servers = load_servers(settings.mcp_servers_file)
+    if not servers:
+        return None
+    mcp = McpTools(servers, timeout=settings.mcp_connect_timeout,
+                   retry_seconds=settings.mcp_retry_seconds,
+                   credentials=(tool_services or {}).get("mcp_credentials"))
+    await mcp.start()
+    return mcp
 
 
 def with_temperature(model: BaseChatModel, temperature: float | None) -> BaseChatModel:

@@ -66,6 +66,15 @@ class Settings(BaseSettings):
     weather_forecast_url: str = "https://api.open-meteo.com/v1/forecast"
     weather_cache_ttl: int = 300
 
+    # MCP (docs/mcp.md). A JSON file of MCP servers whose tools become Parley tools
+    # (`source: mcp:<server>`); one that is down at start is tried again this often.
+    mcp_servers_file: Path | None = None
+    mcp_retry_seconds: float = Field(default=30.0, gt=0)
+    # Connecting to a server and listing its tools (a stdio server's start included).
+    mcp_connect_timeout: float = Field(default=30.0, gt=0)
+    # Parley's agents as an MCP server at /mcp (streamable HTTP, behind Parley's auth).
+    mcp_serve: bool = True
+
     # Stores
     redis_url: str | None = None  # unset: the embedded runner starts a local redis-server
 
@@ -81,6 +90,9 @@ class Settings(BaseSettings):
     access_ttl_seconds: int = 900
     admin_usernames: Annotated[str | None, NoDecode] = None  # refused: see AuthSettings
     secure_cookies: bool = False  # set behind HTTPS
+    # Distributed: the key the auth service's PARLEY_AUTH_SERVICE_KEY names, with which
+    # this server reads a caller's own MCP credential (docs/mcp.md).
+    auth_service_key: SecretStr | None = None
     turn_stream: str = TURN_STREAM
 
     # Short-term memory: the thread's window and running summary (LangGraph checkpoints)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter
+from langchain_core.tools import BaseTool
 from pydantic import BaseModel
 
 from server.api.deps import CurrentUser, PlatformDep
@@ -28,12 +29,20 @@ class ToolInfo(BaseModel):
     source: str
 
 
+def args_schema(tool: BaseTool) -> dict[str, Any]:
+    """The JSON schema of a tool's arguments: from its model, or as given (MCP tools come
+    with a JSON schema already)."""
+    schema = tool.tool_call_schema
+    if isinstance(schema, dict):
+        return schema
+    if hasattr(schema, "model_json_schema"):
+        return dict(schema.model_json_schema())
+    return {"type": "object", "properties": dict(tool.args)}
+
+
 def tool_info(loaded: LoadedTool) -> ToolInfo:
     return ToolInfo(name=loaded.tool.name, description=loaded.tool.description,
-                    args_schema=loaded.tool.tool_call_schema.model_json_schema()
-                    if hasattr(loaded.tool.tool_call_schema, "model_json_schema")
-                    else dict(loaded.tool.args),
-                    source=loaded.origin)
+                    args_schema=args_schema(loaded.tool), source=loaded.origin)
 
 
 @router.get("/agents", response_model=list[AgentInfo])

@@ -8,6 +8,7 @@ import asyncio
 import logging
 import math
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
 import httpx
@@ -243,18 +244,12 @@ async def _batch_size(request: Request) -> int:
 RateLimited = Depends(enforce_rate_limit)
 
 
-async def admit_turn(request: Request, _user: CurrentUser
-                     ) -> AsyncIterator[TurnSlot | None]:
-    """A turn slot for this request's whole response (a LangServe batch takes one per
-    input), or 503 with Retry-After once none frees up in time. After auth and the rate
-    limit, so neither strangers nor a user over their limit take slots. Pages and schemas
-    (GET) run no turn and take none."""
-    if request.method != "POST":
-        yield None
-        return
+@asynccontextmanager
+async def turn_admitted(request: Request, cost: int = 1) -> AsyncIterator[TurnSlot]:
+    """`cost` turn slots while the block runs, or 503 with Retry-After once none frees up
+    in time (for faces that run turns inside a request of their own, as `/mcp` does)."""
     slots: TurnSlots = request.app.state.turn_slots
     metrics: Metrics = request.app.state.metrics
-    cost = await _batch_size(request) if request.url.path.endswith("/batch") else 1
     try:
         slot = await slots.acquire(cost)
     except Overloaded as exc:
@@ -269,6 +264,20 @@ async def admit_turn(request: Request, _user: CurrentUser
     finally:
         metrics.turns_in_progress.dec(cost)
         await slot.release()
+
+
+async def admit_turn(request: Request, _user: CurrentUser
+                     ) -> AsyncIterator[TurnSlot | None]:
+    """A turn slot for this request's whole response (a LangServe batch takes one per
+    input), or 503 with Retry-After once none frees up in time. After auth and the rate
+    limit, so neither strangers nor a user over their limit take slots. Pages and schemas
+    (GET) run no turn and take none."""
+    if request.method != "POST":
+        yield None
+        return
+    cost = await _batch_size(request) if request.url.path.endswith("/batch") else 1
+    async with turn_admitted(request, cost) as slot:
+        yield slot
 
 
 Admitted = Depends(admit_turn)

@@ -16,6 +16,7 @@ from services.auth.keys import KeyStore
 from services.auth.ratelimit import LoginLimiter, MemoryLimiter, RedisLimiter
 from services.auth.security import dummy_hash
 from services.auth.settings import AuthSettings
+from services.auth.vault import Vault, load_vault
 from services.tokens import TokenVerifier
 
 MIGRATIONS = db.MIGRATIONS
@@ -40,6 +41,17 @@ class AuthContext:
     # lock among them) of the cores. The rest wait their turn on the event loop.
     hashing: anyio.CapacityLimiter = field(
         default_factory=lambda: anyio.CapacityLimiter(max(1, os.cpu_count() or 1)))
+
+    _vault: Vault | None = field(default=None, repr=False)
+
+    @property
+    def vault(self) -> Vault:
+        """What encrypts users' MCP credentials (its key file is made on first use)."""
+        if self._vault is None:
+            key = self.settings.credentials_key
+            self._vault = load_vault(key.get_secret_value() if key else None,
+                                     self.settings.keys_dir)
+        return self._vault
 
     def start(self) -> None:
         """Migrate the schema, make sure a signing key exists, and pay the dummy hash's

@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import CursorResult, delete, select, update
 from sqlalchemy.orm import Session
 
-from services.auth.models import ApiKey, RefreshToken, RoleGrant, User, utcnow
+from services.auth.models import ApiKey, McpCredential, RefreshToken, RoleGrant, User, utcnow
 from services.auth.security import (
     hash_password,
     new_api_key,
@@ -221,3 +221,36 @@ def user_of_api_key(*, session: Session, secret: str) -> User:
     key.last_used_at = now
     session.commit()
     return user
+
+
+def set_mcp_credential(*, session: Session, user_id: int, server: str, ciphertext: str
+                       ) -> McpCredential:
+    """Store (or replace) the user's sealed credential for `server`."""
+    row = session.scalar(select(McpCredential).where(McpCredential.user_id == user_id,
+                                                     McpCredential.server == server))
+    if row is None:
+        row = McpCredential(user_id=user_id, server=server, ciphertext=ciphertext)
+        session.add(row)
+    else:
+        row.ciphertext = ciphertext
+        row.updated_at = utcnow()
+    session.commit()
+    return row
+
+
+def mcp_credentials_of(*, session: Session, user_id: int) -> list[McpCredential]:
+    return list(session.scalars(select(McpCredential).where(McpCredential.user_id == user_id)
+                                .order_by(McpCredential.server)))
+
+
+def mcp_credential(*, session: Session, user_id: int, server: str) -> str | None:
+    """The sealed credential of the user for `server`, or None."""
+    return session.scalar(select(McpCredential.ciphertext).where(
+        McpCredential.user_id == user_id, McpCredential.server == server))
+
+
+def delete_mcp_credential(*, session: Session, user_id: int, server: str) -> bool:
+    result = session.execute(delete(McpCredential).where(
+        McpCredential.user_id == user_id, McpCredential.server == server))
+    session.commit()
+    return bool(getattr(result, "rowcount", 0))

@@ -75,3 +75,20 @@ class ApiKey(Base):
     expires_at: Mapped[datetime | None] = mapped_column(default=None)
     last_used_at: Mapped[datetime | None] = mapped_column(default=None)
     revoked_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class McpCredential(Base):
+    """A user's own token or API key for one MCP server that Parley calls on their behalf,
+    encrypted (AES-GCM, bound to the user and server: `services/auth/vault.py`). Set and
+    removed by its owner; never listed with its secret."""
+
+    __tablename__ = "mcp_credentials"
+    __table_args__ = (UniqueConstraint("user_id", "server",
+                                       name="uq_mcp_credentials_user_server"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    server: Mapped[str] = mapped_column(String(64))
+    ciphertext: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)

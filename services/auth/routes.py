@@ -3,6 +3,7 @@
 No `from __future__ import annotations`: FastAPI reads the parameter annotations at runtime.
 """
 
+import hmac
 from typing import Any
 
 import anyio
@@ -17,11 +18,15 @@ from services.auth.context import AuthContext
 from services.auth.deps import ContextDep, CurrentUser, SessionDep, TokenDep, bind_context
 from services.auth.models import User
 from services.auth.schemas import (
+    MCP_SERVER,
     AccessToken,
     ApiKeyCreate,
     ApiKeyCreated,
     ApiKeyOut,
     Credentials,
+    McpCredentialIn,
+    McpCredentialOut,
+    McpCredentialSecret,
     ProfileUpdate,
     RefreshRequest,
     Registration,
@@ -204,12 +209,76 @@ def build_router(ctx: AuthContext) -> APIRouter:
         return AccessToken(access_token=access_token(auth, session, user),
                            expires_in=auth.settings.access_ttl_seconds)
 
+    @router.put("/mcp-credentials/{server}", response_model=McpCredentialOut)
+    def set_mcp_credential(server: str, body: McpCredentialIn, user: CurrentUser,
+                           auth: ContextDep) -> McpCredentialOut:
+        """Your own token or API key for an MCP server that an agent calls for you
+        (docs/mcp.md): stored encrypted, sent only on your own calls, never shown again."""
+        _check_server(server)
+        sealed = auth.vault.seal(user.id, server, body.credential)
+        with auth.write_sessions() as session:
+            row = crud.set_mcp_credential(session=session, user_id=user.id, server=server,
+                                          ciphertext=sealed)
+            return McpCredentialOut.model_validate(row)
+
+    @router.get("/mcp-credentials", response_model=list[McpCredentialOut])
+    def list_mcp_credentials(user: CurrentUser, session: SessionDep
+                             ) -> list[McpCredentialOut]:
+        """The servers you stored a credential for (never the credentials)."""
+        return [McpCredentialOut.model_validate(row)
+                for row in crud.mcp_credentials_of(session=session, user_id=user.id)]
+
+    @router.delete("/mcp-credentials/{server}", status_code=status.HTTP_204_NO_CONTENT)
+    def delete_mcp_credential(server: str, user: CurrentUser, auth: ContextDep) -> Response:
+        _check_server(server)
+        with auth.write_sessions() as session:
+            if not crud.delete_mcp_credential(session=session, user_id=user.id,
+                                              server=server):
+                raise HTTPException(status.HTTP_404_NOT_FOUND,
+                                    f"you have no credential for MCP server {server!r}")
+        return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+    @router.post("/mcp-credentials/{server}/reveal", response_model=McpCredentialSecret,
+                 include_in_schema=False)
+    def reveal_mcp_credential(server: str, request: Request, user: CurrentUser,
+                              session: SessionDep, auth: ContextDep) -> McpCredentialSecret:
+        """For an agent server of the distributed shape calling an MCP server as this user:
+        the user's access token and the gateway's service key, both."""
+        _check_server(server)
+        wanted = auth.settings.service_key
+        given = request.headers.get("x-parley-service-key", "")
+        if wanted is None or not hmac.compare_digest(given, wanted.get_secret_value()):
+            raise HTTPException(status.HTTP_403_FORBIDDEN,
+                                "only the agent servers read stored credentials")
+        sealed = crud.mcp_credential(session=session, user_id=user.id, server=server)
+        if sealed is None:
+            raise HTTPException(status.HTTP_404_NOT_FOUND,
+                                f"no credential for MCP server {server!r}")
+        return McpCredentialSecret(server=server, user_id=str(user.id),
+                                   credential=auth.vault.open(user.id, server, sealed))
+
     @router.get("/.well-known/jwks.json")
     def jwks(auth: ContextDep) -> dict[str, Any]:
         return auth.keys.jwks()
 
     router.include_router(health_router("", ctx.sessions))
     return router
+
+
+def _check_server(server: str) -> None:
+    if not MCP_SERVER.fullmatch(server):
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
+                            "an MCP server's name is 1-64 letters, digits, '_' or '-'")
+
+
+def read_mcp_credential(ctx: AuthContext, user_id: str, server: str) -> str | None:
+    """A user's MCP credential, decrypted: for an agent server with this auth service
+    mounted in its process (the embedded shape)."""
+    if not user_id.isdigit():
+        return None
+    with ctx.sessions() as session:
+        sealed = crud.mcp_credential(session=session, user_id=int(user_id), server=server)
+    return None if sealed is None else ctx.vault.open(int(user_id), server, sealed)
 
 
 def _register(ctx: AuthContext, username: str, password_hash: str) -> UserOut:

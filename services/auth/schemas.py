@@ -108,3 +108,35 @@ class AccessToken(BaseModel):
     access_token: str
     token_type: str = "bearer"
     expires_in: int = Field(description="seconds the access token stays valid")
+
+
+MCP_SERVER = re.compile(r"[A-Za-z0-9_-]{1,64}")
+
+
+class McpCredentialIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    credential: str = Field(min_length=1, max_length=8192,
+                            description="Your token or API key for this MCP server.")
+
+    @field_validator("credential")
+    @classmethod
+    def _one_line(cls, value: str) -> str:
+        value = value.strip()
+        if not value or any(c in value for c in "\r\n\x00"):
+            raise ValueError("credential must be one non-empty line (it is sent as a header)")
+        return value
+
+
+class McpCredentialOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    server: str
+    created_at: UtcDateTime
+    updated_at: UtcDateTime
+
+
+class McpCredentialSecret(BaseModel):
+    server: str
+    user_id: str  # whose it is: the reader checks it is the user it calls for
+    credential: str

@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from services.tokens import AUDIENCE, ISSUER
@@ -33,6 +33,12 @@ class AuthSettings(BaseSettings):
     login_max_failures: int = Field(default=5, ge=1)
     login_window_seconds: int = Field(default=300, ge=1)
     redis_url: str | None = None  # login rate limits shared across replicas when set
+    # Users' credentials for MCP servers are encrypted with this key (32 bytes, URL-safe
+    # base64); unset, a key file is made in keys_dir (services/auth/vault.py).
+    credentials_key: SecretStr | None = None
+    # A gateway that presents this (as `x-parley-service-key`) with a user's access token
+    # may read that user's MCP credential (distributed shape). Unset: nobody can.
+    service_key: SecretStr | None = None
 
     @field_validator("admin_usernames", mode="before")
     @classmethod

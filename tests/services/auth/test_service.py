@@ -31,10 +31,11 @@ def test_migrations_build_the_schema_of_the_models_on_an_empty_database(
     engine = make_engine(database_url)
     try:
         assert set(inspect(engine).get_table_names()) == {
-            "users", "refresh_tokens", "role_grants", "alembic_version_auth"}
+            "users", "refresh_tokens", "role_grants", "api_keys", "mcp_credentials",
+            "alembic_version_auth"}
         with engine.connect() as connection:
             assert connection.scalar(text("SELECT version_num FROM alembic_version_auth")) \
-                == "0002"
+                == "0004"
             # What the migrations made is what the models describe: nothing to autogenerate.
             context = MigrationContext.configure(connection, opts={
                 "compare_type": True, "version_table": "alembic_version_auth"})
