@@ -17,7 +17,8 @@ INSTALLER = ROOT / ".ci" / "install-system-tools"
 
 def test_the_list_names_every_tool_the_tests_ask_for() -> None:
     tools = read_manifest()
-    assert set(tools) == {"postgresql", "chromium", "nginx", "docker-compose"}
+    assert set(tools) == {"postgresql", "chromium", "nginx", "docker-compose", "nodejs", "npm",
+                          "docker", "debootstrap"}
     for tool in tools.values():
         assert tool.probes and tool.installer.split(":")[0] in {"apt", "script"}
         if tool.installer.startswith("script:"):
