@@ -26,6 +26,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 ROOT = Path(__file__).resolve().parents[1]
 WHEELS = ROOT / "deploy" / "wheels"
@@ -59,14 +60,17 @@ def log(message: str) -> None:
     print(f"[images] {message}", file=sys.stderr, flush=True)
 
 
-def docker(*args: str, **kwargs: object) -> subprocess.CompletedProcess[str]:
+def docker(*args: str, check: bool = False, capture: bool = False,
+           stdin: IO[bytes] | None = None) -> subprocess.CompletedProcess[str]:
     # The classic builder: BuildKit would fetch its Dockerfile frontend from a registry.
     env = {**os.environ, "DOCKER_BUILDKIT": "0", "DOCKER_CLI_HINTS": "false"}
-    return subprocess.run(["docker", *args], text=True, env=env, **kwargs)  # type: ignore[call-overload, no-any-return]
+    out = subprocess.PIPE if capture else subprocess.DEVNULL
+    return subprocess.run(["docker", *args], text=stdin is None, env=env, check=check,
+                          stdin=stdin, stdout=out, stderr=out)
 
 
 def have_image(tag: str) -> bool:
-    return docker("image", "inspect", tag, capture_output=True).returncode == 0
+    return docker("image", "inspect", tag).returncode == 0
 
 
 def debian_mirror(sources_dir: Path = Path("/etc/apt/sources.list.d"),
@@ -122,7 +126,7 @@ def bootstrap_base(tag: str = LOCAL_BASE) -> None:
         tar = subprocess.Popen(["tar", "-C", str(rootfs), "--numeric-owner", "-c", "."],
                                stdout=subprocess.PIPE)
         docker("import", "--change", 'CMD ["python3"]', "-", tag, stdin=tar.stdout,
-               check=True, stdout=subprocess.DEVNULL)
+               check=True)
         if tar.wait() != 0:
             raise SystemExit("tar of the bootstrapped root failed")
     log(f"{tag} made in {time.monotonic() - started:.0f} s")
@@ -162,13 +166,13 @@ def fill_wheelhouse(name: str) -> Path:
 
 def build(image: Image, base: str, *, version: str = "latest", offline: bool = True) -> None:
     started = time.monotonic()
-    args = ["build", "--network", "host", "-f", str(ROOT / image.dockerfile),
+    args = ["build", "--force-rm", "--network", "host", "-f", str(ROOT / image.dockerfile),
             "--build-arg", f"PYTHON_IMAGE={base}", "-t", f"{image.tag}:{version}"]
     if offline:
         args += ["--build-arg", "PIP_NO_INDEX=1"]
     if image.target:
         args += ["--target", image.target]
-    result = docker(*args, str(ROOT), capture_output=True)
+    result = docker(*args, str(ROOT), capture=True)
     if result.returncode != 0:
         raise SystemExit(f"docker build of {image.tag} failed:\n{result.stdout[-6000:]}"
                          f"\n{result.stderr[-3000:]}")
@@ -204,13 +208,13 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = parser.parse_args(argv)
     if shutil.which("docker") is None:
         raise SystemExit("docker is not installed: `sudo apt-get install -y docker.io`")
-    if docker("info", capture_output=True).returncode != 0:
+    if docker("info").returncode != 0:
         raise SystemExit("no Docker engine answers: start one (`sudo dockerd &`)")
     started = time.monotonic()
     build_all(args.base, version=args.version)
     for image in IMAGES:
         size = docker("image", "inspect", "-f", "{{.Size}}", f"{image.tag}:{args.version}",
-                      capture_output=True, check=True).stdout.strip()
+                      capture=True, check=True).stdout.strip()
         log(f"{image.tag}:{args.version}: {int(size) / 1e6:.0f} MB")
     log(f"done in {time.monotonic() - started:.0f} s")
 

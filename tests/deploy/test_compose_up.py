@@ -64,7 +64,8 @@ def build_standins(base: str) -> None:
             for wheel in wheels.glob(pattern):
                 os.link(wheel, context / wheel.name)
         for target, tag in STANDINS.items():
-            docker("build", "--network", "host", "--build-arg", f"PYTHON_IMAGE={base}",
+            docker("build", "--force-rm", "--network", "host", "--build-arg",
+                   f"PYTHON_IMAGE={base}",
                    "--target", target, "-t", tag, str(context), timeout=900)
     finally:
         shutil.rmtree(context, ignore_errors=True)
@@ -112,19 +113,20 @@ class Stack:
 
 
 @pytest.fixture(scope="module")
-def stack() -> Iterator[Stack]:
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     compose_binary()
-    require("debootstrap")
-    work = Path(tempfile.mkdtemp(prefix="parley-compose-"))
     with docker_engine():
+        if not os.environ.get("PARLEY_BASE_IMAGE") and not images.have_image(images.LOCAL_BASE):
+            require("debootstrap")  # the Debian base is made here
         started = time.monotonic()
         base = images.build_all()
         build_standins(base)
         built = time.monotonic() - started
+        work = tmp_path_factory.mktemp("compose")
+        work.chmod(0o755)
         script = work / "script.json"
         script.write_text(json.dumps([{"echo": "first"}]))
         script.chmod(0o644)
-        work.chmod(0o755)
         override = work / "override.yaml"
         override.write_text(json.dumps({"services": {
             **{name: {"image": tag} for name, tag in STANDINS.items()},
@@ -145,12 +147,9 @@ def stack() -> Iterator[Stack]:
             stack.timings["compose up --wait"] = time.monotonic() - up
             yield stack
         finally:
-            try:
-                stack.compose("down", "-v", "--remove-orphans", timeout=180)
-            finally:
-                shutil.rmtree(work, ignore_errors=True)
-                print("\n" + "\n".join(f"{k}: {v:.1f}{'' if k.endswith(')') else ' s'}"
-                                       for k, v in stack.timings.items()), file=sys.stderr)
+            stack.compose("down", "-v", "--remove-orphans", timeout=180)
+            print("\n" + "\n".join(f"{k}: {v:.1f}{'' if k.endswith(')') else ' s'}"
+                                   for k, v in stack.timings.items()), file=sys.stderr)
 
 
 def address(container: str) -> str:
