@@ -138,7 +138,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
                "PARLEY_HTTP_PORT": str(port), "DOCKER_BUILDKIT": "0"}
         stack = Stack(url=f"http://127.0.0.1:{port}", env=env,
                       files=[str(ROOT / "compose.yaml"), str(override)])
-        stack.timings["build (all images)"] = built
+        stack.timings["build of all images"] = built
         stack.compose("down", "-v", "--remove-orphans")  # a clean slate: fresh volumes
         try:
             up = time.monotonic()
