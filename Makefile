@@ -77,7 +77,7 @@ eval: install
 # here: see their README's licence): per category, hybrid beside BM25-only and dense-only,
 # FAISS and Redis engines, with the cost. bench/results/eval-memory.{md,json}.
 LOCOMO ?= $(abspath ../shared/eval/locomo-dev)
-.PHONY: eval-memory eval-encoders
+.PHONY: eval-memory eval-encoders fuzz
 eval-memory: install
 	$(PY) -m bench.eval_memory --data "$(LOCOMO)"
 
@@ -88,6 +88,11 @@ eval-encoders: install
 	$(PY) -m bench.encoders --data "$(LOCOMO)"
 
 # Parley's cost beside LangServe and a bare FastAPI floor: bench/results/ and the README.
+# Schemathesis over the whole API at full size (30 examples per operation, every phase):
+# bench/results/fuzz.{json,md}; docs/reliability.md has the latest figures.
+fuzz: install
+	$(PY) -m bench.fuzz
+
 bench: install
 	$(PY) -m bench.run
 

@@ -24,6 +24,7 @@ from server.embedded.redis_server import free_port
 
 STREAMS = 1_000
 NEW_USERS = 200
+DISTRIBUTED_NEW_USERS = 100
 
 
 def _peak_rss_mb(pid: int) -> float:
@@ -55,6 +56,36 @@ async def load_benchmarks(results: dict[str, Any]) -> None:
     finally:
         server.send_signal(signal.SIGTERM)
         await asyncio.to_thread(_wait_or_kill, server)
+    await distributed_load(results)
+
+
+async def distributed_load(results: dict[str, Any]) -> None:
+    """A burst of new users through nginx in front of two agent servers, auth and history
+    on PostgreSQL (`make run-distributed`'s topology as processes, scripted model): the
+    shape where the first event once took 12 s (the profile fetched per request through a
+    5-connection pool). Skipped, saying why, without nginx or PostgreSQL."""
+    import shutil
+
+    from deploy.run_distributed import bring_up
+
+    root = Path(tempfile.mkdtemp(prefix="parley-load-dist-"))
+    script = root / "script.json"
+    script.write_text(json.dumps(["Fine, thanks for asking."]))
+    try:
+        topology = await asyncio.to_thread(
+            bring_up, root / "run", agent_env={"PARLEY_LLM": "fake",
+                                               "PARLEY_FAKE_SCRIPT": str(script),
+                                               "PARLEY_RATE_LIMIT_PER_MINUTE": "0",
+                                               "PARLEY_LOG_LEVEL": "WARNING"})
+    except Exception as exc:  # no PostgreSQL binaries, a port taken: say why
+        results["load"]["distributed"] = {"skipped": f"{type(exc).__name__}: {exc}"[:200]}
+        return
+    try:
+        burst = await new_users_burst(topology.url, DISTRIBUTED_NEW_USERS, prefix="dist")
+        results["load"]["distributed"] = {"new_users": burst.summary()}
+    finally:
+        await asyncio.to_thread(topology.stop)
+        shutil.rmtree(root, ignore_errors=True)
 
 
 def _wait_or_kill(server: subprocess.Popen[bytes]) -> None:
@@ -93,5 +124,15 @@ def load_summary(results: dict[str, Any]) -> list[str]:
         first = r.get("first_event_s") or {}
         lines.append(f"| {label} | {r['requests']} | {r['completed']} | {r['refused']} | "
                      f"{r['errors']} | {first.get('p50', '-')} / {first.get('p99', '-')} |")
+    dist = load.get("distributed", {})
+    if "new_users" in dist:
+        r = dist["new_users"]
+        first = r.get("first_event_s") or {}
+        lines.append(f"| {DISTRIBUTED_NEW_USERS} new users through nginx (2 agent servers, "
+                     f"auth and history on PostgreSQL) | {r['requests']} | {r['completed']} | "
+                     f"{r['refused']} | {r['errors']} | {first.get('p50', '-')} / "
+                     f"{first.get('p99', '-')} |")
+    elif dist:
+        lines += ["", f"The distributed burst was skipped: {dist['skipped']}."]
     lines += ["", f"Server peak memory under that load: {load['peak_rss_mb']} MB.", ""]
     return lines

@@ -150,6 +150,11 @@ class Services:
         self._keyed[digest] = (time.monotonic(), token)
         return token
 
+    def forget_api_key(self, digest: str) -> None:
+        """A key was revoked here: it stops working at once (behind a separate auth
+        service, within `api_key_cache_seconds`)."""
+        self._keyed.pop(digest, None)
+
     def tool_services(self) -> dict[str, Any]:
         """What tools may use of the services: the reports tool reads history (and recall
         rebuilds a thread Redis lost from it)."""
@@ -206,6 +211,7 @@ def build_services(settings: Settings) -> Services:
     services = Services(settings=settings, verifier=auth.verifier, auth=auth)
     # A profile changed through the mounted auth service reaches the next turn at once.
     auth.on_profile_change.append(services.forget_profile)
+    auth.on_api_key_revoked.append(services.forget_api_key)
     history = build_history(HistorySettings(
         database_url=settings.history_database_url or settings.sqlite_url("history.db"),
         redis_url=settings.redis_url, stream=settings.turn_stream, block_ms=500),

@@ -31,12 +31,16 @@ PUBLIC = {"/auth/register", "/auth/.well-known/jwks.json", "/auth/healthz", "/au
 # Routes whose answer is a password or token check: 401 for a wrong one.
 CREDENTIAL_CHECKS = {"/auth/login", "/auth/refresh"}
 RATE_LIMITED = ("/chat", "/chat/stream", "/v1/chat/completions", "/auth/login")
+# The Agent Protocol's routes: threads, runs and assistants of the caller.
+AGENT_PROTOCOL = ("/threads", "/runs", "/assistants")
 WHY = {
     400: "The body is not JSON the route can read (not UTF-8, nested too deeply), or a "
          "request this API does not support.",
     401: "No valid access token (or wrong credentials).",
     403: "Not allowed: another user's data, or a cross-site request with the session cookie.",
     404: "No such resource for this user.",
+    409: "Already there: the username is taken, or the thread exists or is busy with "
+         "another run (see `multitask_strategy`).",
     413: "The body or a message is over the size limit.",
     415: "A body of a type this route does not read.",
     422: "The body or a parameter is invalid; `detail` says what to fix.",
@@ -86,8 +90,14 @@ def _declare(path: str, method: str, operation: dict[str, Any]) -> None:
         statuses.add(429)
     if path.startswith(("/agents/", "/v1/chat")):
         statuses.add(502)
+    if path.startswith(AGENT_PROTOCOL):
+        statuses |= {404, 409, 422}
+        if "/runs" in path and method == "POST":
+            statuses.add(429)
     if path == "/auth/login":
         statuses.add(415)
+    if path == "/auth/register":
+        statuses.add(409)  # the username is taken
     if path in CREDENTIAL_CHECKS:
         statuses.add(401)
     shape = "OpenAIError" if path.startswith("/v1/") else "Problem"

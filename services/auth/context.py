@@ -33,6 +33,8 @@ class AuthContext:
     owned_redis: Redis | None = None  # made here from `redis_url`, so closed here
     # Called with a user's id when their profile changes (a gateway's cache drops it).
     on_profile_change: list[Callable[[str], None]] = field(default_factory=list)
+    # Called with a key's SHA-256 when it is revoked (a gateway's cache drops it at once).
+    on_api_key_revoked: list[Callable[[str], None]] = field(default_factory=list)
     # Password hashes computed at once: argon2 is slow on purpose, and a burst of logins
     # running one thread each would starve every other thread (those holding a database
     # lock among them) of the cores. The rest wait their turn on the event loop.

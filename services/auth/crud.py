@@ -189,15 +189,16 @@ def api_keys_of(*, session: Session, user_id: int) -> list[ApiKey]:
                                 .order_by(ApiKey.id)))
 
 
-def revoke_api_key(*, session: Session, user_id: int, key_id: int) -> bool:
-    """False when the user has no such key (another user's answers the same)."""
+def revoke_api_key(*, session: Session, user_id: int, key_id: int) -> str | None:
+    """The revoked key's hash; None when the user has no such key (another user's
+    answers the same)."""
     key = session.get(ApiKey, key_id)
     if key is None or key.user_id != user_id:
-        return False
+        return None
     if key.revoked_at is None:
         key.revoked_at = utcnow()
         session.commit()
-    return True
+    return key.key_hash
 
 
 class ApiKeyRejected(Exception):

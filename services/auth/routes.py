@@ -160,15 +160,17 @@ def build_router(ctx: AuthContext) -> APIRouter:
     @router.post("/api-keys", response_model=ApiKeyCreated,
                  status_code=status.HTTP_201_CREATED)
     def create_api_key(body: ApiKeyCreate, user: CurrentUser, token: TokenDep,
-                       session: SessionDep) -> ApiKeyCreated:
+                       auth: ContextDep) -> ApiKeyCreated:
         """A personal API key, for programs: its secret is in this answer only."""
         if token and is_api_key(token):
             raise HTTPException(status.HTTP_403_FORBIDDEN,
                                 "create API keys with an access token from /auth/login, "
                                 "not with another key")
-        key, secret = crud.create_api_key(session=session, user_id=user.id, name=body.name,
-                                          expires_in_days=body.expires_in_days)
-        return ApiKeyCreated(**ApiKeyOut.model_validate(key).model_dump(), key=secret)
+        with auth.write_sessions() as session:
+            key, secret = crud.create_api_key(session=session, user_id=user.id,
+                                              name=body.name,
+                                              expires_in_days=body.expires_in_days)
+            return ApiKeyCreated(**ApiKeyOut.model_validate(key).model_dump(), key=secret)
 
     @router.get("/api-keys", response_model=list[ApiKeyOut])
     def list_api_keys(user: CurrentUser, session: SessionDep) -> list[ApiKeyOut]:
@@ -176,9 +178,13 @@ def build_router(ctx: AuthContext) -> APIRouter:
                 for k in crud.api_keys_of(session=session, user_id=user.id)]
 
     @router.delete("/api-keys/{key_id}", status_code=status.HTTP_204_NO_CONTENT)
-    def revoke_api_key(key_id: int, user: CurrentUser, session: SessionDep) -> Response:
-        if not crud.revoke_api_key(session=session, user_id=user.id, key_id=key_id):
+    def revoke_api_key(key_id: int, user: CurrentUser, auth: ContextDep) -> Response:
+        with auth.write_sessions() as session:
+            revoked = crud.revoke_api_key(session=session, user_id=user.id, key_id=key_id)
+        if revoked is None:
             raise HTTPException(status.HTTP_404_NOT_FOUND, f"you have no API key {key_id}")
+        for listener in auth.on_api_key_revoked:
+            listener(revoked)
         return Response(status_code=status.HTTP_204_NO_CONTENT)
 
     @router.post("/api-keys/exchange", response_model=AccessToken)

@@ -114,12 +114,17 @@ def test_check_provider_fails_fast_with_what_to_set(monkeypatch: pytest.MonkeyPa
 
 
 def test_memory_and_the_local_router_share_one_embedder(tmp_path: Path) -> None:
-    """One copy of MiniLM in the process, and a message embedded once per turn."""
+    """One copy of MiniLM in the process, and a message embedded once per turn, when memory
+    embeds in float32 as the router does; with memory in int8 (the default) the router
+    keeps a float32 copy of its own, the precision its accuracy was measured in."""
     from agents.providers import make_chat_model
     from server.platform import build_memory, model_options, shared_embeddings
     from server.settings import Settings
 
-    settings = Settings(data_dir=tmp_path, llm="local")
+    int8 = Settings(data_dir=tmp_path, llm="local")
+    assert int8.embeddings_precision == "int8" and shared_embeddings(int8) is None
+    assert make_chat_model("local", model_options(int8)).router is not None  # type: ignore[attr-defined]
+    settings = Settings(data_dir=tmp_path, llm="local", embeddings_precision="float32")
     embeddings = shared_embeddings(settings)
     assert embeddings is not None
     memory = build_memory(settings, embeddings=embeddings)

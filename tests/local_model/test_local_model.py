@@ -160,6 +160,7 @@ def test_the_decoding_settings_reach_llama_cpp() -> None:
     assert isinstance(default, LocalChatModel) and default.stop == list(DEFAULT_STOP)
 
 
+@pytest.mark.timeout(600)
 def test_serve_answers_with_no_key_and_no_configuration(tmp_path) -> None:  # type: ignore[no-untyped-def]
     """What `make run` does on a fresh machine: the local model is the default."""
     from pathlib import Path
@@ -225,6 +226,7 @@ async def test_the_router_picks_by_meaning_and_falls_back_to_words(
     assert not chat.tool_calls and chat.text.strip()
 
 
+@pytest.mark.timeout(900)  # 56 prompts through the model: minutes on a busy 2-core machine
 def test_routing_accuracy_of_the_default_model_meets_its_target() -> None:
     """`make eval`'s two sets; the target of the local-model issue is 90%."""
     import asyncio

@@ -28,7 +28,7 @@ class Served:
 
 @contextmanager
 def parley_serve(data_dir: Path, env: dict[str, str] | None = None,
-                 ready_timeout: float = 90.0) -> Iterator[Served]:
+                 ready_timeout: float = 180.0) -> Iterator[Served]:
     port = free_port()
     full_env = {**os.environ, "PARLEY_DATA_DIR": str(data_dir), "PARLEY_PORT": str(port),
                 **(env or {})}

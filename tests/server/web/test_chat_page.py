@@ -8,6 +8,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import httpx
+
 from tests.server.web.conftest import ChatServer, unique
 from tests.server.web.pages import (
     api_json,
@@ -19,6 +21,7 @@ from tests.server.web.pages import (
     wait_answer,
     wait_ready,
 )
+from tests.support.cutting_proxy import cutting_proxy
 
 
 def eventually(check: Any, what: str, *, tries: int = 100) -> Any:
@@ -310,3 +313,77 @@ def test_the_keyboard_and_a_phone_sized_screen(chat_server: ChatServer, new_page
     assert page.evaluate("document.activeElement.id") == "menu-button"
     # Nothing is wider than the screen.
     assert page.evaluate("document.documentElement.scrollWidth") <= 390
+
+
+def test_a_dropped_stream_is_resumed_and_the_answer_completes(
+        chat_server: ChatServer, new_page: Any) -> None:
+    chat_server.gate.reached.clear()
+    chat_server.gate.released.clear()
+    # The page through a proxy that cuts the first /chat/stream response after its first
+    # event (sse-starlette ends events with CR LF CR LF, as it ends the headers).
+    with cutting_proxy(chat_server.url, cut_after=2, boundary=b"\r\n\r\n",
+                       armed_by=b"POST /chat/stream") as proxy:
+        page = new_page()
+        user = unique("ria")
+        sign_up(page, proxy.url, user)
+        send(page, "Think about it slowly")
+        assert chat_server.gate.reached.wait(20)
+        eventually(lambda: proxy.cuts == 1, "the stream was cut")
+        time.sleep(0.5)  # the page asks for the rest while the tool still waits
+        chat_server.gate.released.set()
+        wait_answer(page, "Done thinking.")
+        log = page.get_by_role("log").inner_text()
+        assert "The connection dropped" not in log
+        assert log.count("Let me think about it slowly.") == 1  # no event shown twice
+        thread = eventually(lambda: api_json(page, "/history/threads"), "the thread stored")
+        messages = eventually(
+            lambda: [m for m in api_json(
+                page, f"/history?thread_id={thread[0]['id']}")["messages"]
+                     if m["role"] == "assistant" and m["content"] == "Done thinking."],
+            "the answer stored")
+        assert len(messages) == 1  # one turn, not a second one run by the resume
+
+
+def test_remember_this_keeps_a_note_the_memories_api_then_lists(
+        chat_server: ChatServer, new_page: Any) -> None:
+    page = new_page()
+    sign_up(page, chat_server.url, unique("noa"))
+    page.get_by_role("link", name="Memories").click()
+    page.get_by_role("heading", name="Memories", level=1).wait_for()
+    page.get_by_label("Remember this").fill("My locker code is 4471.")
+    page.get_by_role("button", name="Remember", exact=True).click()
+    page.locator("li.memory", has_text="My locker code is 4471.").wait_for()
+    page.get_by_role("status").filter(has_text="Remembered.").wait_for()
+    assert page.get_by_label("Remember this").input_value() == ""
+    kept = api_json(page, "/memories")
+    assert [(m["text"], m["metadata"]["kind"]) for m in kept] == [
+        ("My locker code is 4471.", "note")]
+    page.get_by_label("Search your memories").fill("locker")
+    page.get_by_role("button", name="Search").click()
+    page.get_by_role("status").filter(has_text="found for “locker”").wait_for()
+    assert page.locator("li.memory .memory-text").first.inner_text() \
+        == "My locker code is 4471."
+
+
+def test_an_api_key_is_made_shown_once_works_and_is_revoked(
+        chat_server: ChatServer, new_page: Any) -> None:
+    page = new_page()
+    sign_up(page, chat_server.url, unique("kai"))
+    page.get_by_role("link", name="Settings").click()
+    page.get_by_text("No API keys yet.").wait_for()
+    page.get_by_label("Key name").fill("my script")
+    page.get_by_role("button", name="Create key").click()
+    secret = page.get_by_role("textbox", name="The key “my script”").input_value()
+    assert page.locator("li.key", has_text="my script").count() == 1
+    # The key works for a program, in place of the password.
+    agents = httpx.get(f"{chat_server.url}/agents", headers={"x-api-key": secret})
+    assert agents.status_code == 200
+    page.get_by_role("button", name="Revoke the key “my script”").click()
+    page.get_by_role("dialog").get_by_role("button", name="Revoke").click()
+    page.get_by_text("Key revoked.").wait_for()
+    assert httpx.get(f"{chat_server.url}/agents",
+                     headers={"x-api-key": secret}).status_code == 401
+    page.reload()
+    page.locator("li.key", has_text="revoked").wait_for()
+    # The secret is never shown again.
+    assert secret not in page.content()

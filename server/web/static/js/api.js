@@ -35,8 +35,10 @@ async function detailOf(response) {
 }
 
 // The raw response (for streams); errors become ApiError, a 401 SessionExpired.
-export async function send(method, path, { body, signal, accept = "application/json" } = {}) {
+export async function send(method, path,
+  { body, signal, accept = "application/json", lastEventId = null } = {}) {
   const headers = { Accept: accept };
+  if (lastEventId) headers["Last-Event-ID"] = lastEventId;
   if (body !== undefined) headers["Content-Type"] = "application/json";
   const response = await fetch(path, {
     method,
@@ -74,6 +76,9 @@ export const api = {
     }
   },
   updateProfile: (fields) => json("PATCH", "/auth/me", { body: fields }),
+  apiKeys: () => json("GET", "/auth/api-keys"),
+  createApiKey: (fields) => json("POST", "/auth/api-keys", { body: fields }),
+  revokeApiKey: (id) => json("DELETE", `/auth/api-keys/${q(String(id))}`),
   agents: () => json("GET", "/agents"),
   threads: (limit = 100) => json("GET", `/history/threads?limit=${limit}`),
   messages: (threadId, before = null, limit = 100) => json("GET",
@@ -87,8 +92,10 @@ export const api = {
     : `/memories?limit=${limit}&offset=${offset}`),
   deleteMemory: (id) => json("DELETE", `/memories/${q(id)}`),
   forgetEverything: () => json("DELETE", "/memories"),
-  stream: (body, signal) => send("POST", "/chat/stream", {
-    body, signal, accept: "text/event-stream",
+  remember: (text) => json("POST", "/memories", { body: [{ text }] }),
+  // With lastEventId, the rest of a turn whose stream was lost (the same body again).
+  stream: (body, signal, lastEventId = null) => send("POST", "/chat/stream", {
+    body, signal, accept: "text/event-stream", lastEventId,
   }),
   // Tool approval (issue 19): the decision on a waiting call. The route is the one the
   // issue names; the body follows its decisions (approve, edit, reject).

@@ -8,6 +8,10 @@ import { announce, h } from "./dom.js";
 import { renderMarkdown } from "./markdown.js";
 import { readEvents } from "./sse.js";
 
+// A lost stream is asked for again this many times (the server waits
+// PARLEY_RESUME_GRACE_SECONDS, 5 s by default, before it cancels the turn).
+const RESUME_TRIES = 3;
+
 // An assistant's answer: text parts and tool cards in the order they came.
 class Answer {
   // `rendered` is called after each render, for the conversation to follow the text.
@@ -314,7 +318,7 @@ export class ChatView {
     answer.el.setAttribute("aria-busy", "true");
     this.scrollToEnd(true);
     announce("Parley is answering.");
-    await this.follow(response, answer, text);
+    await this.follow(response, answer, text, body);
   }
 
   refused(error) {
@@ -330,30 +334,41 @@ export class ChatView {
     this.input.focus();
   }
 
-  async follow(response, answer, text) {
+  async follow(response, answer, text, body) {
     const key = this.threadId ?? "new";
     this.events.turnStarted(key);
     const retry = () => {
       if (!this.input.value) this.input.value = text;
       this.input.focus();
     };
-    const state = { answered: false, failed: false, done: null, retry };
+    const state = { answered: false, failed: false, done: null, retry, lastId: null };
+    let resumes = 0;
     try {
-      for await (const event of readEvents(response)) {
-        this.handle(event, answer, state);
-      }
-      if (!state.done) throw new TypeError("the stream ended before the turn did");
-    } catch (error) {
-      if (error instanceof SessionExpired) return;
-      if (this.stoppedByUser) {
-        answer.problem("Stopped. Nothing of this turn was kept.", retry);
-        announce("Stopped.");
-      } else {
-        // The server cancels a turn whose client went away, so there is nothing to
-        // resume yet: the text goes back to the box, to send again.
-        answer.problem("The connection dropped before the answer was complete. "
-          + "Nothing of this turn was kept.", retry);
-        announce("The connection dropped.");
+      for (;;) {
+        try {
+          for await (const event of readEvents(response)) {
+            if (event.id) state.lastId = event.id;
+            this.handle(event, answer, state);
+          }
+          if (!state.done) throw new TypeError("the stream ended before the turn did");
+          break;
+        } catch (error) {
+          if (error instanceof SessionExpired) return;
+          if (this.stoppedByUser) {
+            answer.problem("Stopped. Nothing of this turn was kept.", retry);
+            announce("Stopped.");
+            break;
+          }
+          // The server keeps a streamed turn's events and waits a few seconds for its
+          // client to come back: the same request with the last event's id gets the rest.
+          response = state.lastId && resumes < RESUME_TRIES
+            ? await this.resume(body, state.lastId, (resumes += 1)) : null;
+          if (response) continue;
+          answer.problem("The connection dropped before the answer was complete. "
+            + "Nothing of this turn was kept.", retry);
+          announce("The connection dropped.");
+          break;
+        }
       }
     } finally {
       answer.el.removeAttribute("aria-busy");
@@ -369,6 +384,17 @@ export class ChatView {
       announce("Answer complete.");
     }
     this.input.focus();
+  }
+
+  // The rest of a turn whose stream was lost, or null when it cannot be had.
+  async resume(body, lastId, attempt) {
+    await new Promise((resolve) => { setTimeout(resolve, 250 * attempt); });
+    if (this.stoppedByUser || !this.controller) return null;
+    try {
+      return await api.stream(body, this.controller.signal, lastId);
+    } catch {
+      return null;
+    }
   }
 
   handle(event, answer, state) {

@@ -1,12 +1,15 @@
-// What Parley remembers about the user (GET /memories, searched by meaning with
-// ?query=), each deletable, and "forget everything" (DELETE /memories).
+// What Parley remembers about the user (GET /memories, searched by meaning and words
+// with ?query=), each deletable, "remember this" (POST /memories) and "forget
+// everything" (DELETE /memories).
 
 import { api, ApiError } from "./api.js";
 import { confirmAction } from "./confirm.js";
 import { announce, formatDate, h } from "./dom.js";
 
 const PAGE = 50;
-const KINDS = { fact: "Something you said", exchange: "A past exchange" };
+const KINDS = { fact: "Something you said", exchange: "A past exchange",
+  note: "Something you asked it to remember" };
+const MAX_NOTE = 16000;  // the server's limit for one memory
 
 export class MemoriesView {
   constructor() {
@@ -21,6 +24,14 @@ export class MemoriesView {
       "Show more");
     this.forgetAll = h("button", { type: "button", class: "danger",
       onclick: () => this.forgetEverything() }, "Forget everything");
+    this.note = h("textarea", { id: "memory-note", name: "note", rows: 2,
+      maxlength: MAX_NOTE, required: true });
+    const noteForm = h("form", { class: "memory-note", onsubmit: (e) => {
+      e.preventDefault();
+      this.remember();
+    } },
+    h("label", { for: "memory-note" }, "Remember this"),
+    h("div", { class: "row" }, this.note, h("button", { type: "submit" }, "Remember")));
     const searchForm = h("form", { role: "search", class: "memory-search", onsubmit: (e) => {
       e.preventDefault();
       this.query = this.search.value.trim() || null;
@@ -38,7 +49,7 @@ export class MemoriesView {
       this.heading,
       h("p", {}, "What Parley remembers about you across conversations: things you told it "
         + "and past exchanges it may recall. Delete anything you do not want it to keep."),
-      searchForm, this.status, this.list, this.more,
+      noteForm, searchForm, this.status, this.list, this.more,
       h("div", { class: "danger-zone" },
         h("h2", {}, "Forget everything"),
         h("p", {}, "Every memory goes; your conversations stay under their own delete "
@@ -77,6 +88,24 @@ export class MemoriesView {
       this.status.textContent = shown ? `${shown} memor${shown === 1 ? "y" : "ies"}.`
         : "Parley remembers nothing about you yet.";
     }
+  }
+
+  async remember() {
+    const text = this.note.value.trim();
+    if (!text) return;
+    let kept;
+    try {
+      [kept] = await api.remember(text);
+    } catch (error) {
+      this.status.textContent = `Could not remember it: ${error.message}`;
+      return;  // the words stay in the box
+    }
+    this.note.value = "";
+    this.list.querySelector(`[data-memory="${CSS.escape(kept.id)}"]`)?.remove();
+    this.list.prepend(this.item(kept));
+    this.offset += 1;
+    this.status.textContent = "Remembered.";
+    announce("Remembered.");
   }
 
   item(memory) {

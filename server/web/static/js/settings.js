@@ -1,8 +1,9 @@
 // The user's profile (GET and PATCH /auth/me): the name, language and instructions the
-// agents follow from the next answer on.
+// agents follow from the next answer on; below it, the user's API keys (keys.js).
 
 import { api } from "./api.js";
 import { h } from "./dom.js";
+import { ApiKeysSection } from "./keys.js";
 
 const LANGUAGES = ["English", "French", "German", "Spanish", "Italian", "Portuguese",
   "Dutch", "Polish", "Swedish", "Japanese", "Chinese", "Korean", "Arabic", "Hindi"];
@@ -47,6 +48,9 @@ export class SettingsView {
         "How the agents should answer you, up to 2,000 characters."),
       h("div", { class: "row" }, h("button", { type: "submit", class: "primary" }, "Save")),
       this.status, this.error));
+    this.keys = new ApiKeysSection();
+    this.el.append(this.keys.el);
+    this.keys.load();
   }
 
   fill(me) {
