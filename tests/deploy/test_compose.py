@@ -55,6 +55,9 @@ def test_topology(config: dict) -> None:
     # Only the ingress is published: the services are reached through nginx.
     published = {name for name, s in services.items() if s.get("ports")}
     assert published == {"nginx", "prometheus", "grafana"}
+    # ... on the loopback only, unless the operator says otherwise (PARLEY_HTTP_BIND).
+    assert {p.get("host_ip") for name in published for p in services[name]["ports"]} \
+        == {"127.0.0.1"}
     # Health-checked start order.
     for name, needs in {"nginx": {"agent", "auth", "history"},
                         "agent": {"redis", "auth"},
