@@ -228,6 +228,9 @@ async def check_body(request: Request) -> None:
         raise _invalid(["body"], "the request body is not valid JSON") from exc
     if not isinstance(body, dict):
         raise _invalid(["body"], "send a JSON object: {\"input\": ..., \"config\": {...}}")
+    huge = _oversized_integer(body, ["body"])
+    if huge is not None:  # LangServe's streams echo the body through orjson, which fails
+        raise _invalid(huge, "integers must fit in 64 bits")
     for key in ("config", "kwargs"):
         if key in body and not isinstance(body[key], dict) and not (
                 key == "config" and endpoint == "batch" and isinstance(body[key], list)):
@@ -246,6 +249,21 @@ async def check_body(request: Request) -> None:
         if "input" not in body:
             raise _invalid(["body", "input"], "input is required: {\"messages\": [...]}")
         _check_input(body["input"], ["body", "input"])
+
+
+def _oversized_integer(value: Any, where: list[Any]) -> list[Any] | None:
+    """Where in the body an integer lies outside 64 bits, or None."""
+    stack = [(value, where)]
+    while stack:
+        item, at = stack.pop()
+        if isinstance(item, int) and not isinstance(item, bool) and not (
+                -(2**63) <= item < 2**64):
+            return at
+        if isinstance(item, dict):
+            stack.extend((v, [*at, k]) for k, v in item.items())
+        elif isinstance(item, list):
+            stack.extend((v, [*at, i]) for i, v in enumerate(item))
+    return None
 
 
 def _check_input(item: Any, where: list[Any]) -> None:

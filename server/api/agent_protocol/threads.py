@@ -4,9 +4,9 @@ key, one history, one way of forgetting). Another user's thread id answers 404."
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Response, status
+from fastapi import APIRouter, HTTPException, Query, Response, status
 from langchain_core.utils.uuid import uuid7
 from langgraph.errors import InvalidUpdateError
 
@@ -194,7 +194,7 @@ async def get_history(thread_id: str, body: HistoryRequest, protocol: ProtocolDe
 
 @router.get("/threads/{thread_id}/history")
 async def get_history_plain(thread_id: str, protocol: ProtocolDep, user: CurrentUser,
-                            limit: int = 10, before: str | None = None
-                            ) -> list[dict[str, Any]]:
+                            limit: Annotated[int, Query(ge=1, le=1000)] = 10,
+                            before: str | None = None) -> list[dict[str, Any]]:
     return await get_history(thread_id, HistoryRequest(limit=limit, before=before),
                              protocol, user)

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 from typing import Any
 
+import httpx
 import pytest
 
 from agents.fake import say
+from tests.support.agent_protocol import Server
 
 DEEP = ("[" * 1000 + "]" * 1000).encode()
 HUMAN = {"type": "human", "content": "hi"}
@@ -65,3 +67,19 @@ async def test_deep_json_to_the_login_is_a_400(make_auth_app: Any, client_for: A
         response = await client.post("/auth/login", content=b'{"username": ' + DEEP + b"}",
                                      headers={"content-type": "application/json"})
     assert response.status_code == 400 and "nests too deeply" in response.json()["detail"]
+
+
+async def test_an_integer_beyond_64_bits_in_a_langserve_body_is_a_422(
+        make_app: Any, client_for: Any) -> None:
+    async with client_for(make_app([say("hi")])) as client:
+        answer = await client.post("/agents/summarizer/stream_log", json={
+            "input": {"messages": [{"type": "human", "content": "hi"}]},
+            "kwargs": {"n": 2**70}})
+    assert answer.status_code == 422 and "64 bits" in answer.text
+
+
+
+def test_a_thread_history_limit_out_of_range_is_a_422(ap_server: Server) -> None:
+    answer = httpx.get(f"{ap_server.url}/threads/t1/history", params={"limit": 0},
+                       headers={"x-api-key": ap_server.keys["ada"]})
+    assert answer.status_code == 422 and "limit" in answer.text
