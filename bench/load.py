@@ -69,7 +69,7 @@ async def distributed_load(results: dict[str, Any]) -> None:
     from deploy.run_distributed import bring_up
 
     root = Path(tempfile.mkdtemp(prefix="parley-load-dist-"))
-    root.chmod(0o755)  # PostgreSQL runs as its own user when we are root
+    os.chmod(root, 0o755)  # PostgreSQL runs as its own user when we are root
     script = root / "script.json"
     script.write_text(json.dumps(["Fine, thanks for asking."]))
     try:
