@@ -8,7 +8,6 @@ bench/results/fuzz.{json,md}; tests/server/test_api_fuzz.py runs a small version
 from __future__ import annotations
 
 import json
-import os
 import re
 import signal
 import subprocess
@@ -21,8 +20,7 @@ from typing import Any
 
 import httpx
 
-from bench.load import _start, _wait_or_kill
-from server.embedded.redis_server import free_port
+from bench.load import _start, _wait_or_kill, serve_env
 
 RESULTS = Path(__file__).parent / "results"
 CHECKS = ("not_a_server_error,status_code_conformance,content_type_conformance,"
@@ -34,12 +32,7 @@ def run(examples: int = EXAMPLES) -> dict[str, Any]:
     data = Path(tempfile.mkdtemp(prefix="parley-fuzz-"))
     script = data / "script.json"
     script.write_text(json.dumps(["Fine, thanks."]))
-    port = free_port()
-    env = {**os.environ, "PARLEY_DATA_DIR": str(data), "PARLEY_PORT": str(port),
-           "PARLEY_LLM": "fake", "PARLEY_FAKE_SCRIPT": str(script),
-           "PARLEY_RATE_LIMIT_PER_MINUTE": "0", "PARLEY_LOG_LEVEL": "WARNING"}
-    env.pop("PARLEY_REDIS_URL", None)
-    url = f"http://127.0.0.1:{port}"
+    env, url = serve_env(data, script)
     log = data / "serve.log"
     server = _start(env, url, log)
     try:

@@ -38,12 +38,7 @@ async def load_benchmarks(results: dict[str, Any]) -> None:
     data = Path(tempfile.mkdtemp(prefix="parley-load-"))
     script = data / "script.json"
     script.write_text(json.dumps(["Fine, thanks for asking."]))
-    port = free_port()
-    env = {**os.environ, "PARLEY_DATA_DIR": str(data), "PARLEY_PORT": str(port),
-           "PARLEY_LLM": "fake", "PARLEY_FAKE_SCRIPT": str(script),
-           "PARLEY_RATE_LIMIT_PER_MINUTE": "0", "PARLEY_LOG_LEVEL": "WARNING"}
-    env.pop("PARLEY_REDIS_URL", None)
-    url = f"http://127.0.0.1:{port}"
+    env, url = serve_env(data, script)
     server = await asyncio.to_thread(_start, env, url, data / "serve.log")
     try:
         async with client_for(url, 20) as client:
@@ -87,6 +82,17 @@ async def distributed_load(results: dict[str, Any]) -> None:
     finally:
         await asyncio.to_thread(topology.stop)
         shutil.rmtree(root, ignore_errors=True)
+
+
+def serve_env(data: Path, script: Path) -> tuple[dict[str, str], str]:
+    """The environment of an embedded `parley serve` on a free port with the scripted
+    model and no rate limit, and its address."""
+    port = free_port()
+    env = {**os.environ, "PARLEY_DATA_DIR": str(data), "PARLEY_PORT": str(port),
+           "PARLEY_LLM": "fake", "PARLEY_FAKE_SCRIPT": str(script),
+           "PARLEY_RATE_LIMIT_PER_MINUTE": "0", "PARLEY_LOG_LEVEL": "WARNING"}
+    env.pop("PARLEY_REDIS_URL", None)
+    return env, f"http://127.0.0.1:{port}"
 
 
 def _wait_or_kill(server: subprocess.Popen[bytes]) -> None:

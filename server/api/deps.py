@@ -129,10 +129,7 @@ def get_current_user(request: Request) -> Principal:
         # No keys were ever fetched and the auth service does not answer: the token may be
         # good, so this is an outage to retry (503), not a refusal (401).
         log.warning("cannot fetch the auth service's signing keys: %r", exc)
-        raise HTTPException(
-            status.HTTP_503_SERVICE_UNAVAILABLE,
-            "the auth service cannot be reached to check the access token: try again in "
-            f"{KEYS_RETRY_AFTER} s", headers={"Retry-After": str(KEYS_RETRY_AFTER)}) from exc
+        raise _auth_unreachable("the access token") from exc
     request.state.principal = principal
     request.state.access_token = token
     return principal
@@ -154,10 +151,15 @@ async def _exchange_api_key(request: Request, key: str) -> None:
                             headers={"WWW-Authenticate": "Bearer"}) from exc
     except httpx.HTTPError as exc:
         log.warning("cannot reach the auth service to check an API key: %r", exc)
-        raise HTTPException(
-            status.HTTP_503_SERVICE_UNAVAILABLE,
-            f"the auth service cannot be reached to check the API key: try again in "
-            f"{KEYS_RETRY_AFTER} s", headers={"Retry-After": str(KEYS_RETRY_AFTER)}) from exc
+        raise _auth_unreachable("the API key") from exc
+
+
+def _auth_unreachable(what: str) -> HTTPException:
+    """An outage to retry (503), not a refusal (401): the credential may be good."""
+    return HTTPException(
+        status.HTTP_503_SERVICE_UNAVAILABLE,
+        f"the auth service cannot be reached to check {what}: try again in "
+        f"{KEYS_RETRY_AFTER} s", headers={"Retry-After": str(KEYS_RETRY_AFTER)})
 
 
 async def current_user(request: Request) -> Principal:
