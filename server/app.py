@@ -14,6 +14,7 @@ from server.admission import TurnSlots
 from server.agent_protocol.service import running as live_runs
 from server.api import include_routes
 from server.api import mcp as mcp_api
+from server.api.chat import TURN_HEADER
 from server.api.errors import install_error_handlers
 from server.api.openapi import document_errors
 from server.csrf import CrossSiteGuard
@@ -47,7 +48,8 @@ def create_app(settings: Settings, *, platform_factory: PlatformFactory | None =
                 platform.redis, settings.rate_limit_per_minute, settings.rate_limit_burst,
                 allow_when_down=settings.rate_limit_when_redis_down == "allow")
             app.state.runner = Runner(metrics=metrics, publish=platform.publish)
-            async with services.running(platform.settings.redis_url), \
+            async with services.running(platform.settings.redis_url,
+                                        sole_reader=platform.owns_redis), \
                     live_runs(platform, app.state.runner) as live:
                 app.state.live = live
                 app.state.platform = platform
@@ -79,10 +81,11 @@ def create_app(settings: Settings, *, platform_factory: PlatformFactory | None =
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     if settings.cors_origins:
         # Browsers hide other response headers from scripts: useStream reads the run's id
-        # from Content-Location and reconnects to Location.
+        # from Content-Location and reconnects to Location; a /chat/stream client resumes
+        # with X-Turn-Id.
         app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins,
                            allow_credentials=True, allow_methods=["*"], allow_headers=["*"],
-                           expose_headers=["Content-Location", "Location"])
+                           expose_headers=["Content-Location", "Location", TURN_HEADER])
     install_error_handlers(app)
     document_errors(app)
     services.include(app)

@@ -202,8 +202,10 @@ class Services:
         self._profiles.pop(user_id, None)
 
     @asynccontextmanager
-    async def running(self, redis_url: str | None) -> AsyncIterator[None]:
-        """Migrate the mounted services' databases and run the history consumer."""
+    async def running(self, redis_url: str | None, *, sole_reader: bool = False
+                      ) -> AsyncIterator[None]:
+        """Migrate the mounted services' databases and run the history consumer
+        (`sole_reader`: no other consumer reads that Redis's turn stream)."""
         async with AsyncExitStack() as stack:
             if self.auth is not None:
                 await asyncio.to_thread(self.auth.start)
@@ -212,7 +214,8 @@ class Services:
                 await asyncio.to_thread(self.history.start)
                 stack.callback(self.history.close)
                 if redis_url:
-                    await stack.enter_async_context(consumer_running(redis_url, self.history))
+                    await stack.enter_async_context(consumer_running(
+                        redis_url, self.history, sole_reader=sole_reader))
             yield
 
 

@@ -51,6 +51,9 @@ class Platform:
     memory: SemanticMemory | None = None
     publish: Publish | None = None  # finished turns to the history service's stream
     mcp: McpTools | None = None  # the MCP servers lending tools, and their sessions
+    # The Redis is this process's own (embedded): nobody else reads its streams, so what a
+    # crashed run of this process left unacknowledged is ours to take at once.
+    owns_redis: bool = False
     _stack: AsyncExitStack = field(default_factory=AsyncExitStack, repr=False)
     _finally: list[Callable[[], Any]] = field(default_factory=list, repr=False)
 

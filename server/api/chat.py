@@ -61,6 +61,8 @@ log = logging.getLogger(__name__)
 router = APIRouter(prefix="/chat", tags=["chat"], dependencies=[RateLimited, Admitted])
 
 THREAD_ID = re.compile(r"[A-Za-z0-9_.:-]{1,128}")
+TURN_ID = re.compile(r"[0-9a-f]{32}")  # uuid4().hex, as turn_of makes them
+TURN_HEADER = "X-Turn-Id"
 THREAD_ID_RULE = "thread_id must be 1-128 letters, digits or '_.:-'"
 
 
@@ -164,7 +166,10 @@ async def _record_thread(protocol: AgentProtocol | None, ctx: TurnContext) -> No
 @router.post("/stream", response_class=EventSourceResponse, responses={
     200: {"content": {"text/event-stream": {}},
           "description": "Events: token, tool_start, tool_end, message, error, done. "
-          "Send the request again with `Last-Event-ID` to resume a stream you lost."}})
+          "Send the request again with `Last-Event-ID` to resume a stream you lost: the "
+          "last event's id, or the `X-Turn-Id` header's value when no event arrived.",
+          "headers": {TURN_HEADER: {"description": "The turn's id.",
+                                    "schema": {"type": "string"}}}}})
 async def chat_stream(body: ChatRequest, request: Request, platform: PlatformDep,
                       runner: RunnerDep, live: LiveDep, protocol: MaybeProtocol,
                       settings: SettingsDep, user: CurrentUser, profile: Profile
@@ -178,22 +183,28 @@ async def chat_stream(body: ChatRequest, request: Request, platform: PlatformDep
             raise HTTPException(status.HTTP_404_NOT_FOUND,
                                 f"no turn {turn_id!r} of yours to resume: its events are "
                                 f"kept {settings.run_events_ttl_seconds} s") from exc
-        return EventSourceResponse(_sse(live.follow(turn_id, after), turn_id), ping=15)
+        return EventSourceResponse(_sse(live.follow(turn_id, after), turn_id), ping=15,
+                                   headers={TURN_HEADER: turn_id})
     agent = resolve_agent(platform, body)
     ctx = turn_of(body, user.user_id, profile)
     await live.begin(ctx.turn_id, user.user_id,
                      _streamed_turn(runner, agent.graph, ctx, body.message, protocol),
                      on_disconnect="cancel", grace=settings.resume_grace_seconds)
-    return EventSourceResponse(_sse(live.follow(ctx.turn_id), ctx.turn_id), ping=15)
+    return EventSourceResponse(_sse(live.follow(ctx.turn_id), ctx.turn_id), ping=15,
+                               headers={TURN_HEADER: ctx.turn_id})
 
 
 def _resume_point(event_id: str) -> tuple[str, int]:
-    """The turn and the number of the last event a client had, from its `<turn>:<n>`."""
-    turn_id, _, seq = event_id.rpartition(":")
-    if not turn_id or not seq.isdigit() or not THREAD_ID.fullmatch(turn_id):
+    """The turn and the number of the last event a client had, from its `<turn>:<n>`; a
+    bare `<turn>` (from the header) when the connection dropped before any event did."""
+    turn_id, colon, seq = event_id.rpartition(":")
+    if not colon:
+        turn_id, seq = event_id, "-1"
+    if not turn_id or not (seq.isdigit() or seq == "-1") or not TURN_ID.fullmatch(turn_id):
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
                             f"Last-Event-ID {event_id!r} is not an event id of /chat/stream "
-                            "('<turn_id>:<n>', as the events carry)")
+                            f"('<turn_id>:<n>' as the events carry, or the {TURN_HEADER} "
+                            "header's '<turn_id>')")
     return turn_id, int(seq)
 
 

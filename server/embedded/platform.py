@@ -36,6 +36,7 @@ async def build_embedded_platform(settings: Settings, **kwargs: Any) -> Platform
         redis.stop()
         lock.release()
         raise
+    platform.owns_redis = True
     supervisor = await platform.hold(supervised(redis))
     platform.on_close(lock.release)  # callbacks run last first: the lock goes last
     platform.on_close(supervisor.stop)  # the redis-server running then, restarted or not

@@ -114,15 +114,16 @@ async def _dead_letter(redis: Redis, ctx: HistoryContext, entry_id: Any, raw: An
 
 
 async def consume_once(redis: Redis, ctx: HistoryContext, *, block_ms: int | None = None,
-                       recover: bool = True) -> int:
+                       recover: bool = True, claim_idle_ms: int | None = None) -> int:
     """Handle what is there: with `recover`, first this consumer's own unacknowledged
-    entries, then idle ones of dead consumers; then new ones (waiting up to `block_ms`).
-    Returns the count."""
+    entries, then ones other consumers left idle `claim_idle_ms` (default: the settings');
+    then new ones (waiting up to `block_ms`). Returns the count."""
     s = ctx.settings
     batches: list[Any] = []
     if recover:
         own: Any = await redis.xreadgroup(s.group, s.consumer, {s.stream: "0"}, count=s.batch)
-        claimed = await redis.xautoclaim(s.stream, s.group, s.consumer, s.claim_idle_ms,
+        idle = s.claim_idle_ms if claim_idle_ms is None else claim_idle_ms
+        claimed = await redis.xautoclaim(s.stream, s.group, s.consumer, idle,
                                          start_id="0-0", count=s.batch)
         batches = [entries for _name, entries in own or []]
         batches.append(claimed[1] if claimed else [])
@@ -138,10 +139,16 @@ async def consume_once(redis: Redis, ctx: HistoryContext, *, block_ms: int | Non
     return handled
 
 
-async def run_consumer(redis: Redis, ctx: HistoryContext, stop: asyncio.Event) -> None:
+async def run_consumer(redis: Redis, ctx: HistoryContext, stop: asyncio.Event, *,
+                       sole_reader: bool = False) -> None:
     """Consume until `stop` is set; each step blocks at most `block_ms`, so setting `stop`
-    ends the loop between commands, without cancelling one midway."""
+    ends the loop between commands, without cancelling one midway. A `sole_reader` (the
+    embedded shape, whose Redis no other process reads) takes every pending entry at start:
+    they are its own crashed predecessor's, and nobody else would store them."""
     await ensure_group(redis, ctx)
+    if sole_reader:
+        while await consume_once(redis, ctx, claim_idle_ms=0) >= ctx.settings.batch:
+            pass
     # Pending entries exist only after a crash or a failed step, and a dead consumer's
     # entries become claimable after `claim_idle_ms`: look for them at start, after a
     # failure and every half `claim_idle_ms`, not on every read (two round trips a turn).
@@ -170,11 +177,12 @@ async def run_consumer(redis: Redis, ctx: HistoryContext, stop: asyncio.Event) -
 
 
 @asynccontextmanager
-async def consumer_running(redis_url: str, ctx: HistoryContext) -> AsyncIterator[None]:
+async def consumer_running(redis_url: str, ctx: HistoryContext, *, sole_reader: bool = False
+                           ) -> AsyncIterator[None]:
     """Run the consumer, on a Redis connection of its own, while the block is open."""
     redis = Redis.from_url(redis_url)
     stop = asyncio.Event()
-    task = asyncio.create_task(run_consumer(redis, ctx, stop))
+    task = asyncio.create_task(run_consumer(redis, ctx, stop, sole_reader=sole_reader))
     try:
         yield
     finally:

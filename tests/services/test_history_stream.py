@@ -86,6 +86,26 @@ async def test_the_running_consumer_batches_and_looks_for_stranded_entries_rarel
     assert (await redis.xpending(ctx.settings.stream, ctx.settings.group))["pending"] == 0
 
 
+@pytest.mark.parametrize("sole_reader", [True, False])
+async def test_a_sole_reader_takes_a_crashed_predecessor_s_entries_at_start(
+        stream_ctx, sole_reader: bool) -> None:
+    from services.history.consumer import consumer_running, ensure_group
+
+    redis, ctx = stream_ctx
+    ctx.settings = ctx.settings.model_copy(update={"claim_idle_ms": 600_000})
+    await ensure_group(redis, ctx)
+    await publish_turn(redis, turn("ada", "t", "hello", "hi there"))
+    s = ctx.settings
+    # The embedded server's previous process read the turn, then was killed before XACK.
+    await redis.xreadgroup(s.group, "host-4242", {s.stream: ">"}, count=10)
+    async with consumer_running(s.redis_url or "", ctx, sole_reader=sole_reader):
+        contents = await wait_for_contents(ctx, "ada", 2)
+    # Shared with other consumers, it must wait out claim_idle_ms: the entry may be
+    # another live consumer's, still being stored.
+    assert contents == (["hello", "hi there"] if sole_reader else [])
+    assert (await redis.xpending(s.stream, s.group))["pending"] == (0 if sole_reader else 1)
+
+
 async def test_a_failed_store_is_retried_by_the_running_consumer(
         stream_ctx, monkeypatch: pytest.MonkeyPatch) -> None:
     from services.history import consumer

@@ -51,6 +51,8 @@ async def test_deleting_a_thread_forgets_it_everywhere(make_app, client_for, tmp
         # ahead of the deletion, so it cannot bring the thread back.
         await client.post("/chat", headers=ada, json={"message": "quick", "thread_id": "q"})
         hasty = await client.delete("/chat/threads/q", headers=ada)
+        # At once again: the transcript's deletion may still be queued; the thread is gone.
+        twice = await client.delete("/chat/threads/q", headers=ada)
         # Turns after the deletions are stored after them: once this one is, they are done.
         await client.post("/chat", headers=ada, json={"message": "mark", "thread_id": "m"})
         ada_threads = await history_threads(client, ada, 2, until="m")
@@ -67,6 +69,7 @@ async def test_deleting_a_thread_forgets_it_everywhere(make_app, client_for, tmp
     body = deleted.json()
     assert body["state"] is True and body["transcript"] is True and body["memories"] >= 1
     assert hasty.status_code == 200
+    assert twice.status_code == 404, twice.text
     assert sorted(ada_threads) == ["keep", "m"]  # neither t nor q came back
     assert bob_threads == ["t"]  # Bob's own 't' is untouched
     assert again.status_code == 404 and "no thread 't'" in again.json()["detail"]

@@ -66,3 +66,21 @@ def test_only_the_turn_s_owner_resumes_it(ap_server: Server) -> None:
     done = sse_events(resume(ap_server.url, ap_server, body, seen[0][1]).text)
     assert done[-1][0] == "done"  # the turn had ended: its rest, again
     assert done[-1][2]["turn_id"] == seen[0][1].split(":")[0]
+
+
+def test_a_stream_lost_before_its_first_event_resumes_from_the_turn_id(
+        ap_server: Server) -> None:
+    body = {"message": "wait 1"}
+    with ap_server.client() as http, http.stream("POST", "/chat/stream", json=body) as lost:
+        assert lost.status_code == 200
+        turn = lost.headers["X-Turn-Id"]  # the client goes away before reading an event
+    response = resume(ap_server.url, ap_server, body, turn)
+    assert response.status_code == 200 and response.headers["X-Turn-Id"] == turn
+    events = sse_events(response.text)
+    names = [e[0] for e in events]
+    assert names[0] == "tool_start" and names[-2:] == ["message", "done"]
+    assert [e[1] for e in events] == [f"{turn}:{i}" for i in range(len(events))]
+    assert len(ap_server.app.state.model.calls) == 2  # one turn: the tool call, the answer
+    for malformed in (f"{turn}:x", f"{turn}:-2", "not-a-turn"):
+        bad = resume(ap_server.url, ap_server, body, malformed)
+        assert bad.status_code == 422 and "X-Turn-Id" in bad.json()["detail"]

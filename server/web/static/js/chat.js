@@ -341,7 +341,9 @@ export class ChatView {
       if (!this.input.value) this.input.value = text;
       this.input.focus();
     };
-    const state = { answered: false, failed: false, done: null, retry, lastId: null };
+    // Before any event arrives, the turn's id alone resumes it from its first event.
+    const state = { answered: false, failed: false, done: null, retry,
+      lastId: response.headers.get("X-Turn-Id") };
     let resumes = 0;
     try {
       for (;;) {
