@@ -47,7 +47,7 @@ from server.runner.usage import UsageCounter
 TOKEN_MODES: list[StreamMode] = ["messages", "custom", "updates"]
 QUIET_MODES: list[StreamMode] = ["custom", "updates"]  # no per-token events: cheaper
 # The nodes whose messages make up the turn as history keeps it.
-_TURN_NODES = ("agent", "tools", "step_limit")
+_TURN_NODES = ("agent", "approve", "tools", "step_limit")
 _INTERRUPT = "__interrupt__"
 
 
@@ -116,7 +116,7 @@ class Runner:
                             if node not in _TURN_NODES or not isinstance(update, dict):
                                 continue
                             written = list(update.get("messages") or [])
-                            turn += written
+                            _keep(turn, written)
                             for text in _whole_texts(node, written, tokens=tokens):
                                 yield StepStarted()
                                 yield Token(text)
@@ -180,6 +180,17 @@ async def _with_events(events: AsyncIterator[Any]) -> AsyncIterator[Any]:
         yield ("events", event)
         if event["event"] == "on_chain_stream" and not event.get("parent_ids"):
             yield event["data"]["chunk"]  # the root run's (mode, chunk)
+
+
+def _keep(turn: list[AnyMessage], written: list[Any]) -> None:
+    """Add a step's messages to the turn; one written again (a call the user edited before
+    it ran) takes its earlier copy's place."""
+    at = {m.id: i for i, m in enumerate(turn) if m.id}
+    for message in written:
+        if message.id in at:
+            turn[at[message.id]] = message
+        else:
+            turn.append(message)
 
 
 def _with_turn_id(ctx: TurnContext) -> TurnContext:
