@@ -162,7 +162,7 @@ def apply_decisions(messages: Sequence[AnyMessage], request: Mapping[str, Any],
             pass
         elif kind == "edit":
             try:
-                args = check_arguments(tools[action["name"]], _edited_args(decision))
+                args = check_arguments(tools[action["name"]], edited_args(decision))
             except (InvalidArguments, KeyError) as exc:
                 record["invalid"] = str(exc)
                 outcome = f"Not run: the user's edit of this call was invalid ({exc})."
@@ -194,7 +194,7 @@ def apply_decisions(messages: Sequence[AnyMessage], request: Mapping[str, Any],
     return update
 
 
-def _edited_args(decision: Mapping[str, Any]) -> Any:
+def edited_args(decision: Mapping[str, Any]) -> Any:
     edited = decision.get("edited_action")
     if isinstance(edited, Mapping):
         return edited.get("args")

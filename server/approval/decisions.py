@@ -10,6 +10,7 @@ from typing import Any, Literal
 from langchain_core.tools import BaseTool
 from pydantic import BaseModel, Field, model_validator
 
+from graphs.approval import decisions_by_call, edited_args
 from server.approval.pending import Pending
 from tools.approval import InvalidArguments, check_arguments
 
@@ -117,3 +118,19 @@ def _graph_decision(item: DecisionIn, call_id: str, action: Mapping[str, Any],
         decision["message"] = item.message
     return decision
 
+
+
+def check_resume(resume: Any, pending: Pending, tools: Mapping[str, BaseTool]) -> None:
+    """An Agent Protocol resume's edits fit their tools' schemas, so a bad one is refused
+    (422) before the run, as `/chat`'s decisions are."""
+    names = {a["id"]: a["name"] for a in pending.request["action_requests"]}
+    for call_id, decision in decisions_by_call(resume, pending.request).items():
+        if (decision.get("type") or decision.get("decision")) != "edit":
+            continue
+        tool = tools.get(names[call_id])
+        if tool is None:
+            continue  # the graph tells the model the edit could not run
+        try:
+            check_arguments(tool, edited_args(decision))
+        except InvalidArguments as exc:
+            raise Refused(f"{exc}; fix the edited arguments of call {call_id!r}") from exc

@@ -241,6 +241,12 @@ async def test_the_agent_protocol_shows_the_interrupt_and_resumes_with_a_command
     assert state["next"] == ["approve"]
     assert state["tasks"][0]["interrupts"][0]["id"] == interrupt["id"]
     assert probe.posted == []
+    with pytest.raises(httpx.HTTPStatusError) as refused:
+        await client.runs.wait(thread_id, "assistant", command={"resume": {"decisions": [
+            {"type": "edit", "edited_action": {"name": "send_postcard", "args": {}}}]}})
+    assert refused.value.response.status_code == 422
+    assert "send_postcard" in refused.value.response.json()["detail"]
+    assert (await client.threads.get(thread_id))["status"] == "interrupted"
     parts = [p async for p in client.runs.stream(
         thread_id, "assistant", stream_mode="values",
         command={"resume": {"decisions": [{"type": "edit", "edited_action": {
