@@ -46,6 +46,10 @@ def sse(text: str) -> list[tuple[str, dict[str, Any]]]:
 
 def test_a_call_runs_only_once_approved(ap_server: Server, probe: Probe) -> None:
     with ap_server.client() as http:
+        tools = {t["name"]: t["requires_approval"] for t in http.get("/tools").json()}
+        assert tools["send_postcard"] and not tools["add"]
+        agents = {a["name"]: a for a in http.get("/agents").json()}
+        assert agents["assistant"]["approval_required"] == ["send_postcard"]
         said = paused(http)
         approval = said["approval"]
         [waiting] = approval["calls"]
