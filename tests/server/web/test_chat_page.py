@@ -399,6 +399,9 @@ def test_a_call_that_needs_approval_runs_once_approved_on_its_card(
     assert '"to": "Bob"' in card.locator("pre").inner_text()
     assert chat_server.probe.posted == []  # it waits: nothing ran
     page.wait_for_selector("article.msg.assistant[aria-busy]", state="detached")
+    page.reload()  # the call still waits, from the server's checkpoint
+    wait_ready(page)
+    card = last_answer(page).get_by_role("group", name="Approve the call to send_postcard")
     card.get_by_role("button", name="Approve").click()
     answer = wait_answer(page, "The tool said: postcard sent to Bob")
     assert card.get_attribute("data-decided") == "approve"

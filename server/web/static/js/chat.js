@@ -227,7 +227,25 @@ export class ChatView {
     const page = await api.messages(this.threadId);
     this.showHistory([...page.messages].reverse());
     if (page.next_before) this.offerEarlier(page.next_before);
+    await this.showWaiting();
     return page;
+  }
+
+  // Calls the thread still waits on (the page was reloaded, or the turn paused
+  // elsewhere): their cards, whose decision streams the rest of the turn here.
+  async showWaiting() {
+    const approval = await api.approval(this.threadId);
+    if (!approval) return;
+    const answer = new Answer(() => this.scrollToEnd());
+    this.log.append(answer.el);
+    // The body a lost stream is asked for again with (/chat/stream wants a message; with
+    // Last-Event-ID it only names the turn).
+    const body = { message: "(decision)", agent: approval.agent, thread_id: this.threadId };
+    for (const call of approval.calls) {
+      answer.approval({ ...call, id: approval.id, thread_id: approval.thread_id },
+        (decision) => this.decide(approval, decision, answer, "", body));
+    }
+    this.scrollToEnd(true);
   }
 
   offerEarlier(before) {
