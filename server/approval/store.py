@@ -14,6 +14,7 @@ import time
 from typing import Any, Protocol
 
 _PREFIX = "parley:approval"
+_EXPIRING = f"{_PREFIX}:expiring"  # a sorted set of pending approvals by expiry time
 
 
 class ApprovalStore(Protocol):
@@ -25,6 +26,8 @@ class ApprovalStore(Protocol):
                            decisions: dict[str, dict[str, Any]], ttl: float) -> None: ...
     async def claim(self, user_id: str, approval_id: str, ttl: float) -> bool: ...
     async def release(self, user_id: str, approval_id: str) -> None: ...
+    async def expire_at(self, entry: dict[str, str], at: float) -> None: ...
+    async def due(self, now: float) -> list[dict[str, str]]: ...
 
 
 def approval_store(redis: Any) -> ApprovalStore:
@@ -62,6 +65,18 @@ class RedisApprovalStore:
     async def release(self, user_id: str, approval_id: str) -> None:
         await self.redis.delete(f"{_PREFIX}:claim:{user_id}:{approval_id}")
 
+    async def expire_at(self, entry: dict[str, str], at: float) -> None:
+        await self.redis.zadd(_EXPIRING, {json.dumps(entry, sort_keys=True): at})
+
+    async def due(self, now: float) -> list[dict[str, str]]:
+        """Approvals past their time, each taken by one replica only (its ZREM)."""
+        members = await self.redis.zrangebyscore(_EXPIRING, "-inf", now, start=0, num=50)
+        taken = []
+        for member in members:
+            if await self.redis.zrem(_EXPIRING, member):
+                taken.append(json.loads(member))
+        return taken
+
 
 class MemoryApprovalStore:
     """For a server without Redis, whose threads live in this process too."""
@@ -70,6 +85,7 @@ class MemoryApprovalStore:
         self.allowed: dict[str, set[str]] = {}
         self.partials: dict[tuple[str, str], dict[str, dict[str, Any]]] = {}
         self.claims: dict[tuple[str, str], float] = {}
+        self.expiring: list[tuple[float, dict[str, str]]] = []
 
     async def always_allowed(self, user_id: str) -> set[str]:
         return set(self.allowed.get(user_id, ()))
@@ -99,3 +115,11 @@ class MemoryApprovalStore:
 
     async def release(self, user_id: str, approval_id: str) -> None:
         self.claims.pop((user_id, approval_id), None)
+
+    async def expire_at(self, entry: dict[str, str], at: float) -> None:
+        self.expiring.append((at, entry))
+
+    async def due(self, now: float) -> list[dict[str, str]]:
+        taken = [entry for at, entry in self.expiring if at <= now]
+        self.expiring = [(at, entry) for at, entry in self.expiring if at > now]
+        return taken

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import AsyncGenerator, AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import aclosing
 from dataclasses import dataclass, replace
 from typing import Any, cast
@@ -51,10 +51,15 @@ _TURN_NODES = ("agent", "approve", "tools", "step_limit")
 _INTERRUPT = "__interrupt__"
 
 
+# Told of a kept thread's run that paused at interrupts (tool approval schedules its expiry).
+PauseHook = Callable[[TurnContext, Sequence[Any]], Awaitable[None]]
+
+
 @dataclass(frozen=True)
 class Runner:
     metrics: Metrics | None = None
     publish: Publish | None = None  # a finished, kept turn to the history stream
+    paused: PauseHook | None = None
 
     async def stream(self, graph: TurnGraph, ctx: TurnContext,
                      messages: Sequence[AnyMessage] | None, *, tokens: bool = True,
@@ -126,6 +131,8 @@ class Runner:
                 # A paused run is kept as far as it went: its checkpoint holds it, and
                 # the run that resumes it publishes the rest.
                 await self.publish(ctx, turn)
+            if self.paused is not None and ctx.persist and interrupts is not None:
+                await self.paused(ctx, interrupts)
             outcome = "ok" if interrupts is None else "interrupted"
         except Exception as exc:
             failure = classify(exc, turn_id=ctx.turn_id)

@@ -121,6 +121,18 @@ def test_always_allow_skips_the_pause_until_revoked(ap_server: Server,
         assert probe.posted == ["Bob: Hello!", "Dan: Hello!"]
 
 
+def test_writing_again_instead_of_deciding_leaves_the_call_unrun(ap_server: Server,
+                                                                   probe: Probe) -> None:
+    with ap_server.client() as http:
+        said = paused(http)
+        thread = said["thread_id"]
+        went_on = http.post("/chat", json={"message": "never mind", "thread_id": thread})
+        assert went_on.json()["message"]["content"] == "You said: never mind"
+        assert http.get(f"/chat/threads/{thread}/approval").status_code == 404
+        assert decide(http, thread, decision="approve").status_code == 404
+    assert probe.posted == []
+
+
 def test_only_the_threads_owner_can_decide(ap_server: Server, probe: Probe) -> None:
     with ap_server.client() as ada, ap_server.client("bob") as bob:
         said = paused(ada)
@@ -197,7 +209,7 @@ def test_a_restart_between_pause_and_decision_loses_nothing(
     assert probe.posted == ["Bob: Hello!"]
 
 
-def test_an_expired_approval_is_a_rejection_the_model_reads(
+def test_an_approval_nobody_gives_expires_as_a_rejection_the_model_reads(
         make_auth_app: AppFactory, live: Any, redis_url: str, tmp_path: Path,
         probe: Probe) -> None:
     app = make_auth_app([scripted], **settings_for(redis_url, tmp_path / "data",
@@ -205,10 +217,22 @@ def test_an_expired_approval_is_a_rejection_the_model_reads(
     with live(app) as url, httpx.Client(base_url=url, timeout=30, headers={
             "x-api-key": api_key(url, "ada")}) as http:
         said = paused(http)
-        time.sleep(0.6)
-        answer = decide(http, said["thread_id"], decision="approve").json()
-        assert probe.posted == []
-        assert "expired" in answer["message"]["content"]
+        thread = said["thread_id"]
+        token = {"Authorization": f"Bearer {login(url, 'ada')}"}
+        answers: list[str] = []
+        for _ in range(100):  # the server resumes it by itself once its time is up
+            kept = httpx.get(f"{url}/history", headers=token, params={"thread_id": thread})
+            answers = [m["content"] for m in kept.json().get("messages", [])
+                       if m["role"] == "assistant" and m["content"].startswith("Postcard")]
+            if answers:
+                break
+            time.sleep(0.1)
+        assert answers and "expired" in answers[0]
+        tool = next(m for m in kept.json()["messages"] if m["role"] == "tool")
+        assert tool["meta"]["approval"]["expired"] is True
+        assert http.get(f"/chat/threads/{thread}/approval").status_code == 404
+        assert decide(http, thread, decision="approve").status_code == 404
+    assert probe.posted == []
 
 
 def test_each_decision_is_kept_in_history_beside_the_call(ap_server: Server) -> None:
