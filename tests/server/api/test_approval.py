@@ -285,14 +285,33 @@ async def test_the_agent_protocol_shows_the_interrupt_and_resumes_with_a_command
     assert (await client.threads.get(thread_id))["status"] == "idle"
 
 
-@pytest.mark.parametrize("face", ["openai", "langserve"])
+async def test_the_values_stream_ends_with_the_interrupt(ap_server: Server,
+                                                         probe: Probe) -> None:
+    client: Any = get_client(url=ap_server.url, api_key=ap_server.keys["ada"])
+    thread_id = (await client.threads.create())["thread_id"]
+    parts = [p async for p in client.runs.stream(thread_id, "assistant", input={
+        "messages": [{"role": "user", "content": "post to Bob"}]}, stream_mode="values")]
+    last = [p.data for p in parts if p.event == "values"][-1]
+    assert last["__interrupt__"][0]["value"]["action_requests"][0]["name"] == "send_postcard"
+    assert parts[-1].event == "end"
+    assert probe.posted == []
+
+
+@pytest.mark.parametrize("face", ["openai", "openai-stream", "langserve"])
 def test_apis_that_cannot_pause_say_where_to_approve(ap_server: Server, probe: Probe,
                                                      face: str) -> None:
     with ap_server.client() as http:
-        if face == "openai":
+        if face.startswith("openai"):
             answer = http.post("/v1/chat/completions", json={
-                "model": "assistant", "messages": [{"role": "user", "content": "post to Bob"}]})
-            text = answer.json()["choices"][0]["message"]["content"]
+                "model": "assistant", "stream": face == "openai-stream",
+                "messages": [{"role": "user", "content": "post to Bob"}]})
+            if face == "openai":
+                text = answer.json()["choices"][0]["message"]["content"]
+            else:
+                chunks = [json.loads(line[5:]) for line in answer.text.splitlines()
+                          if line.startswith("data:") and line[5:].strip() != "[DONE]"]
+                text = "".join(c["choices"][0]["delta"].get("content") or ""
+                               for c in chunks if c["choices"])
         else:
             answer = http.post("/agents/assistant/invoke", json={"input": {"messages": [
                 {"type": "human", "content": "post to Bob"}]}})
