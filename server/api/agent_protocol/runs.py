@@ -132,9 +132,14 @@ async def _run_request(body: RunCreate, *, protocol: AgentProtocol, platform: Pl
                 "interrupt_after": body.interrupt_after, "command": body.command is not None})
 
 
+DECISION_CLAIM_SECONDS = 60
+
+
 async def _check_decisions(platform: Platform, owner: str, thread_id: str, resume: Any,
                            agent: Agent) -> None:
-    """A resume that answers a tool approval: its edits must fit the tools (422)."""
+    """A resume that answers a tool approval: its edits must fit the tools (422), and
+    it must not race a decision sent to /chat (409), which would run the calls twice.
+    The claim outlives the step that resumes (runs here keep a checkpoint per step)."""
     pending = await find_pending(platform.checkpointer, owner, thread_id)
     if pending is None:
         return
@@ -142,6 +147,10 @@ async def _check_decisions(platform: Platform, owner: str, thread_id: str, resum
         check_resume(resume, pending, {t.tool.name: t.tool for t in agent.tools})
     except Refused as exc:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from exc
+    if not await platform.approvals.claim(owner, pending.id, DECISION_CLAIM_SECONDS):
+        raise HTTPException(status.HTTP_409_CONFLICT,
+                            f"the tool approval of thread {thread_id!r} is being decided "
+                            "by another request")
 
 
 async def _thread_for_run(protocol: AgentProtocol, owner: str, thread_id: str,
