@@ -34,7 +34,8 @@ from agents.spec import AgentSpec
 from server import caller, logs
 from server.api import deps
 from server.api.chat import ChatRequest, resolve_agent, turn_of
-from server.runner import Answer, Failed, ToolFinished
+from server.approval import waiting_text
+from server.runner import Answer, Failed, Interrupted, ToolFinished
 from services.tokens import Principal
 
 log = logging.getLogger(__name__)
@@ -199,6 +200,8 @@ async def ask_agent(ctx: Context[Any, Any, Any], agent: str, message: str,
                 async for event in events:
                     if isinstance(event, Answer):
                         answer = event.content
+                    elif isinstance(event, Interrupted):  # the thread waits for approval
+                        answer = waiting_text(event.interrupts, turn.thread_id)
                     elif isinstance(event, ToolFinished):
                         tools_used.append(event.tool)
                     elif isinstance(event, Failed):
