@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Annotated, Any
 
+import orjson
 from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from langchain_core.callbacks import AsyncCallbackManagerForChainRun
@@ -33,7 +34,10 @@ from langchain_core.runnables import (
     RunnableGenerator,
     ensure_config,
 )
+from langgraph.types import Send
 from langserve import add_routes
+from langserve.serialization import WellKnownLCSerializer
+from langserve.serialization import default as langserve_default
 from pydantic import (
     BaseModel,
     Field,
@@ -305,6 +309,7 @@ def add_agent_routes(app: FastAPI, agent_names: list[str]) -> None:
             app,
             agent_runnable(name),
             path=f"/agents/{name}",
+            serializer=GraphAwareSerializer(),
             playground_type="chat",
             per_req_config_modifier=per_request(name),
             dependencies=[Depends(current_user), Depends(check_body),
@@ -313,3 +318,19 @@ def add_agent_routes(app: FastAPI, agent_names: list[str]) -> None:
                                "input_schema", "output_schema", "config_schema", "config_hashes",
                                "playground"],
         )
+
+
+class GraphAwareSerializer(WellKnownLCSerializer):
+    """LangServe's serializer, plus LangGraph's routing values: a step that sends tool
+    calls on one by one returns `Send`s, which `stream_log` and `stream_events` pass on
+    as that step's output (and LangServe's own serializer refuses, ending the stream)."""
+
+    def dumps(self, obj: Any) -> bytes:
+        return orjson.dumps(obj, default=_graph_default)
+
+
+def _graph_default(value: Any) -> Any:
+    if isinstance(value, Send):
+        # Its argument is the whole state again, which clients would decode as messages.
+        return {"sent_to": value.node}
+    return langserve_default(value)

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 
+import httpx
 from langchain_core.messages import AIMessage, HumanMessage
 from langserve import RemoteRunnable
 
 from agents.fake import call, say
+from tests.server.api.test_chat import sse_events
 
 
 def conversation(*turns: str) -> dict:
@@ -113,3 +115,31 @@ async def test_remote_runnable_against_a_real_server(make_app, live) -> None:
     assert {"on_chain_start", "on_chat_model_stream", "on_chain_end"} <= kinds
     assert [b.content for b in batch] == ["Streaming works fine"] * 2
     await asyncio.sleep(0)
+
+
+async def test_a_turn_with_a_tool_call_streams_its_events_and_log(make_app, live) -> None:
+    """The graph sends tool calls on with LangGraph's `Send`, which the run's log and its
+    events carry as a step's output: they reach the client, the stream does not break.
+    The log is read as the playground reads it (RemoteRunnable's `astream_log` cannot
+    decode a tool run's entry, whose run type "tool" it takes for a ToolMessage)."""
+    script = [call("add", a=2, b=5), say("The sum is 7."),
+              call("add", a=1, b=1), say("The sum is 2.")]
+    app = make_app(script, cycle=False)
+    with live(app) as url:
+        remote: RemoteRunnable = RemoteRunnable(f"{url}/agents/assistant/")
+        events = [e async for e in remote.astream_events(
+            {"messages": [HumanMessage("what is 2+5?")]}, version="v2")]
+        async with httpx.AsyncClient(timeout=30) as client:
+            log = await client.post(f"{url}/agents/assistant/stream_log", json={
+                "input": {"messages": [{"type": "human", "content": "what is 1+1?"}]}})
+    ends = [e for e in events if e["event"] == "on_tool_end"]
+    assert [e["name"] for e in ends] == ["add"]
+    assert events[-1]["event"] == "on_chain_end"
+    assert events[-1]["data"]["output"].content.endswith("The sum is 7.")
+    assert log.status_code == 200
+    parts = sse_events(log.text)
+    assert [name for name, *_ in parts].count("error") == 0
+    assert parts[-1][0] == "end"
+    ops = [op for name, _id, data in parts if name == "data" for op in data["ops"]]
+    assert any(op["path"] == "/logs/add/final_output" for op in ops)
+    assert any(op["path"] == "/final_output" and "sum is 2" in str(op["value"]) for op in ops)
