@@ -52,37 +52,39 @@ def indexed_text(text: str, embedded: str | None, speaker: str | None) -> str:
 
 
 class _Postings:
-    """One term's documents: appended as lists, read as arrays (converted once per change)."""
+    """One term's documents as growing arrays (slots ascend: appended in order), so a search
+    reads them as they are: no conversion from lists after each add."""
 
-    __slots__ = ("_arrays", "slots", "tfs")
+    __slots__ = ("n", "slots", "tfs")
 
     def __init__(self) -> None:
-        self.slots: list[int] = []
-        self.tfs: list[int] = []
-        self._arrays: tuple[np.ndarray, np.ndarray] | None = None
+        self.slots = np.zeros(4, np.int64)
+        self.tfs = np.zeros(4, np.float32)
+        self.n = 0
 
     def add(self, slot: int, tf: int) -> None:
-        self.slots.append(slot)
-        self.tfs.append(tf)
-        self._arrays = None
+        if self.n == len(self.slots):  # grow by half: amortised O(1) appends
+            size = self.n + self.n // 2 + 1
+            self.slots = np.resize(self.slots, size)
+            self.tfs = np.resize(self.tfs, size)
+        self.slots[self.n] = slot
+        self.tfs[self.n] = tf
+        self.n += 1
 
     def arrays(self) -> tuple[np.ndarray, np.ndarray]:
-        if self._arrays is None:
-            self._arrays = (np.asarray(self.slots, np.int64),
-                            np.asarray(self.tfs, np.float32))
-        return self._arrays
+        return self.slots[:self.n], self.tfs[:self.n]
 
 
 class LexicalIndex:
-    """BM25 over memories named by integer keys. Deleted memories leave a dead slot that
-    scores nothing (their postings stay until the index is rebuilt at the next load)."""
+    """BM25 over memories named by integer keys. Deleted memories leave a dead slot whose
+    length is infinite, so it scores nothing (their postings stay until the index is
+    rebuilt at the next load)."""
 
     def __init__(self) -> None:
         self._slot_of: dict[int, int] = {}
         self._keys: list[int] = []
         self._terms: list[Counter[str] | None] = []
         self._length = np.zeros(0, np.float32)
-        self._alive = np.zeros(0, bool)
         self._postings: dict[str, _Postings] = {}
         self._df: Counter[str] = Counter()
         self._total_length = 0
@@ -102,13 +104,9 @@ class LexicalIndex:
         self._keys.append(key)
         self._terms.append(counts)
         if slot >= len(self._length):  # grow by half: amortised O(1) appends
-            size = max(16, slot + slot // 2 + 1)
-            self._length = np.resize(self._length, size)
-            self._alive = np.concatenate([self._alive[:slot],
-                                          np.zeros(size - slot, bool)])
+            self._length = np.resize(self._length, max(16, slot + slot // 2 + 1))
         length = sum(counts.values())
         self._length[slot] = length
-        self._alive[slot] = True
         self._total_length += length
         for term, tf in counts.items():
             self._postings.setdefault(term, _Postings()).add(slot, tf)
@@ -120,7 +118,7 @@ class LexicalIndex:
             return
         counts = self._terms[slot]
         self._terms[slot] = None
-        self._alive[slot] = False
+        self._length[slot] = np.inf  # bm25 of any term is then 0
         if counts:
             self._total_length -= sum(counts.values())
             for term in counts:
@@ -150,9 +148,9 @@ class LexicalIndex:
         scores = np.zeros(len(self._keys), np.float32)
         for term in rare:
             slots, tfs = self._postings[term].arrays()
-            # A term lists a document once, so a plain fancy-index add is exact here.
+            # A term lists a document once, so a plain fancy-index add is exact here;
+            # a removed memory's infinite length makes its score 0.
             scores[slots] += bm25(tfs, self._length[slots], avg, idf(n_docs, self._df[term]))
-        scores[~self._alive[:len(scores)]] = 0.0
         hits = np.flatnonzero(scores > 0)
         for term in wanted:
             if term in rare or not len(hits):
