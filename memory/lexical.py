@@ -53,16 +53,19 @@ def indexed_text(text: str, embedded: str | None, speaker: str | None) -> str:
 
 class _Postings:
     """One term's documents as growing arrays (slots ascend: appended in order), so a search
-    reads them as they are: no conversion from lists after each add."""
+    reads them as they are: no conversion from lists after each add. With what bounds the
+    term's score in any of them: its largest count and the shortest document."""
 
-    __slots__ = ("n", "slots", "tfs")
+    __slots__ = ("max_tf", "min_length", "n", "slots", "tfs")
 
     def __init__(self) -> None:
         self.slots = np.zeros(4, np.int64)
         self.tfs = np.zeros(4, np.float32)
         self.n = 0
+        self.max_tf = 0.0
+        self.min_length = math.inf
 
-    def add(self, slot: int, tf: int) -> None:
+    def add(self, slot: int, tf: int, length: int) -> None:
         if self.n == len(self.slots):  # grow by half: amortised O(1) appends
             size = self.n + self.n // 2 + 1
             self.slots = np.resize(self.slots, size)
@@ -70,9 +73,18 @@ class _Postings:
         self.slots[self.n] = slot
         self.tfs[self.n] = tf
         self.n += 1
+        # Not lowered by removals: the bound stays safe, only a little loose.
+        self.max_tf = max(self.max_tf, float(tf))
+        self.min_length = min(self.min_length, float(length))
 
     def arrays(self) -> tuple[np.ndarray, np.ndarray]:
         return self.slots[:self.n], self.tfs[:self.n]
+
+    def bound(self, avg_length: float, weight: float) -> float:
+        """The most this term adds to a document's score (bm25 grows with the count and
+        shrinks with the length), a little over for float32's rounding."""
+        norm = K1 * (1.0 - B + B * self.min_length / max(avg_length, 1e-9))
+        return weight * self.max_tf * (K1 + 1.0) / (self.max_tf + norm) * (1.0 + 1e-5)
 
 
 class LexicalIndex:
@@ -109,7 +121,7 @@ class LexicalIndex:
         self._length[slot] = length
         self._total_length += length
         for term, tf in counts.items():
-            self._postings.setdefault(term, _Postings()).add(slot, tf)
+            self._postings.setdefault(term, _Postings()).add(slot, tf, length)
             self._df[term] += 1
 
     def remove(self, key: int) -> None:
@@ -152,9 +164,15 @@ class LexicalIndex:
             # a removed memory's infinite length makes its score 0.
             scores[slots] += bm25(tfs, self._length[slots], avg, idf(n_docs, self._df[term]))
         hits = np.flatnonzero(scores > 0)
-        for term in wanted:
-            if term in rare or not len(hits):
-                continue
+        common = [t for t in wanted if t not in rare]
+        if common and len(hits) > k:
+            # A memory below the k-th best score even with the most the common terms could
+            # add cannot be among the best k (MaxScore): it is not looked up in their
+            # postings, which are most of the memories.
+            rest = sum(self._postings[t].bound(avg, idf(n_docs, self._df[t])) for t in common)
+            floor = np.partition(scores[hits], len(hits) - k)[len(hits) - k]
+            hits = hits[scores[hits] + rest >= floor]
+        for term in common:
             slots, tfs = self._postings[term].arrays()  # slots ascend: appended in order
             at = np.minimum(np.searchsorted(slots, hits), len(slots) - 1)
             has = slots[at] == hits
@@ -162,7 +180,10 @@ class LexicalIndex:
             scores[found] += bm25(tfs[where], self._length[found], avg,
                                   idf(n_docs, self._df[term]))
         if len(hits) > k:
-            hits = hits[np.argpartition(-scores[hits], k - 1)[:k]]
+            kth = np.partition(scores[hits], len(hits) - k)[len(hits) - k]
+            above = hits[scores[hits] > kth]
+            # Of those tied with the k-th best, the first stored (hits ascend by slot).
+            hits = np.concatenate([above, hits[scores[hits] == kth][:k - len(above)]])
         # Ties break by key, so both engines order equal scores alike.
         order = sorted(hits.tolist(), key=lambda s: (-float(scores[s]), self._keys[s]))
         return [(self._keys[s], float(scores[s])) for s in order]
