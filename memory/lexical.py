@@ -100,6 +100,9 @@ class LexicalIndex:
         self._postings: dict[str, _Postings] = {}
         self._df: Counter[str] = Counter()
         self._total_length = 0
+        # Common terms' counts per slot (0 where absent), made as a term becomes common:
+        # a candidate's count is then one array read, not a search in long postings.
+        self._dense: dict[str, np.ndarray] = {}
 
     def __len__(self) -> int:
         return len(self._slot_of)
@@ -117,12 +120,19 @@ class LexicalIndex:
         self._terms.append(counts)
         if slot >= len(self._length):  # grow by half: amortised O(1) appends
             self._length = np.resize(self._length, max(16, slot + slot // 2 + 1))
+            for term, dense in self._dense.items():
+                self._dense[term] = np.concatenate(
+                    [dense, np.zeros(len(self._length) - len(dense), np.float32)])
         length = sum(counts.values())
         self._length[slot] = length
         self._total_length += length
         for term, tf in counts.items():
             self._postings.setdefault(term, _Postings()).add(slot, tf, length)
             self._df[term] += 1
+            if term in self._dense:
+                self._dense[term][slot] = tf
+            elif self._df[term] > max(COMMON, len(self._slot_of) // 10):
+                self._counts(term)
 
     def remove(self, key: int) -> None:
         slot = self._slot_of.pop(key, None)
@@ -158,12 +168,15 @@ class LexicalIndex:
         cut = max(COMMON, n_docs // 10)
         rare = [t for t in wanted if self._df[t] <= cut] or wanted
         scores = np.zeros(len(self._keys), np.float32)
+        chosen = []
         for term in rare:
             slots, tfs = self._postings[term].arrays()
             # A term lists a document once, so a plain fancy-index add is exact here;
             # a removed memory's infinite length makes its score 0.
             scores[slots] += bm25(tfs, self._length[slots], avg, idf(n_docs, self._df[term]))
-        hits = np.flatnonzero(scores > 0)
+            chosen.append(slots)
+        hits = chosen[0] if len(chosen) == 1 else _distinct(np.concatenate(chosen), len(scores))
+        hits = hits[scores[hits] > 0]  # (not removed memories)
         common = [t for t in wanted if t not in rare]
         if common and len(hits) > k:
             # A memory below the k-th best score even with the most the common terms could
@@ -172,21 +185,25 @@ class LexicalIndex:
             rest = sum(self._postings[t].bound(avg, idf(n_docs, self._df[t])) for t in common)
             floor = np.partition(scores[hits], len(hits) - k)[len(hits) - k]
             hits = hits[scores[hits] + rest >= floor]
-        for term in common:
-            slots, tfs = self._postings[term].arrays()  # slots ascend: appended in order
-            at = np.minimum(np.searchsorted(slots, hits), len(slots) - 1)
-            has = slots[at] == hits
-            found, where = hits[has], at[has]
-            scores[found] += bm25(tfs[where], self._length[found], avg,
-                                  idf(n_docs, self._df[term]))
+        for term in common:  # (hits are distinct: the fancy-index add is exact)
+            scores[hits] += bm25(self._counts(term)[hits], self._length[hits], avg,
+                                 idf(n_docs, self._df[term]))
         if len(hits) > k:
             kth = np.partition(scores[hits], len(hits) - k)[len(hits) - k]
             above = hits[scores[hits] > kth]
-            # Of those tied with the k-th best, the first stored (hits ascend by slot).
-            hits = np.concatenate([above, hits[scores[hits] == kth][:k - len(above)]])
+            # Of those tied with the k-th best, the first stored.
+            hits = np.concatenate([above, np.sort(hits[scores[hits] == kth])[:k - len(above)]])
         # Ties break by key, so both engines order equal scores alike.
         order = sorted(hits.tolist(), key=lambda s: (-float(scores[s]), self._keys[s]))
         return [(self._keys[s], float(scores[s])) for s in order]
+
+    def _counts(self, term: str) -> np.ndarray:
+        dense = self._dense.get(term)
+        if dense is None:
+            dense = self._dense[term] = np.zeros(len(self._length), np.float32)
+            slots, tfs = self._postings[term].arrays()
+            dense[slots] = tfs
+        return dense
 
     def stats(self, query_terms: Sequence[str]) -> tuple[int, float, dict[str, int]]:
         """(documents, average length, document frequency of each term): what `bm25`
@@ -194,3 +211,13 @@ class LexicalIndex:
         n = len(self._slot_of)
         return n, (self._total_length / n if n else 0.0), {
             t: self._df.get(t, 0) for t in query_terms}
+
+
+def _distinct(slots: np.ndarray, size: int) -> np.ndarray:
+    """Each slot once (in no particular order), in a few passes over `slots` alone: each
+    position writes its index at its slot, and the one whose write stayed is kept."""
+    owner = np.empty(size, np.int32)  # only the slots written here are read back
+    at = np.arange(len(slots), dtype=np.int32)
+    owner[slots] = at
+    result: np.ndarray = slots[owner[slots] == at]
+    return result
