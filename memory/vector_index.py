@@ -5,8 +5,8 @@ would read every float, so the index becomes compact and two-stage: 4-bit produc
 two dimensions each, scanned with SIMD table look-ups (`IndexPQFastScan`), pick
 `K_FACTOR` times the wanted neighbours, which 8-bit scalar codes then rerank
 (`IndexRefine`). Both stages still look at every memory, so what it finds does not depend
-on how the vectors cluster: a graph index (HNSW) needs structured data to find the nearest,
-and on the bench's random vectors finds well under half of the exact top 4.
+on how the vectors cluster: a graph index (HNSW) needs clustered data to find the nearest,
+and misses most of them on the bench's random vectors (docs/memory-engines.md).
 
 The compact index cannot remove a vector (faiss implements no `remove_ids` for fast-scan
 codes), so a deleted memory's vector stays in it as a tombstone: searches skip keys that
