@@ -74,6 +74,7 @@ from memory.semantic import (
     model_id,
 )
 from memory.vector_index import (
+    TRAIN_AT_LEAST,
     compact,
     is_compact,
     is_exact,
@@ -84,6 +85,7 @@ from memory.vector_index import (
 from memory.vectors import unit_vectors
 
 __all__ = ["FaissMemory", "is_exact"]
+
 
 class FaissMemory(Reembedding):
     def __init__(self, root: Path, embeddings: LocalEmbeddings | Any, *,
@@ -228,8 +230,8 @@ class FaissMemory(Reembedding):
         return True
 
     def _compact_when_large(self, state: UserIndex) -> bool:
-        if (state.index is not None and state.index.ntotal >= self.quantize_at
-                and not is_compact(state.index)):
+        if (state.index is not None and not is_compact(state.index)
+                and state.index.ntotal >= max(self.quantize_at, TRAIN_AT_LEAST)):
             state.index = compact(state.index)  # (an exact or older 8-bit index)
             return True
         return False

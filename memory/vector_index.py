@@ -25,6 +25,7 @@ import numpy as np
 K_FACTOR = 5  # first-stage candidates per neighbour wanted
 REBUILD_SHARE = 0.2  # of the index's vectors: more tombstones than that and it is rebuilt
 TRAIN_AT_MOST = 10_000  # vectors the product codes learn from
+TRAIN_AT_LEAST = 16  # the product codes' centroids per sub-space: fewer cannot train
 
 
 def new_index(dim: int) -> Any:
