@@ -121,8 +121,10 @@ def nearest(index: Any, vector: np.ndarray, want: int, live: Container[int], dea
     ask = min(total, want if not dead else want * total // max(1, total - dead) + 8)
     while True:
         scores, keys = index.search(vector, ask)
-        found = [(int(key), float(score)) for score, key in zip(scores[0], keys[0], strict=True)
-                 if key != -1 and int(key) in live]
+        # (Python numbers first: no numpy scalar made per element)
+        found = [(key, score) for score, key in zip(scores[0].tolist(), keys[0].tolist(),
+                                                    strict=True)
+                 if key != -1 and key in live]
         if len(found) >= want or ask >= total:
             return found[:want]
         ask = min(total, ask * 2)
