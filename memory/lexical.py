@@ -34,8 +34,10 @@ def idf(n_docs: int, df: int) -> float:
 
 
 def bm25(tf: np.ndarray, length: np.ndarray, avg_length: float, weight: float) -> np.ndarray:
-    norm = K1 * (1.0 - B + B * length / max(avg_length, 1e-9))
-    result: np.ndarray = weight * tf * (K1 + 1.0) / (tf + norm)
+    # The constants folded first: five passes over the arrays instead of eight.
+    slope = np.float32(K1 * B / max(avg_length, 1e-9))
+    result: np.ndarray = (np.float32(weight * (K1 + 1.0)) * tf
+                          / (tf + (length * slope + np.float32(K1 * (1.0 - B)))))
     return result
 
 
