@@ -53,6 +53,7 @@ def langserve_app() -> FastAPI:
 
 def parley_app(data_dir: Path, redis_url: str) -> FastAPI:
     from server.app import create_app
+    from server.logs import configure_logging
     from server.platform import Platform, build_platform
     from server.settings import Settings
     from tools.registry import ToolSource
@@ -67,6 +68,7 @@ def parley_app(data_dir: Path, redis_url: str) -> FastAPI:
     settings = Settings(llm="fake", data_dir=data_dir, redis_url=redis_url,
                         rate_limit_per_minute=1e9, rate_limit_burst=10**9,
                         log_level="WARNING")
+    configure_logging(settings.log_format, settings.log_level)  # as `parley serve` does
     return create_app(settings, platform_factory=factory)
 
 

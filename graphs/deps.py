@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Collection, Sequence
 from dataclasses import dataclass, field
 
 from langchain_core.language_models import BaseChatModel
@@ -31,6 +31,23 @@ async def remember_nothing(_ctx: TurnContext, _messages: Sequence[AnyMessage]) -
     return None
 
 
+AlwaysAllowed = Callable[[str], Awaitable[Collection[str]]]
+
+
+async def allows_nothing(_user_id: str) -> Collection[str]:
+    return ()
+
+
+@dataclass(frozen=True)
+class ApprovalDeps:
+    """Which calls wait for a person (docs/approval.md), decided by the composition root:
+    the agent's tools that need approval, and the tools a user chose to always allow."""
+
+    gated: frozenset[str]  # tool names whose calls need approval with this agent
+    always_allowed: AlwaysAllowed = field(default=allows_nothing)  # user id -> tool names
+    seconds: float = 86_400.0  # how long a call waits before it is rejected as expired
+
+
 @dataclass(frozen=True)
 class GraphDeps:
     model: BaseChatModel
@@ -41,3 +58,4 @@ class GraphDeps:
     window_tokens: int | None = None  # fold older messages into the summary past this
     recall: RecallFn = field(default=recall_nothing)
     remember: RememberFn = field(default=remember_nothing)
+    approval: ApprovalDeps | None = None  # None: no tool of this agent waits for anyone

@@ -17,6 +17,7 @@ from langchain_core.runnables import Runnable, RunnableConfig
 from langgraph.graph.message import REMOVE_ALL_MESSAGES
 from langgraph.runtime import Runtime
 
+from graphs.approval import unanswered_calls
 from graphs.context import TurnContext
 from graphs.deps import GraphDeps
 from graphs.errors import ModelCallFailed
@@ -38,6 +39,23 @@ def current_turn(messages: Sequence[AnyMessage]) -> list[AnyMessage]:
     return list(messages)
 
 
+def settle_unanswered(messages: Sequence[AnyMessage]) -> list[AnyMessage] | None:
+    """The thread with a result for each call left waiting when the user wrote again
+    instead of deciding on it (every call needs one before the model is called again);
+    None when none waits."""
+    new = len(messages)
+    while new > 0 and messages[new - 1].type == "human":
+        new -= 1
+    waiting = unanswered_calls(messages[:new]) if new < len(messages) else []
+    if not waiting:
+        return None
+    notes: list[AnyMessage] = [
+        ToolMessage(content="Not run: the user wrote again instead of deciding on this "
+                    "call.", tool_call_id=call["id"], name=call["name"], status="error")
+        for call in waiting]
+    return [*messages[:new], *notes, *messages[new:]]
+
+
 def system_prompt(instructions: str, state: AgentState) -> SystemMessage:
     parts = [instructions]
     if state.get("context"):
@@ -54,12 +72,15 @@ def make_nodes(deps: GraphDeps) -> dict[str, Any]:
 
     async def recall(state: AgentState, runtime: Runtime[TurnContext]) -> dict[str, Any]:
         recalled = await deps.recall(context_of(runtime), state["messages"])
-        update: dict[str, Any] = {"context": recalled.context, "steps": 0}
+        update: dict[str, Any] = {"context": recalled.context, "steps": 0,
+                                  "approval": None, "decisions": {}}
         if recalled.restored:
             # The thread's state was lost (an expired or flushed Redis): put its history
             # back before the new message.
             update["messages"] = [RemoveMessage(id=REMOVE_ALL_MESSAGES),
                                   *recalled.restored, *state["messages"]]
+        elif (settled := settle_unanswered(state["messages"])) is not None:
+            update["messages"] = [RemoveMessage(id=REMOVE_ALL_MESSAGES), *settled]
         if recalled.summary is not None:
             update["summary"] = recalled.summary
         return update

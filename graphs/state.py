@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from langchain_core.messages import AnyMessage
 from langgraph.graph.message import add_messages
@@ -17,3 +17,5 @@ class AgentState(InputState, total=False):
     summary: str  # running summary of the thread's older messages
     context: str  # recalled memories and the user's profile, rendered for the prompt
     steps: int  # model calls in this turn, for the step limit
+    approval: dict[str, Any] | None  # the calls waiting for a person (graphs/approval.py)
+    decisions: dict[str, dict[str, Any]]  # by call id: what the person decided, for history

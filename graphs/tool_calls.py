@@ -15,6 +15,8 @@ from langgraph.prebuilt import ToolNode
 from langgraph.prebuilt.tool_node import ToolCallRequest
 from langgraph.types import Command
 
+from graphs.approval import APPROVAL_META
+
 Execute = Callable[[ToolCallRequest], Awaitable[ToolMessage | Command]]
 
 
@@ -44,6 +46,9 @@ def make_tool_node(tools: Sequence[BaseTool], *, timeout: float) -> ToolNode:
                                  tool_call_id=call["id"], status="error")
         if isinstance(result, ToolMessage) and result.status == "error":
             status = "error"
+        if isinstance(result, ToolMessage) and (record := _decision(request)) is not None:
+            # History keeps the person's decision beside the result of the call it let run.
+            result.response_metadata = {**result.response_metadata, APPROVAL_META: record}
         writer({"event": "tool_end", "tool": call["name"], "call_id": call["id"],
                 "status": status, "output": _text(result),
                 "duration_ms": round((time.perf_counter() - started) * 1000, 1)})
@@ -51,6 +56,12 @@ def make_tool_node(tools: Sequence[BaseTool], *, timeout: float) -> ToolNode:
 
     return ToolNode(list(tools), handle_tool_errors=describe_error,
                     awrap_tool_call=run_with_timeout)
+
+
+def _decision(request: ToolCallRequest) -> dict[str, Any] | None:
+    state = request.state if isinstance(request.state, dict) else {}
+    record: dict[str, Any] | None = (state.get("decisions") or {}).get(request.tool_call["id"])
+    return record
 
 
 def _writer() -> Callable[[Any], None]:

@@ -17,6 +17,7 @@ from server.api import mcp as mcp_api
 from server.api.chat import TURN_HEADER
 from server.api.errors import install_error_handlers
 from server.api.openapi import document_errors
+from server.approval.expiry import expiring, note_expiry
 from server.csrf import CrossSiteGuard
 from server.gateway import build_services
 from server.gc_tuning import long_lived_heap
@@ -35,6 +36,12 @@ log = logging.getLogger(__name__)
 PlatformFactory = Callable[..., Awaitable[Platform]]  # (settings, *, tool_services)
 
 
+def expiry_sweep(settings: Settings) -> float:
+    """How often a replica looks for expired approvals: a quarter of their time, so one
+    is rejected soon after it expires, but at most every 30 s."""
+    return min(30.0, max(0.1, settings.approval_timeout_seconds / 4))
+
+
 def create_app(settings: Settings, *, platform_factory: PlatformFactory | None = None) -> FastAPI:
     services = build_services(settings)
     factory = platform_factory or build_platform
@@ -47,10 +54,12 @@ def create_app(settings: Settings, *, platform_factory: PlatformFactory | None =
             app.state.rate_limiter = RateLimiter(
                 platform.redis, settings.rate_limit_per_minute, settings.rate_limit_burst,
                 allow_when_down=settings.rate_limit_when_redis_down == "allow")
-            app.state.runner = Runner(metrics=metrics, publish=platform.publish)
+            app.state.runner = Runner(metrics=metrics, publish=platform.publish,
+                                      paused=note_expiry(platform.approvals))
             async with services.running(platform.settings.redis_url,
                                         sole_reader=platform.owns_redis), \
-                    live_runs(platform, app.state.runner) as live:
+                    live_runs(platform, app.state.runner) as live, \
+                    expiring(platform, app.state.runner, every=expiry_sweep(settings)):
                 app.state.live = live
                 app.state.platform = platform
                 log.info("parley ready: agents %s", ", ".join(sorted(platform.agents)))

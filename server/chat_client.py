@@ -29,7 +29,16 @@ class ChatSession:
     def send(self, message: str) -> Iterator[tuple[str, dict[str, Any]]]:
         """Yield (event, data) pairs of one turn; remembers the thread for the next."""
         body = {"message": message, "agent": self.agent, "thread_id": self.thread_id}
-        with connect_sse(self.client, "POST", f"{self.base_url}/chat/stream", json=body,
+        return self._stream("/chat/stream", body)
+
+    def decide(self, thread_id: str, decisions: list[dict[str, Any]]
+               ) -> Iterator[tuple[str, dict[str, Any]]]:
+        """The rest of a turn that waited for these decisions (docs/approval.md)."""
+        return self._stream(f"/chat/threads/{thread_id}/decisions",
+                            {"decisions": decisions})
+
+    def _stream(self, path: str, body: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
+        with connect_sse(self.client, "POST", f"{self.base_url}{path}", json=body,
                          headers=self.headers()) as source:
             if source.response.status_code != 200:
                 source.response.read()
@@ -103,10 +112,62 @@ def repl(session: ChatSession, *, read: Callable[[str], str] = input,
         out.write(f"{session.agent}> ")
         out.flush()
         try:
-            for event, data in session.send(line):
-                _render(event, data, out)
+            approval = _render_all(session.send(line), out)
+            while approval is not None:  # calls wait for the user: ask, then go on
+                decisions = _ask(approval, read, out)
+                approval = _render_all(session.decide(approval["thread_id"], decisions), out)
         except httpx.HTTPError as exc:
             out.write(f"\n[cannot reach {session.base_url}: {exc}]\n")
+        except (EOFError, KeyboardInterrupt):
+            out.write("\n[not decided: the calls wait; /open the thread and write again, "
+                      "or decide on the chat page]\n")
+
+
+def _render_all(events: Iterator[tuple[str, dict[str, Any]]], out: TextIO
+                ) -> dict[str, Any] | None:
+    """Show a turn's events; the approval it paused for, if it did."""
+    approval = None
+    for event, data in events:
+        _render(event, data, out)
+        if event == "approval":
+            approval = data
+    return approval
+
+
+_CHOICES = "[a]pprove, [A]lways allow, [e]dit, [r]eject, re[s]pond"
+
+
+def _ask(approval: dict[str, Any], read: Callable[[str], str], out: TextIO
+         ) -> list[dict[str, Any]]:
+    """A decision on each waiting call, asked in the terminal."""
+    decisions = []
+    for call in approval["calls"]:
+        out.write(f"\n  {call['tool']} wants to run with {json.dumps(call['args'])}\n")
+        while (decision := _choice(call, read(f"  {_CHOICES}? "), read, out)) is None:
+            pass
+        decisions.append(decision)
+    return decisions
+
+
+def _choice(call: dict[str, Any], answer: str, read: Callable[[str], str], out: TextIO
+            ) -> dict[str, Any] | None:
+    answer = answer.strip()
+    decision: dict[str, Any] = {"call_id": call["call_id"]}
+    if answer in ("a", "A"):
+        return {**decision, "decision": "approve", "always_allow": answer == "A"}
+    if answer == "e":
+        try:
+            args = json.loads(read("  arguments (JSON)> "))
+        except ValueError as exc:
+            out.write(f"  [not JSON: {exc}]\n")
+            return None
+        return {**decision, "decision": "edit", "args": args}
+    if answer == "r":
+        return {**decision, "decision": "reject", "reason": read("  why (optional)> ")}
+    if answer == "s":
+        return {**decision, "decision": "respond", "message": read("  answer> ")}
+    out.write(f"  [choose one of {_CHOICES}]\n")
+    return None
 
 
 def _command(session: ChatSession, line: str, out: TextIO) -> bool:
@@ -149,6 +210,9 @@ def _render(event: str, data: dict[str, Any], out: TextIO) -> None:
         out.write(f"\n  [tool {data.get('tool')} {json.dumps(data.get('args', {}))}]")
     elif event == "tool_end":
         out.write(f" [{data.get('status')}]\n")
+    elif event == "approval":
+        out.write(f"\n[waiting for your approval: "
+                  f"{', '.join(c['tool'] for c in data.get('calls', []))}]")
     elif event == "error":
         out.write(f"\n[error: {data.get('message')}]")
     elif event == "done":

@@ -21,6 +21,7 @@ from graphs.builder import TurnGraph, build_graph
 from graphs.deps import GraphDeps
 from memory.redis_checkpointer import RedisStringSaver
 from memory.semantic import SemanticMemory
+from server.approval import ApprovalStore, approval_deps, approval_store
 from server.memory_hooks import make_recall, make_remember
 from server.runner.history import Publish, turn_publisher
 from server.settings import Settings
@@ -51,6 +52,8 @@ class Platform:
     memory: SemanticMemory | None = None
     publish: Publish | None = None  # finished turns to the history service's stream
     mcp: McpTools | None = None  # the MCP servers lending tools, and their sessions
+    # Tool approval's per-user state: tools always allowed, decisions under way.
+    approvals: ApprovalStore = field(default_factory=lambda: approval_store(None))
     # The Redis is this process's own (embedded): nobody else reads its streams, so what a
     # crashed run of this process left unacknowledged is ours to take at once.
     owns_redis: bool = False
@@ -150,6 +153,7 @@ async def build_platform(
                          history=(tool_services or {}).get("history"), observe=observe_recall)
     remember = make_remember(memory)
 
+    approvals = approval_store(redis)
     plugins = discover_sources() if tool_sources is None else tool_sources
     # MCP servers are a second source of tools beside the entry points (docs/mcp.md).
     mcp = await start_mcp(settings, tool_services)
@@ -183,6 +187,8 @@ async def build_platform(
                 window_tokens=settings.window_tokens,
                 recall=recall,
                 remember=remember,
+                approval=approval_deps(spec, [t.tool for t in tools], approvals,
+                                       seconds=settings.approval_timeout_seconds),
             )
             builder = build_graph(deps)
             agents[spec.name] = Agent(
@@ -195,7 +201,7 @@ async def build_platform(
     agents = build_agents(sources)
     platform = Platform(settings=settings, agents=agents, tool_sources=sources,
                         checkpointer=checkpointer, redis=redis, memory=memory,
-                        publish=publish, mcp=mcp, _stack=stack)
+                        publish=publish, mcp=mcp, approvals=approvals, _stack=stack)
     if mcp is not None and mcp.missing:
         def add_returning_servers() -> None:
             # A server that was down at start lists its tools: the agents are built

@@ -110,6 +110,10 @@ class Settings(BaseSettings):
     run_events_max: int = 10_000
     resume_grace_seconds: float = Field(default=5.0, ge=0)
 
+    # Tool approval (docs/approval.md): how long a call waits for the user's decision; a
+    # decision after that is a rejection, and the model is told the approval expired.
+    approval_timeout_seconds: float = Field(default=86_400.0, gt=0)
+
     # Long-term (semantic) memory per user
     memory_enabled: bool = True
     embeddings: str = "local"  # the MiniLM shipped in a wheel; or "openai"

@@ -8,6 +8,7 @@ from fastapi import FastAPI
 
 from server.api import (
     agent_protocol,
+    approvals,
     catalog,
     chat,
     health,
@@ -24,8 +25,8 @@ from server.api.langserve import add_agent_routes
 
 def include_routes(app: FastAPI, agent_names: list[str]) -> None:
     for router in (login.router, reports.router, memories.router, health.router,
-                   metrics.router, catalog.router, chat.router, openai.router, threads.router,
-                   agent_protocol.router, web.router):
+                   metrics.router, catalog.router, chat.router, approvals.router,
+                   openai.router, threads.router, agent_protocol.router, web.router):
         app.include_router(router)
     web.mount(app)
     add_agent_routes(app, agent_names)

@@ -6,9 +6,11 @@ from typing import Any
 
 from fastapi import APIRouter
 from langchain_core.tools import BaseTool
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from server.api.deps import CurrentUser, PlatformDep
+from server.approval.policy import gated_tools
+from tools.approval import declares_approval
 from tools.registry import LoadedTool
 
 router = APIRouter(tags=["catalog"])
@@ -18,6 +20,9 @@ class AgentInfo(BaseModel):
     name: str
     description: str
     tools: list[str]
+    approval_required: list[str] = Field(
+        description="Its tools whose calls wait for your approval (docs/approval.md), "
+        "unless you always allow them.")
     model: str
     playground: str
 
@@ -27,6 +32,9 @@ class ToolInfo(BaseModel):
     description: str
     args_schema: dict[str, Any]
     source: str
+    requires_approval: bool = Field(
+        description="The tool declares that each call waits for your approval; an "
+        "agent may waive it or require it for others (GET /agents).")
 
 
 def args_schema(tool: BaseTool) -> dict[str, Any]:
@@ -42,7 +50,8 @@ def args_schema(tool: BaseTool) -> dict[str, Any]:
 
 def tool_info(loaded: LoadedTool) -> ToolInfo:
     return ToolInfo(name=loaded.tool.name, description=loaded.tool.description,
-                    args_schema=args_schema(loaded.tool), source=loaded.origin)
+                    args_schema=args_schema(loaded.tool), source=loaded.origin,
+                    requires_approval=declares_approval(loaded.tool))
 
 
 @router.get("/agents", response_model=list[AgentInfo])
@@ -50,6 +59,8 @@ async def list_agents(platform: PlatformDep, _user: CurrentUser) -> list[AgentIn
     return [
         AgentInfo(name=name, description=agent.spec.description,
                   tools=[t.tool.name for t in agent.tools],
+                  approval_required=sorted(gated_tools(agent.spec,
+                                                       [t.tool for t in agent.tools])),
                   model=agent.spec.model or platform.settings.llm,
                   playground=f"/agents/{name}/playground/")
         for name, agent in sorted(platform.agents.items())

@@ -12,7 +12,7 @@ import json
 import logging
 import re
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from contextlib import aclosing
 from dataclasses import asdict
 from typing import Any
@@ -22,8 +22,8 @@ from langchain_core.messages import HumanMessage
 from pydantic import BaseModel, Field, field_validator
 from sse_starlette.sse import EventSourceResponse
 
-from graphs.builder import TurnGraph
 from graphs.context import TurnContext
+from server import approval
 from server.agent_protocol.assistants import thread_metadata
 from server.agent_protocol.service import AgentProtocol
 from server.api.deps import (
@@ -39,7 +39,7 @@ from server.api.deps import (
 )
 from server.api.disconnect import unless_gone
 from server.api.text import unicode_text
-from server.live import Frame, LiveRun, NoSuchRun
+from server.live import Frame, LiveRun, LiveRuns, NoSuchRun
 from server.live.runs import Produce
 from server.platform import Agent, Platform
 from server.runner import (
@@ -55,6 +55,7 @@ from server.runner import (
     ToolStarted,
     Usage,
 )
+from server.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -97,6 +98,10 @@ class ChatResponse(BaseModel):
     error: str | None = None
     error_kind: str | None = Field(
         default=None, description="Which part failed: model, store, overload or internal.")
+    approval: dict[str, Any] | None = Field(
+        default=None, description="The tool calls waiting for your decision (the turn "
+        "paused before they ran): answer at POST /chat/threads/{thread_id}/decisions "
+        "(docs/approval.md).")
 
 
 def resolve_agent(platform: Platform, body: ChatRequest) -> Agent:
@@ -127,6 +132,12 @@ async def chat(body: ChatRequest, request: Request, platform: PlatformDep, runne
     agent = resolve_agent(platform, body)
     ctx = turn_of(body, user.user_id, profile)
     events = runner.stream(agent.graph, ctx, [HumanMessage(body.message)], tokens=False)
+    return await answer_whole(request, events, ctx, protocol)
+
+
+async def answer_whole(request: Request, events: AsyncIterator[ChatEvent], ctx: TurnContext,
+                       protocol: AgentProtocol | None) -> ChatResponse | Response:
+    """`/chat`'s answer to a turn: the whole of it, once it is done (or paused)."""
     answered = await unless_gone(request, _whole(events, ctx))
     if answered is None:  # the client went away; the turn is cancelled, nobody reads this
         return Response(status_code=499)
@@ -141,6 +152,8 @@ async def _whole(events: AsyncIterator[ChatEvent], ctx: TurnContext) -> ChatResp
     async for event in events:
         if isinstance(event, Answer):
             response.message = _message(event, ctx)
+        elif isinstance(event, Interrupted):
+            response.approval = _approval(event, ctx)
         elif isinstance(event, ToolFinished):
             response.tool_calls.append(asdict(event))
         elif isinstance(event, Usage):
@@ -165,7 +178,8 @@ async def _record_thread(protocol: AgentProtocol | None, ctx: TurnContext) -> No
 
 @router.post("/stream", response_class=EventSourceResponse, responses={
     200: {"content": {"text/event-stream": {}},
-          "description": "Events: token, tool_start, tool_end, message, error, done. "
+          "description": "Events: token, tool_start, tool_end, message, approval (the "
+          "turn paused for your decision: docs/approval.md), error, done. "
           "Send the request again with `Last-Event-ID` to resume a stream you lost: the "
           "last event's id, or the `X-Turn-Id` header's value when no event arrived.",
           "headers": {TURN_HEADER: {"description": "The turn's id.",
@@ -187,11 +201,19 @@ async def chat_stream(body: ChatRequest, request: Request, platform: PlatformDep
                                    headers={TURN_HEADER: turn_id})
     agent = resolve_agent(platform, body)
     ctx = turn_of(body, user.user_id, profile)
-    await live.begin(ctx.turn_id, user.user_id,
-                     _streamed_turn(runner, agent.graph, ctx, body.message, protocol),
-                     on_disconnect="cancel", grace=settings.resume_grace_seconds)
-    return EventSourceResponse(_sse(live.follow(ctx.turn_id), ctx.turn_id), ping=15,
-                               headers={TURN_HEADER: ctx.turn_id})
+    events = runner.stream(agent.graph, ctx, [HumanMessage(body.message)])
+    return await stream_turn(live, settings, user.user_id, ctx.turn_id,
+                             streamed_turn(events, ctx, protocol))
+
+
+async def stream_turn(live: LiveRuns, settings: Settings, user_id: str, stream_id: str,
+                      produce: Produce) -> EventSourceResponse:
+    """Run a turn in a task of its own and stream its events, kept under `stream_id` for
+    a client that comes back with `Last-Event-ID`."""
+    await live.begin(stream_id, user_id, produce, on_disconnect="cancel",
+                     grace=settings.resume_grace_seconds)
+    return EventSourceResponse(_sse(live.follow(stream_id), stream_id), ping=15,
+                               headers={TURN_HEADER: stream_id})
 
 
 def _resume_point(event_id: str) -> tuple[str, int]:
@@ -208,17 +230,16 @@ def _resume_point(event_id: str) -> tuple[str, int]:
     return turn_id, int(seq)
 
 
-def _streamed_turn(runner: RunnerDep, graph: TurnGraph, ctx: TurnContext, message: str,
-                   protocol: AgentProtocol | None) -> Produce:
+def streamed_turn(events: AsyncGenerator[ChatEvent], ctx: TurnContext,
+                  protocol: AgentProtocol | None) -> Produce:
     async def produce(run: LiveRun) -> None:
-        events = runner.stream(graph, ctx, [HumanMessage(message)])
         usage: Usage | None = None
         answered = False
         async with aclosing(events):
             async for event in events:
                 if isinstance(event, Usage):
                     usage = event
-                answered = answered or isinstance(event, Answer)
+                answered = answered or isinstance(event, Answer | Interrupted)
                 framed = _frame(event, ctx, usage)
                 if framed is not None:
                     name, data = framed
@@ -252,8 +273,15 @@ def _frame(event: ChatEvent, ctx: TurnContext, usage: Usage | None
     if isinstance(event, Done):
         return "done", {"turn_id": event.turn_id, "thread_id": event.thread_id,
                         "usage": _usage(usage) if usage else None}
+    if isinstance(event, Interrupted) and (approval := _approval(event, ctx)) is not None:
+        return "approval", approval
     assert isinstance(event, StepStarted | Usage | Interrupted | StreamPart)
     return None
+
+
+def _approval(event: Interrupted, ctx: TurnContext) -> dict[str, Any] | None:
+    pending = approval.from_interrupts(event.interrupts)
+    return approval.view(pending, ctx.thread_id) if pending is not None else None
 
 
 def _message(answer: Answer, ctx: TurnContext) -> dict[str, Any]:

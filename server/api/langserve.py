@@ -56,7 +56,8 @@ from server.api.deps import (
     get_services,
 )
 from server.api.text import unicode_text
-from server.runner import Failed, Runner, Token, ToolFinished, ToolStarted
+from server.approval import waiting_text
+from server.runner import Failed, Interrupted, Runner, Token, ToolFinished, ToolStarted
 from server.runner.failures import http_status
 
 TOOL_NOTE = "🛠"
@@ -160,6 +161,8 @@ async def _text(payload: Any, config: RunnableConfig, agent: str, *, tokens: boo
             spoke = False
         elif isinstance(event, ToolFinished):
             yield "\n"
+        elif isinstance(event, Interrupted):  # a call waits for approval: none ran
+            yield f"{chr(10) * 2 if spoke else ''}{waiting_text(event.interrupts)}"
         elif isinstance(event, Failed):
             raise TurnFailed(event)
 

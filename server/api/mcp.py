@@ -14,8 +14,8 @@ the tools in the request's state."""
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Mapping
-from contextlib import aclosing, asynccontextmanager
+from collections.abc import AsyncIterator, Iterator, Mapping
+from contextlib import aclosing, asynccontextmanager, contextmanager
 from typing import Any
 
 from fastapi import FastAPI, HTTPException
@@ -34,7 +34,8 @@ from agents.spec import AgentSpec
 from server import caller, logs
 from server.api import deps
 from server.api.chat import ChatRequest, resolve_agent, turn_of
-from server.runner import Answer, Failed, ToolFinished
+from server.approval import waiting_text
+from server.runner import Answer, Failed, Interrupted, ToolFinished
 from services.tokens import Principal
 
 log = logging.getLogger(__name__)
@@ -59,6 +60,20 @@ class FoundMemory(BaseModel):
     created_at: str | None = None
 
 
+@contextmanager
+def _root_logging_kept() -> Iterator[None]:
+    """FastMCP's constructor calls `logging.basicConfig` with a rich handler at INFO: in a
+    process whose root logger has no handler yet (tests, an embedding app), every INFO line
+    of every library would then be rendered by rich, at a cost per line."""
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    try:
+        yield
+    finally:
+        root.handlers[:] = handlers
+        root.setLevel(level)
+
+
 class McpFace:
     """The `/mcp` endpoint; a FastMCP server and its session manager for each run of the
     app's lifespan (the SDK's session manager runs once per instance, and an app may be
@@ -69,16 +84,17 @@ class McpFace:
         self.manager: StreamableHTTPSessionManager | None = None
 
     def build(self) -> FastMCP:
-        server = FastMCP(
-            name="parley",
-            instructions="Parley's agents, each a tool ask_<agent>; pass the thread_id an "
-                         "answer gives to continue that conversation. search_memories "
-                         "searches what Parley remembers about you.",
-            stateless_http=True,
-            # Parley has its own origin checks (server.csrf) and runs behind any host name.
-            transport_security=TransportSecuritySettings(
-                enable_dns_rebinding_protection=False),
-        )
+        with _root_logging_kept():
+            server = FastMCP(
+                name="parley",
+                instructions="Parley's agents, each a tool ask_<agent>; pass the thread_id "
+                             "an answer gives to continue that conversation. "
+                             "search_memories searches what Parley remembers about you.",
+                stateless_http=True,
+                # Parley has its own origin checks (server.csrf), runs behind any host name.
+                transport_security=TransportSecuritySettings(
+                    enable_dns_rebinding_protection=False),
+            )
         for name, spec in sorted(self.specs.items()):
             server.add_tool(
                 _ask_tool(name), name=f"ask_{name}",
@@ -184,6 +200,8 @@ async def ask_agent(ctx: Context[Any, Any, Any], agent: str, message: str,
                 async for event in events:
                     if isinstance(event, Answer):
                         answer = event.content
+                    elif isinstance(event, Interrupted):  # the thread waits for approval
+                        answer = waiting_text(event.interrupts, turn.thread_id)
                     elif isinstance(event, ToolFinished):
                         tools_used.append(event.tool)
                     elif isinstance(event, Failed):

@@ -9,6 +9,7 @@ from typing import Any
 
 from langchain_core.messages import AIMessage, AnyMessage, ToolMessage
 
+from graphs.approval import APPROVAL_META
 from graphs.context import TurnContext
 from services.history.schemas import MessageIn, TurnRecord
 from services.history.stream import publish_turn
@@ -23,6 +24,10 @@ def to_history(message: AnyMessage) -> MessageIn:
     if isinstance(message, AIMessage) and message.tool_calls:
         meta = {"tool_calls": [{"name": c["name"], "args": c["args"], "id": c["id"]}
                                for c in message.tool_calls]}
+    if isinstance(message, ToolMessage) and APPROVAL_META in message.response_metadata:
+        # The person's decision on the call (approve, edit, reject, respond), kept beside
+        # its result.
+        meta = {APPROVAL_META: message.response_metadata[APPROVAL_META]}
     return MessageIn(
         id=message.id or uuid.uuid4().hex,
         role=_ROLES.get(message.type, "system"),  # type: ignore[arg-type]

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import AsyncGenerator, AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import aclosing
 from dataclasses import dataclass, replace
 from typing import Any, cast
@@ -47,14 +47,19 @@ from server.runner.usage import UsageCounter
 TOKEN_MODES: list[StreamMode] = ["messages", "custom", "updates"]
 QUIET_MODES: list[StreamMode] = ["custom", "updates"]  # no per-token events: cheaper
 # The nodes whose messages make up the turn as history keeps it.
-_TURN_NODES = ("agent", "tools", "step_limit")
+_TURN_NODES = ("agent", "approve", "tools", "step_limit")
 _INTERRUPT = "__interrupt__"
+
+
+# Told of a kept thread's run that paused at interrupts (tool approval schedules its expiry).
+PauseHook = Callable[[TurnContext, Sequence[Any]], Awaitable[None]]
 
 
 @dataclass(frozen=True)
 class Runner:
     metrics: Metrics | None = None
     publish: Publish | None = None  # a finished, kept turn to the history stream
+    paused: PauseHook | None = None
 
     async def stream(self, graph: TurnGraph, ctx: TurnContext,
                      messages: Sequence[AnyMessage] | None, *, tokens: bool = True,
@@ -116,7 +121,7 @@ class Runner:
                             if node not in _TURN_NODES or not isinstance(update, dict):
                                 continue
                             written = list(update.get("messages") or [])
-                            turn += written
+                            _keep(turn, written)
                             for text in _whole_texts(node, written, tokens=tokens):
                                 yield StepStarted()
                                 yield Token(text)
@@ -126,6 +131,8 @@ class Runner:
                 # A paused run is kept as far as it went: its checkpoint holds it, and
                 # the run that resumes it publishes the rest.
                 await self.publish(ctx, turn)
+            if self.paused is not None and ctx.persist and interrupts is not None:
+                await self.paused(ctx, interrupts)
             outcome = "ok" if interrupts is None else "interrupted"
         except Exception as exc:
             failure = classify(exc, turn_id=ctx.turn_id)
@@ -180,6 +187,17 @@ async def _with_events(events: AsyncIterator[Any]) -> AsyncIterator[Any]:
         yield ("events", event)
         if event["event"] == "on_chain_stream" and not event.get("parent_ids"):
             yield event["data"]["chunk"]  # the root run's (mode, chunk)
+
+
+def _keep(turn: list[AnyMessage], written: list[Any]) -> None:
+    """Add a step's messages to the turn; one written again (a call the user edited before
+    it ran) takes its earlier copy's place."""
+    at = {m.id: i for i, m in enumerate(turn) if m.id}
+    for message in written:
+        if message.id in at:
+            turn[at[message.id]] = message
+        else:
+            turn.append(message)
 
 
 def _with_turn_id(ctx: TurnContext) -> TurnContext:

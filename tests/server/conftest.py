@@ -29,6 +29,7 @@ class Probe:
 
     started: threading.Event = field(default_factory=threading.Event)
     cancelled: list[str] = field(default_factory=list)
+    posted: list[str] = field(default_factory=list)  # send_postcard's side effect
 
 
 @pytest.fixture
@@ -53,7 +54,14 @@ def tool_sources_for(probe: Probe) -> list[ToolSource]:
             raise
         return "done waiting"
 
-    return [ToolSource(name="test", origin="builtin", target=[add, wait_long])]
+    @tool
+    def send_postcard(to: str, text: str) -> str:
+        """Send a postcard (it costs money, so the user approves each one)."""
+        probe.posted.append(f"{to}: {text}")
+        return f"postcard sent to {to}"
+
+    send_postcard.metadata = {"requires_approval": True}
+    return [ToolSource(name="test", origin="builtin", target=[add, wait_long, send_postcard])]
 
 
 AppFactory = Callable[..., Any]

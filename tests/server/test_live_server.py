@@ -89,3 +89,22 @@ def test_terminal_chat_streams_and_keeps_the_thread(make_app, live, redis_url) -
     listing = later.getvalue()
     assert f"{first_thread}  3+4?" in listing  # the thread list, titled by its first message
     assert "user: 3+4?" in listing and "assistant: Still seven." in listing
+
+
+def test_terminal_chat_asks_before_a_call_that_needs_approval(make_app, live, redis_url,
+                                                              probe) -> None:
+    app = make_app([call("send_postcard", to="Bob", text="Hi"), say("Sent."),
+                    call("send_postcard", to="Bob", text="Hi"), say("Sent to Cy.")],
+                   cycle=False, redis_url=redis_url)
+    with live(app) as url:
+        session = ChatSession(base_url=url)
+        out = io.StringIO()
+        lines = iter(["post it", "x", "a", "again", "e", '{"to": "Cy", "text": "Yo"}',
+                      "/quit"])
+        repl(session, read=lambda _prompt: next(lines), out=out)
+    text = out.getvalue()
+    assert "[waiting for your approval: send_postcard]" in text
+    assert 'send_postcard wants to run with {"to": "Bob", "text": "Hi"}' in text
+    assert "[choose one of" in text  # "x" is no decision: asked again
+    assert "Sent." in text and "Sent to Cy." in text
+    assert probe.posted == ["Bob: Hi", "Cy: Yo"]

@@ -87,9 +87,13 @@ def test_a_stdio_servers_tools_are_listed_and_called(make_auth_app: Any, live: A
         echo = next(t.tool for t in platform.all_tools() if t.tool.name == "echo")
         assert echo.metadata["require_approval"] is True
 
-        ends, answer = turn(ada, 'use echo {"text": "hi"}')
-        assert [(e["tool"], e["status"]) for e in ends] == [("echo", "ok")]
-        assert answer == "[success] echo: hi"
+        # The server's entry requires approval: the call waits for ada, then runs.
+        paused = ada.post("/chat", json={"message": 'use echo {"text": "hi"}'}).json()
+        assert [c["tool"] for c in paused["approval"]["calls"]] == ["echo"]
+        assert paused["tool_calls"] == []
+        went_on = ada.post(paused["approval"]["decide"], json={"decision": "approve"}).json()
+        assert [(e["tool"], e["status"]) for e in went_on["tool_calls"]] == [("echo", "ok")]
+        assert went_on["message"]["content"] == "[success] echo: hi"
 
 
 def test_a_server_dying_mid_call_is_a_tool_error_and_the_next_call_works(

@@ -19,8 +19,12 @@ def scripted(messages: list[BaseMessage]) -> AIMessage:
     """Answers by what the user asked last, so tests can run any turn on any thread."""
     asked = next(m.text for m in reversed(messages) if m.type == "human")
     last = messages[-1]
+    if last.type == "tool" and last.name == "send_postcard":
+        return say(f"Postcard: {last.content}")
     if last.type == "tool":
         return say(f"The sum is {last.content}." if last.name == "add" else "Waited.")
+    if asked.startswith("post to"):  # "post to <name>": a call that waits for approval
+        return call("send_postcard", "Posting.", to=asked.split()[2], text="Hello!")
     if asked.startswith("add"):
         return call("add", "Adding.", a=2, b=3)
     if asked.startswith("wait"):

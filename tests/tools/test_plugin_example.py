@@ -26,9 +26,12 @@ def test_installed_plugin_is_discovered_and_called(tmp_path: Path, redis_url: st
     script.write_text(json.dumps([{"route": {
         "convert": {"tool_calls": [{"name": "convert_units",
                                     "args": {"value": 5, "from_unit": "km", "to_unit": "mi"}}]},
+        "log": {"tool_calls": [{"name": "log_measurement",
+                                "args": {"name": "desk", "value": 120, "unit": "cm"}}]},
         "*": "Ask me to convert something."}}]))
+    measurements = tmp_path / "measurements.csv"
     env = {"PARLEY_LLM": "fake", "PARLEY_FAKE_SCRIPT": str(script),
-           "PARLEY_REDIS_URL": redis_url,
+           "PARLEY_REDIS_URL": redis_url, "PARLEY_EXAMPLE_LOG": str(measurements),
            "PYTHONPATH": os.pathsep.join(filter(None, [str(site),
                                                        os.environ.get("PYTHONPATH")]))}
     with parley_serve(tmp_path, env) as served:
@@ -38,6 +41,15 @@ def test_installed_plugin_is_discovered_and_called(tmp_path: Path, redis_url: st
                           headers=me, timeout=30).json()
         weather_agent = next(a for a in httpx.get(f"{served.url}/agents", headers=me).json()
                              if a["name"] == "weather")
+        # The plugin's other tool writes a file, so it waits for the user's approval.
+        paused = httpx.post(f"{served.url}/chat", json={"message": "log my desk"},
+                            headers=me, timeout=30).json()
+        assert [c["tool"] for c in paused["approval"]["calls"]] == ["log_measurement"]
+        assert not measurements.exists()
+        approved = httpx.post(f"{served.url}{paused['approval']['decide']}",
+                              json={"decision": "approve"}, headers=me, timeout=30).json()
+        assert measurements.read_text().strip() == "desk,120,cm"
+        assert "saved desk: 120 cm" in approved["message"]["content"]
     plugin = tools["convert_units"]
     assert plugin["source"] == "parley-plugin-example"
     assert set(plugin["args_schema"]["properties"]) == {"value", "from_unit", "to_unit"}

@@ -35,8 +35,10 @@ from server.api.deps import (
     SettingsDep,
 )
 from server.api.disconnect import unless_gone
+from server.approval import find_pending
+from server.approval.decisions import Refused, check_resume
 from server.live import Frame, LiveRun, NoSuchRun
-from server.platform import Platform
+from server.platform import Agent, Platform
 from server.runner import RunOptions
 from server.settings import Settings
 
@@ -106,6 +108,9 @@ async def _run_request(body: RunCreate, *, protocol: AgentProtocol, platform: Pl
     nodes = {n for n in agent.graph.nodes if not n.startswith("__")}
     command = None
     if body.command is not None:
+        if thread is not None and body.command.resume is not None:
+            await _check_decisions(platform, owner, thread.thread_id, body.command.resume,
+                                   agent)
         command = Command(resume=body.command.resume, update=body.command.update,
                           goto=body.command.goto or ())
     options = RunOptions(
@@ -125,6 +130,27 @@ async def _run_request(body: RunCreate, *, protocol: AgentProtocol, platform: Pl
                 "on_disconnect": body.on_disconnect, "durability": options.durability,
                 "checkpoint_id": checkpoint_id, "interrupt_before": body.interrupt_before,
                 "interrupt_after": body.interrupt_after, "command": body.command is not None})
+
+
+DECISION_CLAIM_SECONDS = 60
+
+
+async def _check_decisions(platform: Platform, owner: str, thread_id: str, resume: Any,
+                           agent: Agent) -> None:
+    """A resume that answers a tool approval: its edits must fit the tools (422), and
+    it must not race a decision sent to /chat (409), which would run the calls twice.
+    The claim outlives the step that resumes (runs here keep a checkpoint per step)."""
+    pending = await find_pending(platform.checkpointer, owner, thread_id)
+    if pending is None:
+        return
+    try:
+        check_resume(resume, pending, {t.tool.name: t.tool for t in agent.tools})
+    except Refused as exc:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from exc
+    if not await platform.approvals.claim(owner, pending.id, DECISION_CLAIM_SECONDS):
+        raise HTTPException(status.HTTP_409_CONFLICT,
+                            f"the tool approval of thread {thread_id!r} is being decided "
+                            "by another request")
 
 
 async def _thread_for_run(protocol: AgentProtocol, owner: str, thread_id: str,

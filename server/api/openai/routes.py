@@ -35,8 +35,9 @@ from server.api.openai.wire import (
     to_langchain,
 )
 from server.api.openai.wire import Usage as WireUsage
+from server.approval import waiting_text
 from server.platform import Agent, Platform
-from server.runner import Answer, ChatEvent, Failed, StepStarted, Token, Usage
+from server.runner import Answer, ChatEvent, Failed, Interrupted, StepStarted, Token, Usage
 from server.runner.failures import http_status
 
 router = APIRouter(prefix="/v1", tags=["openai"], route_class=OpenAIRoute)
@@ -90,6 +91,8 @@ async def _answer(events: AsyncIterator[ChatEvent]) -> tuple[str, WireUsage]:
         async for event in events:
             if isinstance(event, Answer):
                 answer = event.content
+            elif isinstance(event, Interrupted):  # a call waits for approval: none ran
+                answer = waiting_text(event.interrupts)
             elif isinstance(event, Usage):
                 usage = _wire_usage(event)
             elif isinstance(event, Failed):
@@ -117,6 +120,13 @@ async def _chunks(completion: Completion, events: AsyncIterator[ChatEvent],
                 lead = "\n\n" if spoke and new_step else ""
                 spoke, new_step = True, False
                 yield {"data": completion.chunk({"content": lead + event.text},
+                                                with_usage=include_usage)}
+            elif isinstance(event, Interrupted):  # a call waits for approval: none ran
+                lead = "\n\n" if spoke else ""
+                yield {"data": completion.chunk(
+                    {"content": lead + waiting_text(event.interrupts)},
+                    with_usage=include_usage)}
+                yield {"data": completion.chunk({}, finish_reason="stop",
                                                 with_usage=include_usage)}
             elif isinstance(event, Answer):
                 yield {"data": completion.chunk({}, finish_reason="stop",

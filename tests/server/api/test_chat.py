@@ -30,7 +30,7 @@ async def test_agents_and_tools_are_listed(make_app, client_for) -> None:
         tools = (await client.get("/tools")).json()
     by_name = {a["name"]: a for a in agents}
     assert {"assistant", "weather", "reports", "summarizer", "translator"} <= set(by_name)
-    assert set(by_name["assistant"]["tools"]) == {"add", "wait_long"}
+    assert set(by_name["assistant"]["tools"]) == {"add", "wait_long", "send_postcard"}
     assert by_name["weather"]["tools"] == []  # its tool is not among this test's tools
     add = next(t for t in tools if t["name"] == "add")
     assert add["source"] == "builtin"

@@ -133,3 +133,18 @@ async def test_an_app_started_again_serves_mcp_again(make_auth_app: Any, live: A
             ada = {"Authorization": f"Bearer {login(url, 'ada')}"}
             async with mcp_session(url, ada) as session:
                 assert (await ask(session, {"message": "hi"}))["answer"].endswith("hi")
+
+
+def test_serving_mcp_leaves_the_root_logger_as_it_was(make_auth_app: Any, live: Any,
+                                                      monkeypatch: Any) -> None:
+    """The MCP SDK's server configures logging when built (`basicConfig`, a rich handler
+    at INFO) in a process whose root logger has no handler: Parley's logging is its own."""
+    import logging
+
+    root = logging.getLogger()
+    monkeypatch.setattr(root, "handlers", [])  # as in a process nobody configured
+    monkeypatch.setattr(root, "level", logging.WARNING)
+    app = make_auth_app([counting], rate_limit_per_minute=0)
+    with live(app) as url:
+        assert httpx.get(f"{url}/readyz").status_code == 200
+        assert (root.handlers, root.level) == ([], logging.WARNING)

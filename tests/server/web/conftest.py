@@ -75,6 +75,8 @@ def answer(messages: list[BaseMessage]) -> AIMessage:
         return call("gate", "Let me think about it slowly.")
     if "long job" in lowered:
         return call("wait_long", "Starting the long job.", seconds=120)
+    if "postcard" in lowered:  # send_postcard waits for the user's approval
+        return call("send_postcard", "Sending a postcard.", to="Bob", text="Hi")
     if "markdown" in lowered:
         return say(MARKDOWN_ANSWER)
     return say(f"You said: {text}")

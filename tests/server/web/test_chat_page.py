@@ -387,3 +387,35 @@ def test_an_api_key_is_made_shown_once_works_and_is_revoked(
     page.locator("li.key", has_text="revoked").wait_for()
     # The secret is never shown again.
     assert secret not in page.content()
+
+
+def test_a_call_that_needs_approval_runs_once_approved_on_its_card(
+        chat_server: ChatServer, new_page: Any) -> None:
+    page = new_page()
+    sign_up(page, chat_server.url, unique("cy"))
+    send(page, "Send a postcard please")
+    card = last_answer(page).get_by_role("group", name="Approve the call to send_postcard")
+    card.wait_for()
+    assert '"to": "Bob"' in card.locator("pre").inner_text()
+    assert chat_server.probe.posted == []  # it waits: nothing ran
+    page.wait_for_selector("article.msg.assistant[aria-busy]", state="detached")
+    page.reload()  # the call still waits, from the server's checkpoint
+    wait_ready(page)
+    card = last_answer(page).get_by_role("group", name="Approve the call to send_postcard")
+    card.get_by_role("button", name="Approve").click()
+    answer = wait_answer(page, "The tool said: postcard sent to Bob")
+    assert card.get_attribute("data-decided") == "approve"
+    assert answer.locator(".tool-card").get_attribute("data-status") == "ok"
+    assert chat_server.probe.posted == ["Bob: Hi"]
+
+    # An edit the tool's schema refuses stays on the card; a good one runs.
+    send(page, "Another postcard")
+    card = last_answer(page).get_by_role("group", name="Approve the call to send_postcard")
+    card.get_by_role("button", name="Edit").click()
+    card.get_by_label("Arguments (JSON)").fill('{"text": "no address"}')
+    card.get_by_role("button", name="Run with these").click()
+    card.get_by_role("alert").get_by_text("invalid arguments for send_postcard").wait_for()
+    card.get_by_label("Arguments (JSON)").fill('{"to": "Cy", "text": "Yo"}')
+    card.get_by_role("button", name="Run with these").click()
+    wait_answer(page, "The tool said: postcard sent to Cy")
+    assert chat_server.probe.posted == ["Bob: Hi", "Cy: Yo"]

@@ -1,7 +1,11 @@
-"""An example Parley plugin: one LangChain tool, registered by an entry point."""
+"""An example Parley plugin: LangChain tools, registered by entry points. One converts
+units; the other saves a measurement to a file, so it asks for the user's approval."""
 
 from __future__ import annotations
 
+import csv
+import os
+from pathlib import Path
 from typing import Literal
 
 from langchain_core.tools import ToolException, tool
@@ -53,3 +57,23 @@ def convert_units(value: float, from_unit: str, to_unit: str) -> str:
 
 
 convert_units.handle_tool_error = True
+
+
+class MeasurementArgs(BaseModel):
+    name: str = Field(description="What was measured, e.g. 'desk width'.")
+    value: float = Field(description="The measured number.")
+    unit: str = Field(description="Its unit, e.g. cm.")
+
+
+@tool(args_schema=MeasurementArgs)
+def log_measurement(name: str, value: float, unit: str) -> str:
+    """Save a measurement to the user's measurement log (a CSV file), to look up later."""
+    log = Path(os.environ.get("PARLEY_EXAMPLE_LOG", "measurements.csv"))
+    with log.open("a", encoding="utf-8", newline="") as out:
+        csv.writer(out).writerow([name, f"{value:g}", unit])
+    return f"saved {name}: {value:g} {unit} to {log.name}"
+
+
+# It writes to the user's files, so each call waits for the user's approval (Parley's
+# tool approval reads this key; an agent's spec may still waive it).
+log_measurement.metadata = {"requires_approval": True}

@@ -97,10 +97,20 @@ export const api = {
   stream: (body, signal, lastEventId = null) => send("POST", "/chat/stream", {
     body, signal, accept: "text/event-stream", lastEventId,
   }),
-  // Tool approval (issue 19): the decision on a waiting call. The route is the one the
-  // issue names; the body follows its decisions (approve, edit, reject).
-  decide: (threadId, decision) => json("POST", `/chat/threads/${q(threadId)}/decisions`,
-    { body: decision }),
+  // The calls a thread waits on for the user's decision; null when none waits.
+  async approval(threadId) {
+    try {
+      return await json("GET", `/chat/threads/${q(threadId)}/approval`);
+    } catch (error) {
+      if (error instanceof ApiError && error.status === 404) return null;
+      throw error;
+    }
+  },
+  // Tool approval (docs/approval.md): the decision on a waiting call. The answer is the
+  // rest of the turn as a stream, or 202 while other calls of the step still wait.
+  decide: (threadId, decision, signal) => send("POST",
+    `/chat/threads/${q(threadId)}/decisions`,
+    { body: decision, signal, accept: "text/event-stream" }),
   signOut: () => fetch("/logout", {
     method: "POST",
     headers: { "Content-Type": "application/json" },

@@ -1,6 +1,6 @@
 // One conversation on screen: its earlier messages, the composer, and the turn that
 // streams from /chat/stream (docs/api.md: token, tool_start, tool_end, message, error,
-// done; approval once tool approval lands).
+// done, and approval: calls that wait for the user's decision, docs/approval.md).
 
 import { api, ApiError, SessionExpired } from "./api.js";
 import { ApprovalCard, reportAttachments, ToolCard } from "./cards.js";
@@ -227,7 +227,25 @@ export class ChatView {
     const page = await api.messages(this.threadId);
     this.showHistory([...page.messages].reverse());
     if (page.next_before) this.offerEarlier(page.next_before);
+    await this.showWaiting();
     return page;
+  }
+
+  // Calls the thread still waits on (the page was reloaded, or the turn paused
+  // elsewhere): their cards, whose decision streams the rest of the turn here.
+  async showWaiting() {
+    const approval = await api.approval(this.threadId);
+    if (!approval) return;
+    const answer = new Answer(() => this.scrollToEnd());
+    this.log.append(answer.el);
+    // The body a lost stream is asked for again with (/chat/stream wants a message; with
+    // Last-Event-ID it only names the turn).
+    const body = { message: "(decision)", agent: approval.agent, thread_id: this.threadId };
+    for (const call of approval.calls) {
+      answer.approval({ ...call, id: approval.id, thread_id: approval.thread_id },
+        (decision) => this.decide(approval, decision, answer, "", body));
+    }
+    this.scrollToEnd(true);
   }
 
   offerEarlier(before) {
@@ -342,8 +360,8 @@ export class ChatView {
       this.input.focus();
     };
     // Before any event arrives, the turn's id alone resumes it from its first event.
-    const state = { answered: false, failed: false, done: null, retry,
-      lastId: response.headers.get("X-Turn-Id") };
+    const state = { answered: false, failed: false, paused: false, done: null, retry, text,
+      body, lastId: response.headers.get("X-Turn-Id") };
     let resumes = 0;
     try {
       for (;;) {
@@ -378,14 +396,39 @@ export class ChatView {
       this.setBusy(false);
       this.events.turnEnded(key);
     }
-    if (state.done && state.answered) {
+    if (state.done && (state.answered || state.paused)) {
       const wasNew = !this.threadId;
       this.threadId = state.done.thread_id;
       if (wasNew) this.events.threadStarted(this.threadId, text);
       this.events.turnDone(this.threadId);
-      announce("Answer complete.");
+      announce(state.answered ? "Answer complete." : "A tool call waits for your approval.");
     }
     this.input.focus();
+  }
+
+  // A decision on a waiting call. Once every call of the step is decided the server
+  // streams the rest of the turn, which goes on in the same answer; until then (202) the
+  // card just shows the decision. Throws (the card shows it) when the server refuses.
+  async decide(approval, decision, answer, text, body) {
+    this.controller = new AbortController();
+    this.stoppedByUser = false;
+    this.setBusy(true);
+    let response;
+    try {
+      response = await api.decide(approval.thread_id, decision, this.controller.signal);
+    } catch (error) {
+      this.controller = null;
+      this.setBusy(false);
+      throw error;
+    }
+    if (response.status === 202) {
+      this.controller = null;
+      this.setBusy(false);
+      return;
+    }
+    answer.el.setAttribute("aria-busy", "true");
+    // Not awaited: the card shows the decision while the rest of the turn streams.
+    this.follow(response, answer, text, { ...body, thread_id: approval.thread_id });
   }
 
   // The rest of a turn whose stream was lost, or null when it cannot be had.
@@ -417,8 +460,11 @@ export class ChatView {
         answer.toolEnd(data);
         break;
       case "approval":
-        answer.approval(data, (decision) => api.decide(data.thread_id ?? this.threadId,
-          decision));
+        state.paused = true;
+        for (const call of data.calls ?? []) {
+          answer.approval({ ...call, id: data.id, thread_id: data.thread_id },
+            (decision) => this.decide(data, decision, answer, state.text, state.body));
+        }
         break;
       case "message":
         state.answered = true;
