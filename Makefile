@@ -77,7 +77,7 @@ eval: install
 # here: see their README's licence): per category, hybrid beside BM25-only and dense-only,
 # FAISS and Redis engines, with the cost. bench/results/eval-memory.{md,json}.
 LOCOMO ?= $(abspath ../shared/eval/locomo-dev)
-.PHONY: eval-memory eval-encoders fuzz
+.PHONY: eval-memory eval-encoders fuzz bench-recall
 eval-memory: install
 	$(PY) -m bench.eval_memory --data "$(LOCOMO)"
 
@@ -95,6 +95,11 @@ fuzz: install
 
 bench: install
 	$(PY) -m bench.run
+
+# Only the memory store's search at 1k, 10k and 100k memories (the "recall" rows of `make
+# bench`), printed: nothing in bench/results/ changes.
+bench-recall: install
+	$(PY) -m bench.recall
 
 # Re-resolve the hash-pinned lock after changing dependencies in pyproject.toml.
 lock: install

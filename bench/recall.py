@@ -49,11 +49,7 @@ class Sentences:
 
 
 async def memory_benchmarks(results: dict[str, Any], redis_url: str, data: Path) -> None:
-    import numpy as np
-
     from memory.embeddings import LocalEmbeddings
-    from memory.faiss_store import FaissMemory, is_exact
-    from memory.vectors import unit_vectors
 
     recall: dict[str, Any] = {}
     for precision in ("float32", "int8"):
@@ -64,31 +60,7 @@ async def memory_benchmarks(results: dict[str, Any], redis_url: str, data: Path)
             lambda i=i, e=embeddings: e.embed_array([f"where does my sister live? ({i})"]))
             for i in range(50)])
     recall["memory_turn_ms"] = await memory_turn(data / "memory-turn")
-    random = RandomEmbeddings()
-    sentences = Sentences()
-    queries = sentences.make(200, 6)
-    for size in (1_000, 10_000, 100_000):
-        store = FaissMemory(data / f"memory-{size}", random)
-        texts = sentences.make(size, 12)
-        for start in range(0, size, 2_000):
-            await store.add("bench", texts[start:start + 2_000])
-        timings = []
-        for query in queries:
-            started = time.perf_counter()
-            await store.search("bench", query, k=4)
-            timings.append((time.perf_counter() - started) * 1000)
-        recall[str(size)] = percentiles(timings)
-        index = store._load("bench").index
-        recall[str(size)]["index"] = "exact" if is_exact(index) else "8-bit"
-        if not is_exact(index):  # what the quantized index finds of the exact top 4
-            vectors = unit_vectors(random, texts)
-            hits = 0
-            for query in queries[:50]:
-                q = unit_vectors(random, [query])[0]
-                exact = {texts[n] for n in np.argsort(-(vectors @ q))[:4]}
-                found = await store.search("bench", query, k=4, mode="dense")
-                hits += len(exact & {m.record.text for m in found})
-            recall[str(size)]["recall_at_4"] = round(hits / 200, 3)
+    recall.update(await store_search(data))
     results["recall"] = recall
 
     # The checkpointer and durability Parley runs with (server/platform.py, server/runner/).
@@ -120,6 +92,45 @@ async def memory_benchmarks(results: dict[str, Any], redis_url: str, data: Path)
         await redis.aclose()
     results["redis_window"] = {"read": percentiles(reads), "turn_with_checkpoints": percentiles(
         turns)}
+
+
+async def store_search(data: Path) -> dict[str, Any]:
+    """Parley's memory store at 1k, 10k and 100k memories: a hybrid search's time (the
+    lexical index included) and, once the index is no longer exact, how much of the exact
+    top 4 a dense search finds."""
+    import numpy as np
+
+    from memory.faiss_store import FaissMemory
+    from memory.vector_index import is_exact, kind
+    from memory.vectors import unit_vectors
+
+    recall: dict[str, Any] = {}
+    random = RandomEmbeddings()
+    sentences = Sentences()
+    queries = sentences.make(200, 6)
+    for size in (1_000, 10_000, 100_000):
+        store = FaissMemory(data / f"memory-{size}", random)
+        texts = sentences.make(size, 12)
+        for start in range(0, size, 2_000):
+            await store.add("bench", texts[start:start + 2_000])
+        timings = []
+        for query in queries:
+            started = time.perf_counter()
+            await store.search("bench", query, k=4)
+            timings.append((time.perf_counter() - started) * 1000)
+        recall[str(size)] = percentiles(timings)
+        index = store._load("bench").index
+        recall[str(size)]["index"] = kind(index)
+        if not is_exact(index):  # what the compact index finds of the exact top 4
+            vectors = unit_vectors(random, texts)
+            hits = 0
+            for query in queries[:50]:
+                q = unit_vectors(random, [query])[0]
+                exact = {texts[n] for n in np.argsort(-(vectors @ q))[:4]}
+                found = await store.search("bench", query, k=4, mode="dense")
+                hits += len(exact & {m.record.text for m in found})
+            recall[str(size)]["recall_at_4"] = round(hits / 200, 3)
+    return recall
 
 
 async def memory_turn(folder: Path) -> dict[str, float]:
@@ -162,3 +173,19 @@ def _timed(fn: Any) -> float:
     fn()
     return (time.perf_counter() - started) * 1000
 
+
+
+if __name__ == "__main__":  # `make bench-recall`: this part of `make bench` alone, printed
+    import asyncio
+    import json
+    import os
+    import shutil
+    import tempfile
+
+    if hasattr(os, "sched_setaffinity") and (os.cpu_count() or 1) > 1:
+        os.sched_setaffinity(0, {1})  # the core `make bench` gives its client
+    folder = Path(tempfile.mkdtemp(prefix="parley-bench-recall-"))
+    try:
+        print(json.dumps(asyncio.run(store_search(folder)), indent=2))
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)

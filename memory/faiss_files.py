@@ -21,11 +21,13 @@ import numpy as np
 from memory.fusion import About
 from memory.lexical import LexicalIndex, indexed_text
 from memory.semantic import MemoryRecord, speaker_of
+from memory.vector_index import new_index, removable
 
 
 @dataclass
 class UserIndex:
     index: Any  # faiss.IndexIDMap2 over inner product on unit vectors = cosine
+    dead: int = 0  # the index's vectors of deleted memories (memory/vector_index.py)
     records: dict[int, MemoryRecord] = field(default_factory=dict)
     next_id: int = 1
     by_text: dict[str, int] = field(default_factory=dict)  # text -> key, to skip repeats
@@ -35,7 +37,7 @@ class UserIndex:
     journal_id: tuple[int, int] | None = None  # (device, inode); None: no journal yet
     applied: int = 0  # journal bytes replayed, always up to a line's end
     seen: int = 0  # journal bytes read; more than `applied` when the last line is unfinished
-    unsaved: bool = False  # quantized at load, not yet on disk: the next write folds
+    unsaved: bool = False  # compacted at load, not yet on disk: the next write folds
     # Words beside the vectors (rebuilt from the texts at load: no file of its own).
     lexical: LexicalIndex = field(default_factory=LexicalIndex)
     speakers: Counter[str] = field(default_factory=Counter)  # names in `speaker` metadata
@@ -77,34 +79,6 @@ def index_words(state: UserIndex, key: int, record: MemoryRecord, embedded: str 
     state.about[key] = About(record.text, record.created_at, speaker)
     if speaker:
         state.speakers[speaker] += 1
-
-
-def new_index(dim: int) -> Any:
-    """Exact inner-product search over unit vectors (= cosine), with stable ids."""
-    return faiss.IndexIDMap2(faiss.IndexFlatIP(dim))
-
-
-def is_exact(index: Any) -> bool:
-    return isinstance(faiss.downcast_index(index.index), faiss.IndexFlat)
-
-
-def quantized(index: Any) -> Any:
-    """The same vectors and ids in 8 bits per dimension: a quarter of the bytes a search
-    reads. One range for all dimensions, learnt from these vectors and widened by a fifth
-    each way, so later memories on new topics are not clipped. On one core a search over
-    100,000 memories drops from about 8 ms to about 3, and finds about 96% of the exact
-    top 4 (bench/)."""
-    flat = faiss.downcast_index(index.index)
-    vectors = flat.reconstruct_n(0, flat.ntotal)
-    ids = faiss.vector_to_array(index.id_map).astype(np.int64)
-    coder = faiss.IndexScalarQuantizer(flat.d, faiss.ScalarQuantizer.QT_8bit_uniform,
-                                       faiss.METRIC_INNER_PRODUCT)
-    coder.sq.rangestat = faiss.ScalarQuantizer.RS_minmax
-    coder.sq.rangestat_arg = 0.2
-    coder.train(vectors)
-    result = faiss.IndexIDMap2(coder)
-    result.add_with_ids(vectors, ids)
-    return result
 
 
 def folder_name(user_id: str) -> str:
@@ -167,7 +141,10 @@ def forget(state: UserIndex, key: int) -> None:
         if state.speakers[speaker] <= 0:
             del state.speakers[speaker]
     if state.other.pop(key, None) is None and state.index is not None:
-        state.index.remove_ids(np.array([key], dtype=np.int64))
+        if removable(state.index):
+            state.index.remove_ids(np.array([key], dtype=np.int64))
+        else:
+            state.dead += 1  # a tombstone, until the index is rebuilt without it
 
 
 def append_lines(path: Path, state: UserIndex, entries: Sequence[Mapping[str, Any]]

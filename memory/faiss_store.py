@@ -26,12 +26,11 @@ import base64
 import dataclasses
 import fcntl
 import json
-import logging
 import os
 import threading
 import uuid
 from collections import Counter
-from collections.abc import Hashable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -53,20 +52,18 @@ from memory.faiss_files import (
     file_id,
     folder_name,
     index_words,
-    is_exact,
     journal_entry,
     key_of,
-    new_index,
-    quantized,
     record_row,
     remove_other_generations,
     row_record,
     write_index,
     write_snapshot,
 )
-from memory.fusion import About, Fusion, SearchMode, fuse, top
+from memory.faiss_reembed import Reembedding
+from memory.faiss_search import answer
+from memory.fusion import Fusion, SearchMode
 from memory.lexical import LexicalIndex
-from memory.query_hints import QueryHints, read_hints
 from memory.semantic import (
     MemoryRecord,
     Metadata,
@@ -76,12 +73,21 @@ from memory.semantic import (
     each_time,
     model_id,
 )
+from memory.vector_index import (
+    TRAIN_AT_LEAST,
+    compact,
+    is_compact,
+    is_exact,
+    tombstones,
+    too_dead,
+    without,
+)
 from memory.vectors import unit_vectors
 
-log = logging.getLogger(__name__)
+__all__ = ["FaissMemory", "is_exact"]
 
 
-class FaissMemory:
+class FaissMemory(Reembedding):
     def __init__(self, root: Path, embeddings: LocalEmbeddings | Any, *,
                  quantize_at: int = 20_000, fusion: Fusion | None = None) -> None:
         self.root = root
@@ -91,8 +97,8 @@ class FaissMemory:
         # Users whose vectors are being re-embedded with this model, in the background.
         self._migrating: dict[str, threading.Thread] = {}
         self._dirs: dict[str, Path] = {}
-        # Past this many memories a user's index is quantized: exact search reads every
-        # vector, and at 100,000 that is 150 MB per query.
+        # Past this many memories a user's index is compact (memory/vector_index.py): exact
+        # search reads every float, and at 100,000 memories that is 150 MB per query.
         self.quantize_at = quantize_at
         self._users: dict[str, UserIndex] = {}
         self._lock = threading.Lock()  # FAISS, the copies and the files are used from threads
@@ -164,7 +170,7 @@ class FaissMemory:
             self._replay(user_id, state, tail=False)
         if state.model is None and state.index is not None:
             state.model = self.model  # a journal from before models were recorded
-        state.unsaved = self._quantize_when_large(state)
+        state.unsaved = self._compact_when_large(state)
         return state
 
     def _read_snapshot(self, user_id: str, state: UserIndex) -> None:
@@ -188,6 +194,7 @@ class FaissMemory:
             if row.get("embedded"):
                 state.embedded[key] = row["embedded"]
             index_words(state, key, record, row.get("embedded"))
+        state.dead = tombstones(state.index, state.records)
         journal = self._journal_path(user_id, state.generation)
         if not journal.exists():
             journal.touch()  # (an old snapshot may have none) so that readers have one to stat
@@ -222,10 +229,10 @@ class FaissMemory:
         state.applied += end
         return True
 
-    def _quantize_when_large(self, state: UserIndex) -> bool:
-        if (state.index is not None and state.index.ntotal >= self.quantize_at
-                and is_exact(state.index)):
-            state.index = quantized(state.index)
+    def _compact_when_large(self, state: UserIndex) -> bool:
+        if (state.index is not None and not is_compact(state.index)
+                and state.index.ntotal >= max(self.quantize_at, TRAIN_AT_LEAST)):
+            state.index = compact(state.index)  # (an exact or older 8-bit index)
             return True
         return False
 
@@ -242,7 +249,7 @@ class FaissMemory:
         state.journal_id = file_id(info)
         state.applied = state.seen = info.st_size
         self._users[user_id] = state
-        if (self._quantize_when_large(state) or state.unsaved
+        if (self._compact_when_large(state) or state.unsaved or too_dead(state.index, state.dead)
                 or state.journaled >= max(COMPACT_AT_LEAST, len(state.records) // 2)):
             self._fold(user_id, state)
         return state
@@ -255,6 +262,8 @@ class FaissMemory:
         go."""
         folder = self._dir(user_id)
         generation = state.generation + 1
+        if too_dead(state.index, state.dead):
+            state.index, state.dead = without(state.index, state.records), 0
         append_lines(self._journal_path(user_id, state.generation), state,
                       [{"op": FOLD, "generation": generation}])
         index_file = write_index(folder, state.index, generation)
@@ -326,99 +335,11 @@ class FaissMemory:
         with self._lock:
             # The copy just checked, or newer if a write came in meanwhile: no second stat.
             state = self._users.get(user_id, state)
-            pool = self.fusion.pool(k)
-            dense: list[tuple[int, float]] = []
-            index = state.index
-            misfit = False
-            if vector is not None and index is not None and index.ntotal:
-                if index.d != vector.shape[1]:  # an index older than model records
-                    state.model = None
-                    misfit = True
-                else:
-                    scores, keys = index.search(vector, min(pool, index.ntotal))
-                    dense = [(int(key), float(score))
-                             for score, key in zip(scores[0], keys[0], strict=True)
-                             if key != -1 and int(key) in state.records]
-            lexical = state.lexical.search(query, pool) if mode != "dense" else []
-            hints = read_hints(query, state.speakers, now) if mode == "hybrid" \
-                else QueryHints()
-            about: dict[Hashable, About] = {key: state.about[key]
-                                            for key, _ in (*dense, *lexical)}
-            found = fuse(dense, lexical, about, hints, mode=mode, fusion=self.fusion)
-            scored = [ScoredMemory(record=state.records[f.key], score=f.score,  # type: ignore[index]
-                                 similarity=f.similarity)
-                      for f in top(found, k, min_score)]
+            scored, misfit = answer(state, query, vector, k, min_score, mode, now,
+                                    self.fusion)
         if misfit:  # (not under self._lock, which starting it takes)
             self._start_reembedding(user_id)
         return scored
-
-    # Re-embedding after a change of model.
-    def _needs_vectors(self, state: UserIndex) -> bool:
-        """True when some memory has no vector of this model in the index (the caller holds
-        self._lock)."""
-        in_index = state.index.ntotal if state.index is not None else 0
-        return bool(state.records) and (state.model != self.model
-                                        or in_index != len(state.records))
-
-    def _start_reembedding(self, user_id: str) -> None:
-        with self._lock:
-            if user_id in self._migrating:
-                return
-            thread = threading.Thread(target=self._reembed, args=(user_id,),
-                                      name=f"reembed-{folder_name(user_id)[:8]}", daemon=True)
-            self._migrating[user_id] = thread
-        log.info("re-embedding a user's memories with %s", self.model)
-        thread.start()
-
-    def _reembed(self, user_id: str) -> None:
-        try:
-            self.reembed(user_id)
-        except Exception:
-            log.exception("re-embedding failed; the next search tries again")
-        finally:
-            with self._lock:
-                self._migrating.pop(user_id, None)
-
-    def reembed(self, user_id: str, batch: int = 64) -> int:
-        """Gives every memory of the user a vector of this model, then commits a new
-        generation whose index (and record of the model) is this model's. Embeds outside
-        the locks; memories added meanwhile are taken in by another pass. Returns how many
-        were embedded."""
-        vectors: dict[int, np.ndarray] = {}
-        while True:
-            with self._lock:
-                state = self._load(user_id)
-                if not self._needs_vectors(state):
-                    return len(vectors)
-                todo = {key: state.embedded.get(key, record.text)
-                        for key, record in state.records.items() if key not in vectors}
-                vectors.update({key: vector for key, (model, vector) in state.other.items()
-                                if model == self.model})
-            todo = {key: text for key, text in todo.items() if key not in vectors}
-            keys = list(todo)
-            for start in range(0, len(keys), batch):
-                chunk = keys[start:start + batch]
-                vectors.update(zip(chunk, self._vectors([todo[key] for key in chunk]),
-                                   strict=True))
-            with self._writing(user_id) as state:
-                if set(state.records) - set(vectors):
-                    continue  # memories came in (or were re-keyed) meanwhile: embed those
-                keys = sorted(state.records)
-                index = new_index(len(vectors[keys[0]]))
-                index.add_with_ids(np.stack([vectors[key] for key in keys]).astype(np.float32),
-                                   np.array(keys, dtype=np.int64))
-                state.index, state.model = index, self.model
-                state.other.clear()
-                self._quantize_when_large(state)
-                self._fold(user_id, state)
-                return len(vectors)
-
-    def wait_for_reembedding(self, timeout: float | None = None) -> None:
-        """Blocks until the background re-embedding threads are done (tests, shutdown)."""
-        with self._lock:
-            threads = list(self._migrating.values())
-        for thread in threads:
-            thread.join(timeout)
 
     def _delete(self, user_id: str, memory_id: str) -> bool:
         with self._lock:
@@ -440,7 +361,7 @@ class FaissMemory:
             # An empty next generation: other processes see the fold and reload.
             empty = dataclasses.replace(state, index=None, records={}, by_text={},
                                         lexical=LexicalIndex(), speakers=Counter(), about={},
-                                        embedded={}, other={}, model=self.model)
+                                        embedded={}, other={}, model=self.model, dead=0)
             self._fold(user_id, empty)
             self._users[user_id] = empty
             return len(state.records)

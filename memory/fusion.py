@@ -13,7 +13,7 @@ speaker's or a named time's memories raised by 0.1 in cosine and 2 x in BM25.
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Mapping, Sequence
+from collections.abc import Hashable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal
@@ -79,28 +79,34 @@ def _ranked(scores: Mapping[Hashable, float], about: Mapping[Hashable, About]
 
 def fuse(dense: Sequence[tuple[Hashable, float]], lexical: Sequence[tuple[Hashable, float]],
          about: Mapping[Hashable, About], hints: QueryHints, *, mode: SearchMode = "hybrid",
-         fusion: Fusion = Fusion()) -> list[Fused]:
-    """All candidates, best first. `dense` pairs are (key, cosine), `lexical` (key, BM25)."""
+         fusion: Fusion = Fusion()) -> Iterator[Fused]:
+    """All candidates, best first (made as they are read: a search reads the first few).
+    `dense` pairs are (key, cosine), `lexical` (key, BM25)."""
     similarity = dict(dense)
     if mode == "dense":
         order = _ranked(similarity, about)
-        return [Fused(key, similarity[key], similarity[key]) for key in order]
+        yield from (Fused(key, similarity[key], similarity[key]) for key in order)
+        return
     if mode == "lexical":
         lexical_scores = dict(lexical)
         top = max(lexical_scores.values(), default=1.0) or 1.0
-        return [Fused(key, lexical_scores[key] / top, similarity.get(key))
-                for key in _ranked(lexical_scores, about)]
-    boosted_dense = {key: score + fusion.hint_similarity * _matches(about[key], hints)
-                     for key, score in dense}
-    boosted_lexical = {key: score * (1.0 + fusion.hint_lexical * _matches(about[key], hints))
-                       for key, score in lexical}
+        yield from (Fused(key, lexical_scores[key] / top, similarity.get(key))
+                    for key in _ranked(lexical_scores, about))
+        return
+    boosted_dense, boosted_lexical = similarity, dict(lexical)
+    if hints:  # (most questions name no one and no time)
+        boosted_dense = {key: score + fusion.hint_similarity * _matches(about[key], hints)
+                         for key, score in dense}
+        boosted_lexical = {key: score * (1.0 + fusion.hint_lexical * _matches(about[key], hints))
+                           for key, score in lexical}
     fused: dict[Hashable, float] = {}
     for weight, scores in ((fusion.dense_weight, boosted_dense),
                            (fusion.lexical_weight, boosted_lexical)):
         for rank, key in enumerate(_ranked(scores, about)):
             fused[key] = fused.get(key, 0.0) + weight / (fusion.k + rank + 1)
     best = (fusion.dense_weight + fusion.lexical_weight) / (fusion.k + 1)
-    return [Fused(key, fused[key] / best, similarity.get(key)) for key in _ranked(fused, about)]
+    yield from (Fused(key, fused[key] / best, similarity.get(key))
+                for key in _ranked(fused, about))
 
 
 def passes(found: Fused, min_score: float) -> bool:
@@ -110,7 +116,7 @@ def passes(found: Fused, min_score: float) -> bool:
     return (found.similarity if found.similarity is not None else found.score) >= min_score
 
 
-def top(found: Sequence[Fused], k: int, min_score: float) -> list[Fused]:
+def top(found: Iterable[Fused], k: int, min_score: float) -> list[Fused]:
     """The first k that pass `min_score`."""
     kept: list[Fused] = []
     for candidate in found:

@@ -14,8 +14,9 @@ engine's) sit in a NOSTEM text field of the same index, and the user's own BM25 
 (memories, total length, document frequency per term) in a hash `<prefix>-lex:<user key>`,
 kept by Lua scripts that add or delete a memory and its counts in one step. RediSearch finds
 the memories sharing a term with the question (its own BM25 picks the best `pool` of them);
-they are rescored with the user's statistics by the formula the FAISS engine uses and fused
-by memory/fusion.py, so both engines rank the same data alike.
+they are rescored with the user's statistics by the formula the FAISS engine uses (the
+scripts and the rescoring: memory/redis_lexical.py) and fused by memory/fusion.py, so
+both engines rank the same data alike.
 """
 
 from __future__ import annotations
@@ -24,7 +25,6 @@ import asyncio
 import hashlib
 import json
 import re
-from collections import Counter
 from collections.abc import Hashable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -38,8 +38,9 @@ from redis.commands.search.query import Query
 from redis.exceptions import ResponseError
 
 from memory.fusion import About, Fusion, SearchMode, fuse, top
-from memory.lexical import bm25, idf, indexed_text
+from memory.lexical import indexed_text
 from memory.query_hints import QueryHints, read_hints
+from memory.redis_lexical import ADD, DELETE, rescored
 from memory.semantic import (
     MemoryRecord,
     Metadata,
@@ -56,22 +57,6 @@ from memory.vectors import unit_vectors
 _ID = re.compile(r"[0-9a-f]{32}")
 _FIELDS = ("text", "metadata", "created")
 
-# Adds a memory and counts its terms, unless it is there already (another replica stored
-# the same text first): KEYS memory, statistics, speakers, models; ARGV the number of field
-# pairs, the pairs, the memory's length in terms, its speaker ("" for none), its model, its
-# distinct terms.
-_ADD = """
-if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
-local n = tonumber(ARGV[1])
-redis.call('HSET', KEYS[1], unpack(ARGV, 2, 1 + 2 * n))
-redis.call('HINCRBY', KEYS[2], '#docs', 1)
-redis.call('HINCRBY', KEYS[2], '#length', tonumber(ARGV[2 + 2 * n]))
-local speaker = ARGV[3 + 2 * n]
-if speaker ~= '' then redis.call('HINCRBY', KEYS[3], speaker, 1) end
-redis.call('HINCRBY', KEYS[4], ARGV[4 + 2 * n], 1)
-for i = 5 + 2 * n, #ARGV do redis.call('HINCRBY', KEYS[2], ARGV[i], 1) end
-return 1
-"""
 # Gives a memory another model's vector, if it is still there: KEYS memory, models;
 # ARGV the model, the vector.
 _REEMBED = """
@@ -80,30 +65,6 @@ if not old then return 0 end
 redis.call('HSET', KEYS[1], 'vec', ARGV[2], 'model', ARGV[1])
 if redis.call('HINCRBY', KEYS[2], old, -1) <= 0 then redis.call('HDEL', KEYS[2], old) end
 redis.call('HINCRBY', KEYS[2], ARGV[1], 1)
-return 1
-"""
-# Deletes a memory and uncounts its terms: KEYS memory, statistics, speakers, models.
-_DELETE = """
-if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
-local got = redis.call('HMGET', KEYS[1], 'terms', 'speaker', 'model')
-local seen, length = {}, 0
-for word in string.gmatch(got[1] or '', '%S+') do
-  length = length + 1
-  if not seen[word] then
-    seen[word] = true
-    if redis.call('HINCRBY', KEYS[2], word, -1) <= 0 then redis.call('HDEL', KEYS[2], word) end
-  end
-end
-redis.call('HINCRBY', KEYS[2], '#docs', -1)
-redis.call('HINCRBY', KEYS[2], '#length', -length)
-if got[3] then
-  if redis.call('HINCRBY', KEYS[4], got[3], -1) <= 0 then redis.call('HDEL', KEYS[4], got[3]) end
-end
-local speaker = got[2]
-if speaker and speaker ~= '' then
-  if redis.call('HINCRBY', KEYS[3], speaker, -1) <= 0 then redis.call('HDEL', KEYS[3], speaker) end
-end
-redis.call('DEL', KEYS[1])
 return 1
 """
 
@@ -150,8 +111,8 @@ class RedisVectorMemory:
         self.algorithm = algorithm
         self.fusion = fusion or Fusion()
         self.model = model_id(embeddings)
-        self._add_script = redis.register_script(_ADD)
-        self._delete_script = redis.register_script(_DELETE)
+        self._add_script = redis.register_script(ADD)
+        self._delete_script = redis.register_script(DELETE)
         self._reembed_script = redis.register_script(_REEMBED)
         self._reembedding: dict[str, asyncio.Task[int]] = {}  # user key -> background task
 
@@ -390,24 +351,8 @@ class RedisVectorMemory:
         result, stats = await asyncio.gather(
             self.redis.ft(self.index_name).search(q),
             self.redis.hmget(self._stats_key(user), ["#docs", "#length", *wanted]))
-        docs = int(stats[0] or 0)
-        if not docs:
-            return []
-        average = int(stats[1] or 0) / docs
-        weights = {t: idf(docs, int(df or 0)) for t, df in zip(wanted, stats[2:], strict=True)}
-        scored: list[tuple[str, tuple[MemoryRecord, float]]] = []
-        for doc in result.docs:
-            counts = Counter(_text(doc.terms).split())
-            length = np.array(sum(counts.values()), np.float32)
-            # In float32 and in the query's term order, as the FAISS engine adds them up.
-            score = np.zeros((), np.float32)
-            for t in wanted:
-                if counts.get(t):
-                    score += bm25(np.array(counts[t], np.float32), length, average, weights[t])
-            if score > 0:
-                scored.append((doc.id, (self._from_doc(doc), float(score))))
-        scored.sort(key=lambda item: -item[1][1])
-        return scored
+        return [(doc.id, (self._from_doc(doc), score))
+                for doc, score in rescored(result.docs, wanted, stats)]
 
     async def list(self, user_id: str, *, limit: int = 100,
                    offset: int = 0) -> list[MemoryRecord]:

@@ -114,7 +114,7 @@ async def test_adds_append_to_a_journal_that_folds_into_snapshots(
 
 
 
-async def test_a_large_memory_is_quantized_and_still_works(tmp_path: Path) -> None:
+async def test_a_large_memory_is_compacted_and_still_works(tmp_path: Path) -> None:
     import faiss
 
     from memory.embeddings import make_embeddings
@@ -129,12 +129,12 @@ async def test_a_large_memory_is_quantized_and_still_works(tmp_path: Path) -> No
     await memory.add("ada", texts[49:])
     index = memory._load("ada").index
     assert not is_exact(index)
-    assert isinstance(faiss.downcast_index(index.index), faiss.IndexScalarQuantizer)
+    assert isinstance(faiss.downcast_index(index.index), faiss.IndexRefine)
     found = await memory.search("ada", texts[55], k=1)
     assert found[0].record.text == texts[55] and found[0].score > 0.95
     assert await memory.delete("ada", added[3].id)
     await memory.add("ada", ["a brand new note about herons"])
-    # A new instance loads the quantized snapshot and replays the journal into it.
+    # A new instance loads the compact snapshot and replays the journal into it.
     again = FaissMemory(tmp_path, hashing, quantize_at=50)
     assert not is_exact(again._load("ada").index)
     assert len(await again.list("ada", limit=100)) == 60

@@ -48,3 +48,52 @@ def test_a_question_names_speakers_and_times() -> None:
     assert ago is not None and ago.contains(datetime(2024, 9, 13, tzinfo=UTC))
     # "may" as a verb is not a month; a name must be whole words.
     assert not read_hints("May I ask about Carol?", ["Caroline"], now)
+
+
+def test_common_words_only_add_to_what_rarer_words_found(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """Past COMMON memories, a word in more than a tenth of them chooses no candidates, and
+    candidates that cannot reach the k-th best are not looked up in its postings: the
+    result is still the best k of the memories holding a rarer word, scored with every
+    word of the question."""
+    import random
+
+    import numpy as np
+
+    import memory.lexical as lexical
+
+    monkeypatch.setattr(lexical, "COMMON", 20)
+    rng = random.Random(5)
+    vocab = [f"w{i}" for i in range(200)]
+    weights = [1 / (i + 1) for i in range(200)]
+    docs = {key: " ".join(rng.choices(vocab, weights, k=rng.randint(3, 14)))
+            for key in range(600)}
+    index = LexicalIndex()
+    for key, text in docs.items():
+        index.add(key, text)
+    for key in rng.sample(sorted(docs), 60):
+        index.remove(key)
+        del docs[key]
+    n, avg, _ = index.stats([])
+    for _ in range(40):
+        query = list(dict.fromkeys(terms(" ".join(rng.choices(vocab, weights, k=5)))))
+        df = {t: sum(t in terms(d) for d in docs.values()) for t in query}
+        rare = [t for t in query if 0 < df[t] <= max(20, n // 10)]
+        if not rare:
+            continue
+        expected = []
+        for key, text in docs.items():
+            words = terms(text)
+            if not set(rare) & set(words):
+                continue
+            score = np.zeros((), np.float32)
+            for t in [*rare, *(t for t in query if t not in rare)]:  # the index's order
+                if words.count(t):
+                    score += lexical.bm25(np.array(words.count(t), np.float32),
+                                          np.array(len(words), np.float32), avg,
+                                          lexical.idf(n, df[t]))
+            expected.append((-float(score), key))
+        for k in (1, 4, 16):
+            best = sorted(expected)[:k]
+            found = index.search_terms(query, k)
+            assert [round(s, 4) for _, s in found] == [round(-s, 4) for s, _ in best]
+            assert [key for key, _ in found] == [key for _, key in best]  # ties by key
