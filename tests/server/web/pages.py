@@ -3,6 +3,7 @@ login page, send a message, wait for the answer, open a view."""
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 PASSWORD = "a long enough password"
@@ -55,3 +56,14 @@ def api_json(page: Any, path: str) -> Any:
                                 .rstrip("/") + path)
     assert response.ok, f"{path}: {response.status} {response.text()}"
     return response.json()
+
+
+def eventually(check: Any, what: str, *, tries: int = 100) -> Any:
+    """History applies turns and deletions from the turn stream, a moment after the API
+    answered: ask again until it has (bounded; the answer is asserted, not the time)."""
+    for _ in range(tries):
+        result = check()
+        if result:
+            return result
+        time.sleep(0.1)
+    raise AssertionError(f"never happened: {what}")
