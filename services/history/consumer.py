@@ -145,18 +145,22 @@ async def run_consumer(redis: Redis, ctx: HistoryContext, stop: asyncio.Event, *
     ends the loop between commands, without cancelling one midway. A `sole_reader` (the
     embedded shape, whose Redis no other process reads) takes every pending entry at start:
     they are its own crashed predecessor's, and nobody else would store them."""
-    await ensure_group(redis, ctx)
-    if sole_reader:
-        while await consume_once(redis, ctx, claim_idle_ms=0) >= ctx.settings.batch:
-            pass
     # Pending entries exist only after a crash or a failed step, and a dead consumer's
     # entries become claimable after `claim_idle_ms`: look for them at start, after a
     # failure and every half `claim_idle_ms`, not on every read (two round trips a turn).
+    # The start-up steps run inside the loop, so a passing failure there is retried too.
+    grouped = False
+    draining = sole_reader
     recover_at = 0.0
     while not stop.is_set():
-        recover = time.monotonic() >= recover_at
+        recover = draining or time.monotonic() >= recover_at
         try:
-            handled = await consume_once(redis, ctx, recover=recover)
+            if not grouped:
+                await ensure_group(redis, ctx)
+                grouped = True
+            handled = await consume_once(redis, ctx, recover=recover,
+                                         claim_idle_ms=0 if draining else None)
+            draining = draining and handled >= ctx.settings.batch
             if recover:
                 recover_at = time.monotonic() + ctx.settings.claim_idle_ms / 2000
             if 0 < handled < ctx.settings.batch and ctx.settings.linger_ms > 0:

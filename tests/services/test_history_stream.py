@@ -129,6 +129,35 @@ async def test_a_failed_store_is_retried_by_the_running_consumer(
     assert (await redis.xpending(ctx.settings.stream, ctx.settings.group))["pending"] == 0
 
 
+async def test_a_failure_while_taking_a_predecessor_s_entries_is_retried(
+        stream_ctx, monkeypatch: pytest.MonkeyPatch) -> None:
+    from services.history import consumer
+
+    redis, ctx = stream_ctx
+    ctx.settings = ctx.settings.model_copy(update={"claim_idle_ms": 600_000})
+    await consumer.ensure_group(redis, ctx)
+    await publish_turn(redis, turn("ada", "t", "left", "by the crash"))
+    s = ctx.settings
+    await redis.xreadgroup(s.group, "host-4242", {s.stream: ">"}, count=10)
+    real_store = consumer._store
+    failures: list[list[TurnRecord]] = []
+
+    def flaky_store(ctx: HistoryContext, events: list[TurnRecord]) -> None:
+        if not failures:
+            failures.append(events)
+            raise RuntimeError("database unavailable")
+        real_store(ctx, events)
+
+    monkeypatch.setattr(consumer, "_store", flaky_store)
+    async with consumer.consumer_running(s.redis_url or "", ctx, sole_reader=True):
+        contents = await wait_for_contents(ctx, "ada", 2)
+        await publish_turn(redis, turn("ada", "t", "and later", "still stored"))
+        contents = await wait_for_contents(ctx, "ada", 4)
+    # The consumer outlived the failure at start: the crashed turn and a new one stored.
+    assert failures and contents == ["left", "by the crash", "and later", "still stored"]
+    assert (await redis.xpending(s.stream, s.group))["pending"] == 0
+
+
 async def test_a_read_of_many_turns_is_stored_in_a_few_statements(stream_ctx) -> None:
     from sqlalchemy import event, select
 
