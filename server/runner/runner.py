@@ -10,6 +10,7 @@ stored and reported done, or reported failed and not stored.
 
 from __future__ import annotations
 
+import logging
 import time
 import uuid
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Sequence
@@ -49,6 +50,8 @@ QUIET_MODES: list[StreamMode] = ["custom", "updates"]  # no per-token events: ch
 # The nodes whose messages make up the turn as history keeps it.
 _TURN_NODES = ("agent", "approve", "tools", "step_limit")
 _INTERRUPT = "__interrupt__"
+
+log = logging.getLogger(__name__)
 
 
 # Told of a kept thread's run that paused at interrupts (tool approval schedules its expiry).
@@ -132,7 +135,13 @@ class Runner:
                 # the run that resumes it publishes the rest.
                 await self.publish(ctx, turn)
             if self.paused is not None and ctx.persist and interrupts is not None:
-                await self.paused(ctx, interrupts)
+                try:
+                    await self.paused(ctx, interrupts)
+                except Exception:
+                    # The pause is checkpointed and shown all the same; only its expiry
+                    # is missing, and a decision still resumes it.
+                    log.exception("turn %s: could not schedule its approval's expiry",
+                                  ctx.turn_id)
             outcome = "ok" if interrupts is None else "interrupted"
         except Exception as exc:
             failure = classify(exc, turn_id=ctx.turn_id)

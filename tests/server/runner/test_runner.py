@@ -104,6 +104,21 @@ async def test_a_finished_turn_is_published_after_its_checkpoint() -> None:
     assert published == [(CTX, ["human", "ai", "tool", "ai"])]
 
 
+async def test_a_pause_is_reported_even_when_its_expiry_cannot_be_kept() -> None:
+    from graphs.deps import ApprovalDeps
+    from server.runner import Interrupted
+
+    async def no_expiry(ctx: TurnContext, interrupts: Sequence[Any]) -> None:
+        raise ConnectionError("Redis is restarting")
+
+    compiled = graph([call("add", a=2, b=3)], approval=ApprovalDeps(gated=frozenset({"add"})))
+    events = await run(Runner(paused=no_expiry), compiled)
+    # The pause is checkpointed, so the turn is paused, not failed.
+    assert kinds(events)[-3:] == ["Interrupted", "Usage", "Done"]
+    assert isinstance(events[-3], Interrupted) and not any(
+        isinstance(e, Failed) for e in events)
+
+
 async def test_a_model_failure_names_the_model_without_its_address() -> None:
     def down(_messages: Any) -> Any:
         raise ConnectionError("cannot connect to http://10.1.2.3:11434/v1 (model-host:8080)")
