@@ -8,9 +8,21 @@ import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TypeVar
+from typing import Any, TypeVar
 
-from sqlalchemy import BigInteger, Table, bindparam, delete, func, insert, select, tuple_, update
+from sqlalchemy import (
+    BigInteger,
+    ColumnElement,
+    Table,
+    and_,
+    bindparam,
+    delete,
+    func,
+    insert,
+    select,
+    tuple_,
+    update,
+)
 from sqlalchemy.orm import Session
 
 from services.history.models import Message, Thread, utcnow
@@ -100,8 +112,8 @@ def store_turns(*, session: Session, turns: Sequence[Turn]) -> list[tuple[int, i
     db = session.connection()
     if new_threads:
         db.execute(_INSERT_THREADS, list(new_threads.values()))
-    for chunk in _chunks(list(grown), width=2):
-        db.execute(_TOUCH_THREADS, {"keys": chunk, "now": now})
+    for chunk in _chunks(list(grown), width=4):
+        db.execute(_TOUCH_THREADS, {**_pairs(chunk), "now": now})
     if rows:
         db.execute(_INSERT_MESSAGES, rows)
     return counts
@@ -111,13 +123,26 @@ def store_turns(*, session: Session, turns: Sequence[Turn]) -> list[tuple[int, i
 # per-call statement building, about half of a one-turn store's CPU (measured).
 _threads: Table = Thread.__table__  # type: ignore[assignment]
 _messages: Table = Message.__table__  # type: ignore[assignment]
-_STORED_IDS = select(_messages.c.user_id, _messages.c.id).where(
-    tuple_(_messages.c.user_id, _messages.c.id).in_(bindparam("keys", expanding=True)))
-_KNOWN_THREADS = select(_threads.c.user_id, _threads.c.id).where(
-    tuple_(_threads.c.user_id, _threads.c.id).in_(bindparam("keys", expanding=True)))
-_TOUCH_THREADS = update(_threads).where(
-    tuple_(_threads.c.user_id, _threads.c.id).in_(bindparam("keys", expanding=True))
-).values(updated_at=bindparam("now"))
+
+
+def _pairs_in(table: Table) -> ColumnElement[bool]:
+    """(user_id, id) among the `keys` pairs. The users and ids also go as plain IN lists:
+    SQLite answers the pair list alone by scanning the whole index, a cost that grows with
+    every row stored, and with them it searches the index for each pair."""
+    return and_(table.c.user_id.in_(bindparam("users", expanding=True)),
+                table.c.id.in_(bindparam("ids", expanding=True)),
+                tuple_(table.c.user_id, table.c.id).in_(bindparam("keys", expanding=True)))
+
+
+def _pairs(keys: list[tuple[str, str]]) -> dict[str, list[Any]]:
+    return {"users": list({user for user, _ in keys}), "ids": list({id_ for _, id_ in keys}),
+            "keys": keys}
+
+
+_STORED_IDS = select(_messages.c.user_id, _messages.c.id).where(_pairs_in(_messages))
+_KNOWN_THREADS = select(_threads.c.user_id, _threads.c.id).where(_pairs_in(_threads))
+_TOUCH_THREADS = update(_threads).where(_pairs_in(_threads)).values(
+    updated_at=bindparam("now"))
 _INSERT_THREADS = insert(_threads)
 _INSERT_MESSAGES = insert(_messages)
 _IN_PARAMETERS = 500  # bound parameters per IN list, well under every database's limit
@@ -133,14 +158,14 @@ def _chunks(items: list[T], width: int = 1) -> Iterator[list[T]]:
 def _stored_ids(session: Session, keys: list[tuple[str, str]]) -> set[tuple[str, str]]:
     """Which (user_id, message id) pairs are stored: ids are unique per user only."""
     db = session.connection()
-    return {(user_id, message_id) for chunk in _chunks(keys, width=2)
-            for user_id, message_id in db.execute(_STORED_IDS, {"keys": chunk})}
+    return {(user_id, message_id) for chunk in _chunks(keys, width=4)
+            for user_id, message_id in db.execute(_STORED_IDS, _pairs(chunk))}
 
 
 def _known_threads(session: Session, keys: list[tuple[str, str]]) -> set[tuple[str, str]]:
     db = session.connection()
-    return {(user_id, thread_id) for chunk in _chunks(keys, width=2)
-            for user_id, thread_id in db.execute(_KNOWN_THREADS, {"keys": chunk})}
+    return {(user_id, thread_id) for chunk in _chunks(keys, width=4)
+            for user_id, thread_id in db.execute(_KNOWN_THREADS, _pairs(chunk))}
 
 
 def _naive_utc(moment: datetime) -> datetime:

@@ -93,3 +93,31 @@ def test_a_read_of_many_users_ids_takes_one_lookup_per_in_list(
         assert crud.store_turns(session=session, turns=turns) == [(2, 0)] * 300
         session.commit()
         assert crud.store_turns(session=session, turns=turns) == [(0, 2)] * 300
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_stored_ids_are_looked_up_through_the_index(history_ctx: HistoryContext) -> None:
+    """Every turn stored asks which of its ids and threads are stored already: on SQLite
+    (whose plans are fixed by rule, not by statistics) that must be an index search, not a
+    scan whose cost grows with every message ever stored."""
+    plans: list[str] = []
+
+    def explain(conn, _cursor, statement, parameters, _context, _many) -> None:  # type: ignore[no-untyped-def]
+        if statement.lstrip().upper().startswith("SELECT"):
+            rows = conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {statement}", parameters)
+            plans.extend(str(row[-1]) for row in rows)
+
+    with history_ctx.sessions() as session:
+        crud.store_messages(session=session, user_id="ada", thread_id="t", agent="assistant",
+                            messages=[MessageIn(**message("user", "hello", "m1"))])
+        session.commit()
+    event.listen(history_ctx.engine, "before_cursor_execute", explain)
+    try:
+        with history_ctx.sessions() as session:
+            crud.store_turns(session=session, turns=[
+                crud.Turn("ada", "t", "assistant", [MessageIn(**message("user", "again", "m2"))]),
+                crud.Turn("bob", "t", "assistant", [MessageIn(**message("user", "bob", "m1"))])])
+            session.commit()
+    finally:
+        event.remove(history_ctx.engine, "before_cursor_execute", explain)
+    assert plans and not [p for p in plans if p.startswith(("SCAN messages", "SCAN threads"))]
