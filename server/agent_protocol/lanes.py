@@ -77,6 +77,11 @@ class Lanes:
     async def release(self, lane: str, run_id: str) -> bool:
         return bool(await self._release(keys=[self._busy(lane)], args=[run_id]))
 
+    async def queue_release(self, pipe: Any, lane: str, run_id: str) -> None:
+        """`release` on the caller's pipeline, sent with its other writes (queuing a
+        script on a pipeline is a coroutine in redis-py's asyncio client)."""
+        await self._release(keys=[self._busy(lane)], args=[run_id], client=pipe)
+
     async def refresh(self, held: dict[str, str]) -> None:
         """Extend the leases `held` maps (lane -> run)."""
         if held:

@@ -106,9 +106,13 @@ class RunManager:
                         await self.live.cancel(other, request.multitask_strategy)
                 await self.lanes.enqueue(lane, run_id)
         stamp = now_iso()
+        # A run that holds its thread and waits for no clock starts at once: its record
+        # says so from the start, a round trip fewer than a pending run's.
+        at_once = (lane is None or holds) and request.after_seconds <= 0
         record = RunRecord(run_id=run_id, thread_id=request.thread_id,
                            assistant_id=request.assistant_id, owner=request.owner,
-                           created_at=stamp, updated_at=stamp, status="pending",
+                           created_at=stamp, updated_at=stamp,
+                           status="running" if at_once else "pending",
                            metadata=request.metadata,
                            multitask_strategy=request.multitask_strategy,
                            kwargs=request.kwargs)
@@ -121,7 +125,7 @@ class RunManager:
                                        status="busy", run_started=True)
             run = await self.live.begin(
                 run_id, request.owner, lambda live_run: self._produce(live_run, request,
-                                                                      holds),
+                                                                      holds, at_once),
                 on_disconnect=request.on_disconnect, grace=request.grace,
                 kept=request.kept, pipe=pipe)
             await pipe.execute()
@@ -133,7 +137,8 @@ class RunManager:
             raise
         return record, run
 
-    async def _produce(self, run: LiveRun, request: RunRequest, holds: bool) -> None:
+    async def _produce(self, run: LiveRun, request: RunRequest, holds: bool,
+                       running: bool = False) -> None:
         lane = request.lane
         frames = Frames(request.stream_modes, run.log.append, thread_id=request.thread_id)
         frames.start(run.run_id)
@@ -148,7 +153,8 @@ class RunManager:
                 await self._wait_turn(lane, run.run_id)
                 holds = True
                 self._held[lane] = run.run_id
-            await self._set_status(request, run.run_id, "running", "busy")
+            if not running:
+                await self._set_status(request, run.run_id, "running", "busy")
             if lane is not None and getattr(self.checkpointer, "keep", 1) > 1:
                 head = await self.checkpointer.alatest_id(
                     thread_config(request.owner, request.thread_id or ""))
@@ -166,19 +172,23 @@ class RunManager:
             frames.error(Failed("internal", f"The run failed ({type(exc).__name__})."))
         finally:
             run.result = frames.result()
+            # The run's end in one round trip: its status, the thread let go, and the
+            # replicas told so (queued runs wake on "freed").
+            pipe = self.store.redis.pipeline(transaction=False)
+            if not forget:
+                # A run that never held the thread (cancelled in the queue) leaves its
+                # status to the run that does.
+                self._queue_status(pipe, request, run.run_id, status,
+                                   thread_status if holds or lane is None else None)
             if lane is not None and holds:
                 self._held.pop(lane, None)
-                await self.lanes.release(lane, run.run_id)
-                await self.live.bus.publish("freed", lane=lane)
+                await self.lanes.queue_release(pipe, lane, run.run_id)
+                self.live.bus.queue_publish(pipe, "freed", lane=lane)
+            await pipe.execute()
             if forget:
                 record = await self.store.get_run(request.owner, run.run_id)
                 if record is not None:
                     await self.store.delete_run(request.owner, record)
-            else:
-                # A run that never held the thread (cancelled in the queue) leaves its
-                # status to the run that does.
-                await self._set_status(request, run.run_id, status,
-                                       thread_status if holds or lane is None else None)
             frames.end()
             await self.live.bus.publish("done", run_id=run.run_id)
 
@@ -217,10 +227,14 @@ class RunManager:
     async def _set_status(self, request: RunRequest, run_id: str, status: RunStatus,
                           thread_status: ThreadStatus | None) -> None:
         pipe = self.store.redis.pipeline(transaction=False)
+        self._queue_status(pipe, request, run_id, status, thread_status)
+        await pipe.execute()
+
+    def _queue_status(self, pipe: Any, request: RunRequest, run_id: str, status: RunStatus,
+                      thread_status: ThreadStatus | None) -> None:
         self.store.set_run_status(pipe, run_id, status)
         if request.thread_id is not None and thread_status is not None:
             self.store.queue_status(pipe, request.owner, request.thread_id, thread_status)
-        await pipe.execute()
 
     async def _wait_turn(self, lane: str, run_id: str) -> None:
         """Until this run holds the thread: woken when a run lets a thread go, and every

@@ -36,6 +36,14 @@ class Bus:
             return
         await self.redis.publish(self.channel, json.dumps(message))
 
+    def queue_publish(self, pipe: Any, kind: str, **fields: Any) -> None:
+        """`publish` on the caller's pipeline of the same Redis, sent with its writes."""
+        message = {"kind": kind, **fields}
+        if self.redis is None:
+            self._dispatch(message)
+            return
+        pipe.publish(self.channel, json.dumps(message))
+
     async def start(self) -> None:
         if self.redis is not None and self._task is None:
             self._task = asyncio.create_task(self._listen())
