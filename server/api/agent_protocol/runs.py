@@ -121,9 +121,9 @@ async def _run_request(body: RunCreate, *, protocol: AgentProtocol, platform: Pl
     return RunRequest(
         owner=owner, agent=agent, assistant_id=assistant_id(name),
         thread_id=thread.thread_id if thread else None, messages=_messages(body, settings),
-        # runs/wait (not kept) answers the last state only: token modes would format
-        # every token for a stream nobody reads.
-        options=options, stream_modes=tuple(body.modes) if kept else ("values",),
+        # runs/wait (not kept) answers the last state only: the modes a client names would
+        # format every token and every step's state for a stream nobody reads.
+        options=options, stream_modes=tuple(body.modes) if kept else (),
         multitask_strategy=body.multitask_strategy,
         on_disconnect=body.on_disconnect, grace=settings.resume_grace_seconds,
         after_seconds=body.after_seconds, kept=kept, profile=profile,
