@@ -79,3 +79,30 @@ async def test_bad_keys_and_bad_requests_say_what_is_wrong(client: httpx.AsyncCl
     assert no_name.status_code == 422 and "name" in no_name.text
     no_key = await client.post("/auth/api-keys/exchange", headers=bearer(tokens))
     assert no_key.status_code == 401
+
+
+async def test_a_key_used_by_many_requests_at_once_is_never_refused(
+        client: httpx.AsyncClient, ctx: AuthContext) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from sqlalchemy import update
+
+    from services.auth import crud
+
+    tokens = await register_and_login(client, "ada")
+    key = (await make_key(client, tokens))["key"]
+
+    def use() -> str:
+        with ctx.sessions() as session:
+            return crud.user_of_api_key(session=session, secret=key).username
+
+    for _ in range(5):
+        with ctx.sessions() as session:  # long unused: every request may note the use
+            session.execute(update(ApiKey).values(last_used_at=None))
+            session.commit()
+        with ThreadPoolExecutor(8) as pool:
+            users = list(pool.map(lambda _: use(), range(16)))
+        assert users == ["ada"] * 16
+    with ctx.sessions() as session:
+        [stored] = session.scalars(select(ApiKey)).all()
+    assert stored.last_used_at is not None
