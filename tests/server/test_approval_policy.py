@@ -1,5 +1,5 @@
-"""Which calls wait for approval: the tool's metadata (plugins' requires_approval, MCP
-entries' require_approval), refined by the agent's spec."""
+"""Which calls wait for approval: the tool's metadata (`requires_approval`, set by plugins
+and for the tools of MCP entries with `require_approval`), refined by the agent's spec."""
 
 from __future__ import annotations
 
@@ -29,7 +29,7 @@ def tools() -> list[BaseTool]:
         return x
 
     plugin.metadata = {"requires_approval": True}
-    from_mcp.metadata = {"mcp_server": "files", "require_approval": True}
+    from_mcp.metadata = {"mcp_server": "files", "requires_approval": True}
     return [plain, plugin, from_mcp]
 
 
