@@ -58,8 +58,10 @@ class DecisionsIn(DecisionIn):
     decision: Kind | None = None  # type: ignore[assignment]
     decisions: list[DecisionIn] | None = Field(default=None, max_length=100)
 
+    # Not `_complete`: pydantic keeps validators by name, so reusing it would replace
+    # DecisionIn's, and a single decision's own checks would not run.
     @model_validator(mode="after")
-    def _complete(self) -> DecisionsIn:
+    def _one_or_many(self) -> DecisionsIn:
         if (self.decision is None) == (self.decisions is None):
             raise ValueError("send `decision` (one call) or `decisions` (a list), not "
                              "both or neither")
@@ -68,8 +70,9 @@ class DecisionsIn(DecisionIn):
     def items(self) -> list[DecisionIn]:
         if self.decisions is not None:
             return list(self.decisions)
-        return [DecisionIn.model_validate(self.model_dump(
-            include={"call_id", "decision", "args", "reason", "message", "always_allow"}))]
+        # Checked already, when this body was parsed (DecisionIn's validator ran on it).
+        return [DecisionIn.model_construct(**self.model_dump(
+            include=set(DecisionIn.model_fields)))]
 
 
 def resume_items(body: DecisionsIn, pending: Pending, tools: Mapping[str, BaseTool],
