@@ -24,10 +24,9 @@ from pydantic import BaseModel
 from graphs.context import TurnContext
 from server.api import deps
 from server.api.chat import (
-    THREAD_ID,
-    THREAD_ID_RULE,
     ChatResponse,
     answer_whole,
+    check_thread_id,
     stream_turn,
     streamed_turn,
 )
@@ -53,8 +52,7 @@ class AlwaysAllowed(BaseModel):
 
 
 async def _pending(platform: Platform, user_id: str, thread_id: str) -> Pending:
-    if not THREAD_ID.fullmatch(thread_id):
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, THREAD_ID_RULE)
+    check_thread_id(thread_id)
     pending = await find_pending(platform.checkpointer, user_id, thread_id)
     if pending is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND,
@@ -92,7 +90,7 @@ async def decide(thread_id: str, body: DecisionsIn, request: Request, platform: 
     store = platform.approvals
     ttl = settings.approval_timeout_seconds
     try:
-        decided, always = resume_items(body, pending, {t.tool.name: t.tool for t in agent.tools},
+        decided, always = resume_items(body, pending, agent.tools_by_name,
                                        await store.partial(user.user_id, pending.id))
     except Refused as exc:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from exc

@@ -11,7 +11,6 @@ from sse_starlette.sse import EventSourceResponse
 
 from server.agent_protocol.assistants import assistant_id
 from server.agent_protocol.store import ThreadRecord
-from server.api.chat import THREAD_ID, THREAD_ID_RULE
 from server.live import Frame
 from server.platform import Agent, Platform
 
@@ -36,11 +35,6 @@ def assistant_body(name: str, agent: Agent) -> dict[str, Any]:
             "description": agent.spec.description, "config": {}, "context": {},
             "metadata": {"created_by": "system"}, "version": 1, "created_at": CREATED,
             "updated_at": CREATED}
-
-
-def check_thread_id(thread_id: str) -> None:
-    if not THREAD_ID.fullmatch(thread_id):
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, THREAD_ID_RULE)
 
 
 def no_thread(thread_id: str) -> HTTPException:

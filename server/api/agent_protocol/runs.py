@@ -22,9 +22,10 @@ from server.agent_protocol.serde import dumps
 from server.agent_protocol.service import AgentProtocol
 from server.agent_protocol.state import latest_values
 from server.agent_protocol.store import ACTIVE, RunRecord, ThreadRecord
-from server.api.agent_protocol.common import check_thread_id, find_agent, sse_response
+from server.api.agent_protocol.common import find_agent, sse_response
 from server.api.agent_protocol.schemas import RunCreate
 from server.api.agent_protocol.threads import caller_thread
+from server.api.chat import check_thread_id
 from server.api.deps import (
     Admitted,
     CurrentUser,
@@ -144,7 +145,7 @@ async def _check_decisions(platform: Platform, owner: str, thread_id: str, resum
     if pending is None:
         return
     try:
-        check_resume(resume, pending, {t.tool.name: t.tool for t in agent.tools})
+        check_resume(resume, pending, agent.tools_by_name)
     except Refused as exc:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from exc
     if not await platform.approvals.claim(owner, pending.id, DECISION_CLAIM_SECONDS):
