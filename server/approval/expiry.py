@@ -16,6 +16,7 @@ from typing import Any
 from langgraph.types import Command
 
 from graphs.context import TurnContext
+from server.approval.claims import Taken, bound, take
 from server.approval.pending import find_pending, from_interrupts
 from server.approval.store import ApprovalStore
 from server.platform import Platform
@@ -46,15 +47,22 @@ async def expire_due(platform: Platform, runner: Runner, now: float | None = Non
         agent = platform.agents.get(pending.agent) if pending is not None else None
         if pending is None or pending.id != entry["approval_id"] or agent is None:
             continue  # decided in time, or the user wrote again
-        if not await platform.approvals.claim(user_id, pending.id, 600):
+        try:
+            claim = await take(platform.approvals, platform.checkpointer, user_id,
+                               thread_id, pending,
+                               ttl=platform.settings.approval_timeout_seconds)
+        except Taken:
             continue  # a decision is running right now
-        ctx = TurnContext(user_id=user_id, thread_id=thread_id, agent=agent.spec.name,
-                          turn_id=str(pending.request.get("turn_id") or ""))
-        events = runner.stream(agent.graph, ctx, None, tokens=False, options=RunOptions(
-            command=Command(resume={"decisions": []})))
-        async with aclosing(events):
-            async for _event in events:
-                pass
+        try:
+            ctx = TurnContext(user_id=user_id, thread_id=thread_id, agent=agent.spec.name,
+                              turn_id=str(pending.request.get("turn_id") or ""))
+            events = runner.stream(agent.graph, ctx, None, tokens=False, options=RunOptions(
+                command=Command(resume=bound(pending, {"decisions": []}))))
+            async with aclosing(events):
+                async for _event in events:
+                    pass
+        finally:
+            await claim.release()  # the run has ended: the claim need not outlive it
         expired += 1
     return expired
 

@@ -2,9 +2,12 @@
 outlives a restart as they do), or in this process when there is none:
 
 - the tools a user always allows (a set per user, until they revoke it);
-- decisions on some of a paused step's calls, until the last one comes (one by one);
+- decisions on some of a paused step's calls, until the last one comes (one by one): a
+  hash with a field per call, so decisions sent at the same time merge instead of
+  overwriting each other;
 - a claim on a pending approval while its decision runs, so two decisions sent at once
-  cannot both resume the run (and run the tool twice).
+  cannot both resume the run (and run the tool twice);
+- the approvals to expire, by time.
 """
 
 from __future__ import annotations
@@ -16,14 +19,16 @@ from typing import Any, Protocol
 _PREFIX = "parley:approval"
 _EXPIRING = f"{_PREFIX}:expiring"  # a sorted set of pending approvals by expiry time
 
+Decided = dict[str, dict[str, Any]]  # call id -> its decision, as the graph takes it
+
 
 class ApprovalStore(Protocol):
     async def always_allowed(self, user_id: str) -> set[str]: ...
     async def allow(self, user_id: str, tool: str) -> None: ...
     async def revoke(self, user_id: str, tool: str) -> bool: ...
-    async def partial(self, user_id: str, approval_id: str) -> dict[str, dict[str, Any]]: ...
-    async def keep_partial(self, user_id: str, approval_id: str,
-                           decisions: dict[str, dict[str, Any]], ttl: float) -> None: ...
+    async def decided(self, user_id: str, approval_id: str) -> Decided: ...
+    async def add_decisions(self, user_id: str, approval_id: str, decided: Decided,
+                            ttl: float) -> Decided: ...
     async def claim(self, user_id: str, approval_id: str, ttl: float) -> bool: ...
     async def release(self, user_id: str, approval_id: str) -> None: ...
     async def expire_at(self, entry: dict[str, str], at: float) -> None: ...
@@ -34,13 +39,17 @@ def approval_store(redis: Any) -> ApprovalStore:
     return RedisApprovalStore(redis) if redis is not None else MemoryApprovalStore()
 
 
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
 class RedisApprovalStore:
     def __init__(self, redis: Any) -> None:
         self.redis = redis
 
     async def always_allowed(self, user_id: str) -> set[str]:
         members = await self.redis.smembers(f"{_PREFIX}:allowed:{user_id}")
-        return {m.decode() if isinstance(m, bytes) else m for m in members}
+        return {_text(m) for m in members}
 
     async def allow(self, user_id: str, tool: str) -> None:
         await self.redis.sadd(f"{_PREFIX}:allowed:{user_id}", tool)
@@ -48,22 +57,32 @@ class RedisApprovalStore:
     async def revoke(self, user_id: str, tool: str) -> bool:
         return bool(await self.redis.srem(f"{_PREFIX}:allowed:{user_id}", tool))
 
-    async def partial(self, user_id: str, approval_id: str) -> dict[str, dict[str, Any]]:
-        raw = await self.redis.get(f"{_PREFIX}:partial:{user_id}:{approval_id}")
-        decided: dict[str, dict[str, Any]] = json.loads(raw) if raw else {}
-        return decided
+    async def decided(self, user_id: str, approval_id: str) -> Decided:
+        everything = await self.redis.hgetall(f"{_PREFIX}:partial:{user_id}:{approval_id}")
+        return {_text(c): json.loads(d) for c, d in everything.items()}
 
-    async def keep_partial(self, user_id: str, approval_id: str,
-                           decisions: dict[str, dict[str, Any]], ttl: float) -> None:
-        await self.redis.set(f"{_PREFIX}:partial:{user_id}:{approval_id}",
-                             json.dumps(decisions), px=max(1, int(ttl * 1000)))
+    async def add_decisions(self, user_id: str, approval_id: str, decided: Decided,
+                            ttl: float) -> Decided:
+        """Merge `decided` into the approval's decisions and read them all back in one
+        transaction: of two requests deciding different calls at once, the later sees
+        both, so the step is found complete once and not lost."""
+        key = f"{_PREFIX}:partial:{user_id}:{approval_id}"
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.hset(key, mapping={c: json.dumps(d) for c, d in decided.items()})
+            pipe.pexpire(key, max(1, int(ttl * 1000)))
+            pipe.hgetall(key)
+            *_, everything = await pipe.execute()
+        return {_text(c): json.loads(d) for c, d in everything.items()}
 
     async def claim(self, user_id: str, approval_id: str, ttl: float) -> bool:
         return bool(await self.redis.set(f"{_PREFIX}:claim:{user_id}:{approval_id}", "1",
                                          nx=True, px=max(1, int(ttl * 1000))))
 
     async def release(self, user_id: str, approval_id: str) -> None:
-        await self.redis.delete(f"{_PREFIX}:claim:{user_id}:{approval_id}")
+        """The decision's run has ended: its claim goes, and so do the decisions it took
+        (the checkpoint holds what they did)."""
+        await self.redis.delete(f"{_PREFIX}:claim:{user_id}:{approval_id}",
+                                f"{_PREFIX}:partial:{user_id}:{approval_id}")
 
     async def expire_at(self, entry: dict[str, str], at: float) -> None:
         await self.redis.zadd(_EXPIRING, {json.dumps(entry, sort_keys=True): at})
@@ -83,7 +102,7 @@ class MemoryApprovalStore:
 
     def __init__(self) -> None:
         self.allowed: dict[str, set[str]] = {}
-        self.partials: dict[tuple[str, str], dict[str, dict[str, Any]]] = {}
+        self.partials: dict[tuple[str, str], Decided] = {}
         self.claims: dict[tuple[str, str], float] = {}
         self.expiring: list[tuple[float, dict[str, str]]] = []
 
@@ -99,12 +118,14 @@ class MemoryApprovalStore:
         tools.discard(tool)
         return known
 
-    async def partial(self, user_id: str, approval_id: str) -> dict[str, dict[str, Any]]:
+    async def decided(self, user_id: str, approval_id: str) -> Decided:
         return dict(self.partials.get((user_id, approval_id), {}))
 
-    async def keep_partial(self, user_id: str, approval_id: str,
-                           decisions: dict[str, dict[str, Any]], ttl: float) -> None:
-        self.partials[(user_id, approval_id)] = dict(decisions)
+    async def add_decisions(self, user_id: str, approval_id: str, decided: Decided,
+                            ttl: float) -> Decided:
+        merged = self.partials.setdefault((user_id, approval_id), {})
+        merged.update(decided)
+        return dict(merged)
 
     async def claim(self, user_id: str, approval_id: str, ttl: float) -> bool:
         key = (user_id, approval_id)
@@ -115,6 +136,7 @@ class MemoryApprovalStore:
 
     async def release(self, user_id: str, approval_id: str) -> None:
         self.claims.pop((user_id, approval_id), None)
+        self.partials.pop((user_id, approval_id), None)
 
     async def expire_at(self, entry: dict[str, str], at: float) -> None:
         self.expiring.append((at, entry))
