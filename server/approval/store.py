@@ -13,11 +13,15 @@ outlives a restart as they do), or in this process when there is none:
 from __future__ import annotations
 
 import json
+import logging
 import time
 from typing import Any, Protocol
 
+log = logging.getLogger(__name__)
+
 _PREFIX = "parley:approval"
 _EXPIRING = f"{_PREFIX}:expiring"  # a sorted set of pending approvals by expiry time
+ENTRY_KEYS = ("approval_id", "thread_id", "user_id")  # an expiry entry's fields
 
 Decided = dict[str, dict[str, Any]]  # call id -> its decision, as the graph takes it
 
@@ -32,7 +36,7 @@ class ApprovalStore(Protocol):
     async def claim(self, user_id: str, approval_id: str, ttl: float) -> bool: ...
     async def release(self, user_id: str, approval_id: str) -> None: ...
     async def expire_at(self, entry: dict[str, str], at: float) -> None: ...
-    async def due(self, now: float) -> list[dict[str, str]]: ...
+    async def due(self, now: float, limit: int) -> list[dict[str, str]]: ...
 
 
 def approval_store(redis: Any) -> ApprovalStore:
@@ -41,6 +45,19 @@ def approval_store(redis: Any) -> ApprovalStore:
 
 def _text(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def _entry(member: Any) -> dict[str, str] | None:
+    """An expiry entry as kept; None for one this code cannot read (dropped, not retried)."""
+    try:
+        entry = json.loads(member)
+    except ValueError:
+        entry = None
+    if not isinstance(entry, dict) or not all(isinstance(entry.get(k), str)
+                                              for k in ENTRY_KEYS):
+        log.warning("dropping an unreadable approval expiry entry: %r", member)
+        return None
+    return {k: entry[k] for k in ENTRY_KEYS}
 
 
 class RedisApprovalStore:
@@ -87,14 +104,20 @@ class RedisApprovalStore:
     async def expire_at(self, entry: dict[str, str], at: float) -> None:
         await self.redis.zadd(_EXPIRING, {json.dumps(entry, sort_keys=True): at})
 
-    async def due(self, now: float) -> list[dict[str, str]]:
-        """Approvals past their time, each taken by one replica only (its ZREM)."""
-        members = await self.redis.zrangebyscore(_EXPIRING, "-inf", now, start=0, num=50)
-        taken = []
-        for member in members:
-            if await self.redis.zrem(_EXPIRING, member):
-                taken.append(json.loads(member))
-        return taken
+    async def due(self, now: float, limit: int) -> list[dict[str, str]]:
+        """Up to `limit` approvals past their time, each taken by one replica only: read
+        and removed by one script, so two replicas never take the same one, in one round
+        trip whatever their number."""
+        taken = await self.redis.eval(_TAKE_DUE, 1, _EXPIRING, repr(now), limit)
+        return [entry for member in taken if (entry := _entry(member)) is not None]
+
+
+# KEYS[1]: the sorted set; ARGV: now, how many at most. The due members, removed.
+_TAKE_DUE = """
+local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, ARGV[2])
+if #due > 0 then redis.call('ZREM', KEYS[1], unpack(due)) end
+return due
+"""
 
 
 class MemoryApprovalStore:
@@ -139,9 +162,10 @@ class MemoryApprovalStore:
         self.partials.pop((user_id, approval_id), None)
 
     async def expire_at(self, entry: dict[str, str], at: float) -> None:
-        self.expiring.append((at, entry))
+        self.expiring = [(a, e) for a, e in self.expiring if e != entry] + [(at, entry)]
 
-    async def due(self, now: float) -> list[dict[str, str]]:
-        taken = [entry for at, entry in self.expiring if at <= now]
-        self.expiring = [(at, entry) for at, entry in self.expiring if at > now]
+    async def due(self, now: float, limit: int) -> list[dict[str, str]]:
+        ordered = sorted(self.expiring, key=lambda item: item[0])
+        taken = [entry for at, entry in ordered if at <= now][:limit]
+        self.expiring = [(at, entry) for at, entry in ordered if entry not in taken]
         return taken
