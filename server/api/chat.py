@@ -54,6 +54,7 @@ from server.runner import (
     ToolFinished,
     ToolStarted,
     Usage,
+    went_on,
 )
 from server.settings import Settings
 
@@ -245,7 +246,7 @@ def streamed_turn(events: AsyncGenerator[ChatEvent], ctx: TurnContext,
             async for event in events:
                 if isinstance(event, Usage):
                     usage = event
-                answered = answered or isinstance(event, Answer | Interrupted)
+                answered = answered or went_on(event)
                 framed = _frame(event, ctx, usage)
                 if framed is not None:
                     name, data = framed

@@ -20,7 +20,7 @@ from server.approval.claims import Taken, bound, take
 from server.approval.pending import find_pending, from_interrupts
 from server.approval.store import ApprovalStore
 from server.platform import Platform
-from server.runner import Answer, Interrupted, Runner, RunOptions
+from server.runner import Runner, RunOptions, went_on
 from server.runner.runner import PauseHook
 
 log = logging.getLogger(__name__)
@@ -82,7 +82,7 @@ async def _expire_one(platform: Platform, runner: Runner, entry: dict[str, str]
                            pending, ttl=platform.settings.approval_timeout_seconds)
     except Taken:
         return False  # a decision runs right now; if it fails, the approval still expires
-    went_on = False
+    moved = False
     try:
         ctx = TurnContext(user_id=user_id, thread_id=thread_id, agent=agent.spec.name,
                           turn_id=str(pending.request.get("turn_id") or ""))
@@ -90,10 +90,10 @@ async def _expire_one(platform: Platform, runner: Runner, entry: dict[str, str]
             command=Command(resume=bound(pending, {"decisions": []}))))
         async with aclosing(events):
             async for event in events:
-                went_on = went_on or isinstance(event, Answer | Interrupted)
+                moved = moved or went_on(event)
     finally:
         await claim.release()
-    return went_on
+    return moved
 
 
 @asynccontextmanager
