@@ -149,7 +149,7 @@ async def answer_whole(request: Request, events: AsyncIterator[ChatEvent], ctx: 
     if answered is None:  # the client went away; the turn is cancelled, nobody reads this
         return Response(status_code=499)
     if answered.error is None:
-        await _record_thread(protocol, ctx)
+        await _record_thread(protocol, ctx, paused=answered.approval is not None)
     return answered
 
 
@@ -170,14 +170,17 @@ async def _whole(events: AsyncIterator[ChatEvent], ctx: TurnContext) -> ChatResp
     return response
 
 
-async def _record_thread(protocol: AgentProtocol | None, ctx: TurnContext) -> None:
-    """The thread is also an Agent Protocol thread (found by `graph_id`); a store that
-    does not answer costs the listing, not the turn."""
+async def _record_thread(protocol: AgentProtocol | None, ctx: TurnContext, *,
+                         paused: bool) -> None:
+    """The thread is also an Agent Protocol thread (found by `graph_id`), with the status
+    the turn left it in (a decision sent here on a thread the Agent Protocol paused leaves
+    it idle); a store that does not answer costs the listing, not the turn."""
     if protocol is None:
         return
     try:
         await protocol.store.touch_thread(ctx.user_id, ctx.thread_id,
-                                          metadata=thread_metadata(ctx.agent))
+                                          metadata=thread_metadata(ctx.agent),
+                                          status="interrupted" if paused else "idle")
     except Exception:
         log.warning("could not record thread %s for the Agent Protocol", ctx.thread_id,
                     exc_info=True)
@@ -241,18 +244,19 @@ def streamed_turn(events: AsyncGenerator[ChatEvent], ctx: TurnContext,
                   protocol: AgentProtocol | None) -> Produce:
     async def produce(run: LiveRun) -> None:
         usage: Usage | None = None
-        answered = False
+        answered = paused = False
         async with aclosing(events):
             async for event in events:
                 if isinstance(event, Usage):
                     usage = event
                 answered = answered or went_on(event)
+                paused = paused or isinstance(event, Interrupted)
                 framed = _frame(event, ctx, usage)
                 if framed is not None:
                     name, data = framed
                     run.log.append(name, json.dumps(data, default=str).encode())
         if answered:
-            await _record_thread(protocol, ctx)
+            await _record_thread(protocol, ctx, paused=paused)
 
     return produce
 

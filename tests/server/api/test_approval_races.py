@@ -1,7 +1,8 @@
 """Tool approval when decisions meet (docs/approval.md: "the second gets 409"), against a
 real Parley (uvicorn on 127.0.0.1, redis-server): two decisions at once run the calls
 once, one-by-one decisions sent together both count, a stale approval id or interrupt id
-gets 409, and a claim lasts exactly as long as its run, whichever API took it."""
+gets 409, and a claim lasts exactly as long as its run, whichever API took it; a
+decision sent through /chat shows the Agent Protocol the thread's new status."""
 
 from __future__ import annotations
 
@@ -199,3 +200,13 @@ def test_an_agent_protocol_resume_naming_a_settled_interrupt_answers_nothing(
         named = ap_resume(http, thread, {second: APPROVE})
         assert named.status_code == 200, named.text
     assert probe.posted == ["Bob: Hello!", "Cy: Hello!"]
+
+
+def test_a_chat_decision_on_an_agent_protocol_thread_leaves_it_idle(
+        ap_server: Server, probe: Probe) -> None:
+    with ap_server.client() as http:
+        thread, _interrupt = ap_paused(http)
+        assert http.get(f"/threads/{thread}").json()["status"] == "interrupted"
+        assert decide(http, thread, decision="approve").status_code == 200
+        assert http.get(f"/threads/{thread}").json()["status"] == "idle"
+    assert probe.posted == ["Bob: Hello!"]
