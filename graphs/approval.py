@@ -116,18 +116,15 @@ def expired(request: Mapping[str, Any], now: datetime | None = None) -> bool:
 
 
 def decisions_by_call(answer: Any, request: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
-    """The decision for each call id: by `id` where the decisions name their calls, else
-    in the order of the request's `action_requests` (LangChain's convention)."""
-    if isinstance(answer, Mapping) and "decisions" in answer:
-        items = answer["decisions"]
-    elif isinstance(answer, Mapping):
-        items = [answer]
-    else:
-        items = answer
+    """The decision for each call id, from LangChain's `{"decisions": [...]}` (the only
+    form the APIs send): by `id` where the decisions name their calls, else in the order
+    of the request's `action_requests` (LangChain's convention). The APIs refuse a resume
+    that leaves a call undecided; here such a call gets no decision."""
+    items = answer.get("decisions") if isinstance(answer, Mapping) else None
     if not isinstance(items, list) or not all(isinstance(i, Mapping) for i in items):
         return {}
     ids = [a["id"] for a in request["action_requests"]]
-    if all("id" in item for item in items):
+    if items and all("id" in item for item in items):
         return {str(item["id"]): dict(item) for item in items if item["id"] in ids}
     return {call_id: dict(item) for call_id, item in zip(ids, items, strict=False)}
 
@@ -151,7 +148,7 @@ def apply_decisions(messages: Sequence[AnyMessage], request: Mapping[str, Any],
         if index is None:
             continue
         decision = decided.get(call_id, {})
-        kind = str(decision.get("type") or decision.get("decision") or "")
+        kind = str(decision.get("type") or "")
         record: dict[str, Any] = {"decision": kind, "by": user_id, "at": at}
         outcome: str | None = None  # the call's result when it does not run
         if late:
@@ -170,7 +167,7 @@ def apply_decisions(messages: Sequence[AnyMessage], request: Mapping[str, Any],
                 calls[index] = {**calls[index], "args": args}
                 record["args"] = args
         elif kind == "reject":
-            reason = str(decision.get("message") or decision.get("reason") or "").strip()
+            reason = str(decision.get("message") or "").strip()
             record["reason"] = reason or None
             outcome = (f"The user rejected this call to {action['name']}; it did not run."
                        + (f" Their reason: {reason}" if reason else
@@ -196,6 +193,4 @@ def apply_decisions(messages: Sequence[AnyMessage], request: Mapping[str, Any],
 
 def edited_args(decision: Mapping[str, Any]) -> Any:
     edited = decision.get("edited_action")
-    if isinstance(edited, Mapping):
-        return edited.get("args")
-    return decision.get("args")
+    return edited.get("args") if isinstance(edited, Mapping) else None

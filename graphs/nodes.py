@@ -74,13 +74,15 @@ def make_nodes(deps: GraphDeps) -> dict[str, Any]:
         recalled = await deps.recall(context_of(runtime), state["messages"])
         update: dict[str, Any] = {"context": recalled.context, "steps": 0,
                                   "approval": None, "decisions": {}}
-        if recalled.restored:
-            # The thread's state was lost (an expired or flushed Redis): put its history
-            # back before the new message.
+        # The thread's state was lost (an expired or flushed Redis): its history goes
+        # back before the new message. Either way, calls left waiting (a paused turn,
+        # restored from history too) get a result before the model is called again.
+        restored = [*recalled.restored, *state["messages"]] if recalled.restored else None
+        messages = restored if restored is not None else state["messages"]
+        settled = settle_unanswered(messages)
+        if restored is not None or settled is not None:
             update["messages"] = [RemoveMessage(id=REMOVE_ALL_MESSAGES),
-                                  *recalled.restored, *state["messages"]]
-        elif (settled := settle_unanswered(state["messages"])) is not None:
-            update["messages"] = [RemoveMessage(id=REMOVE_ALL_MESSAGES), *settled]
+                                  *(settled if settled is not None else messages)]
         if recalled.summary is not None:
             update["summary"] = recalled.summary
         return update

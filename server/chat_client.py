@@ -115,7 +115,8 @@ def repl(session: ChatSession, *, read: Callable[[str], str] = input,
             approval = _render_all(session.send(line), out)
             while approval is not None:  # calls wait for the user: ask, then go on
                 decisions = _ask(approval, read, out)
-                approval = _render_all(session.decide(approval["thread_id"], decisions), out)
+                approval = _render_all(session.decide(approval["thread_id"], decisions), out,
+                                       keep=approval)
         except httpx.HTTPError as exc:
             out.write(f"\n[cannot reach {session.base_url}: {exc}]\n")
         except (EOFError, KeyboardInterrupt):
@@ -123,14 +124,18 @@ def repl(session: ChatSession, *, read: Callable[[str], str] = input,
                       "or decide on the chat page]\n")
 
 
-def _render_all(events: Iterator[tuple[str, dict[str, Any]]], out: TextIO
-                ) -> dict[str, Any] | None:
-    """Show a turn's events; the approval it paused for, if it did."""
+def _render_all(events: Iterator[tuple[str, dict[str, Any]]], out: TextIO,
+                keep: dict[str, Any] | None = None) -> dict[str, Any] | None:
+    """Show a turn's events; the approval it paused for, if it did. `keep`: the approval
+    these events answer, still waiting when the server refused the decisions (422: an
+    edit that does not fit the tool, say), so the calls are asked about again."""
     approval = None
     for event, data in events:
         _render(event, data, out)
         if event == "approval":
             approval = data
+        elif event == "error" and str(data.get("message", "")).startswith("HTTP 422"):
+            approval = keep
     return approval
 
 

@@ -8,9 +8,11 @@ import logging
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager, AsyncExitStack
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, TypeVar
 
 from langchain_core.language_models import BaseChatModel
+from langchain_core.tools import BaseTool
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.checkpoint.memory import InMemorySaver
 
@@ -22,6 +24,7 @@ from graphs.deps import GraphDeps
 from memory.redis_checkpointer import RedisStringSaver
 from memory.semantic import SemanticMemory
 from server.approval import ApprovalStore, approval_deps, approval_store
+from server.approval.policy import gated_tools
 from server.memory_hooks import make_recall, make_remember
 from server.runner.history import Publish, turn_publisher
 from server.settings import Settings
@@ -40,6 +43,12 @@ class Agent:
     tools: list[LoadedTool]
     graph: TurnGraph  # threads kept by the checkpointer (`/chat`)
     stateless_graph: TurnGraph  # the client sends the conversation (LangServe, OpenAI)
+    gated: frozenset[str] = frozenset()  # its tools whose calls wait for approval
+
+    @cached_property
+    def tools_by_name(self) -> dict[str, BaseTool]:
+        """For checking a person's edit of a call against the tool's schema."""
+        return {t.tool.name: t.tool for t in self.tools}
 
 
 @dataclass
@@ -178,6 +187,7 @@ async def build_platform(
             ctx = ToolContext(llm=model, options=settings.tool_options(), redis=redis,
                               services=tool_services or {})
             tools = [t for t in build_tools(sources, ctx) if spec.allows(t.tool.name)]
+            gated = gated_tools(spec, [t.tool for t in tools])
             deps = GraphDeps(
                 model=model,
                 tools=[t.tool for t in tools],
@@ -187,14 +197,14 @@ async def build_platform(
                 window_tokens=settings.window_tokens,
                 recall=recall,
                 remember=remember,
-                approval=approval_deps(spec, [t.tool for t in tools], approvals,
+                approval=approval_deps(gated, approvals,
                                        seconds=settings.approval_timeout_seconds),
             )
             builder = build_graph(deps)
             agents[spec.name] = Agent(
                 spec=spec, model=model, tools=tools,
                 graph=builder.compile(checkpointer=checkpointer, name=spec.name),
-                stateless_graph=builder.compile(name=spec.name),
+                stateless_graph=builder.compile(name=spec.name), gated=gated,
             )
         return agents
 

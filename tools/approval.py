@@ -1,9 +1,14 @@
 """What a tool says about approval, and checking a person's edit of its arguments.
 
-A tool needs a person's approval before each call when its metadata says so:
-`requires_approval` (what plugins set: `@tool(metadata={"requires_approval": True})`) or
-`require_approval` (what the MCP servers' entries put there). Agents and users refine
-that (agents/spec.py, the server's policy); this module only reads the tool."""
+A tool needs a person's approval before each call when its metadata says
+`requires_approval` (MCP servers' tools carry it when their entry asks for it):
+
+    @tool
+    def send_invoice(customer: str, amount: float) -> str: ...
+    send_invoice.metadata = {"requires_approval": True}  # @tool takes no metadata
+
+Agents and users refine that (agents/spec.py, the server's policy); this module only
+reads the tool."""
 
 from __future__ import annotations
 
@@ -13,12 +18,11 @@ import jsonschema
 from langchain_core.tools import BaseTool
 from pydantic import BaseModel, ValidationError
 
-APPROVAL_KEYS = ("requires_approval", "require_approval")
+APPROVAL_KEY = "requires_approval"
 
 
 def declares_approval(tool: BaseTool) -> bool:
-    metadata = tool.metadata or {}
-    return any(bool(metadata.get(key)) for key in APPROVAL_KEYS)
+    return bool((tool.metadata or {}).get(APPROVAL_KEY))
 
 
 class InvalidArguments(ValueError):

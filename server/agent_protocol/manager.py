@@ -14,7 +14,7 @@ import asyncio
 import contextlib
 import logging
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from contextlib import aclosing
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -48,6 +48,9 @@ class RunRequest:
     assistant_id: str
     thread_id: str | None  # None: stateless, the client sends the whole conversation
     messages: list[AnyMessage] | None  # None: no new input (resume, regenerate)
+    # The tool approval this run's resume answers, claimed for it: released when the run
+    # ends, whatever its durability or its wait in the thread's queue.
+    approval_id: str | None = None
     options: RunOptions = PLAIN
     stream_modes: tuple[str, ...] = ("values",)
     multitask_strategy: str = "reject"
@@ -65,10 +68,19 @@ class RunRequest:
         return thread_key(self.owner, self.thread_id) if self.thread_id else None
 
 
+# Lets a claimed tool approval go (owner, approval id): ApprovalStore.release.
+Release = Callable[[str, str], Awaitable[None]]
+
+
+async def _keep_nothing(_owner: str, _approval_id: str) -> None:
+    return None
+
+
 class RunManager:
     def __init__(self, *, store: Store, lanes: Lanes, live: LiveRuns, runner: Runner,
-                 checkpointer: Any) -> None:
+                 checkpointer: Any, release: Release = _keep_nothing) -> None:
         self.store = store
+        self.release = release
         self.lanes = lanes
         self.live = live
         self.runner = runner
@@ -116,6 +128,7 @@ class RunManager:
                            metadata=request.metadata,
                            multitask_strategy=request.multitask_strategy,
                            kwargs=request.kwargs)
+        run: LiveRun | None = None
         try:
             pipe = self.store.redis.pipeline(transaction=False)
             self.store.put_run(pipe, record)
@@ -134,6 +147,8 @@ class RunManager:
                 self._held.pop(lane, None)
                 await self.lanes.release(lane, run_id) if holds else \
                     await self.lanes.leave_queue(lane, run_id)
+            if run is None:  # it never began: its approval may be decided again
+                await self._release(request)
             raise
         return record, run
 
@@ -172,6 +187,7 @@ class RunManager:
             frames.error(Failed("internal", f"The run failed ({type(exc).__name__})."))
         finally:
             run.result = frames.result()
+            await self._release(request)  # the run has stopped: the approval may go on
             # The run's end in one round trip: its status, the thread let go, and the
             # replicas told so (queued runs wake on "freed").
             pipe = self.store.redis.pipeline(transaction=False)
@@ -191,6 +207,15 @@ class RunManager:
                     await self.store.delete_run(request.owner, record)
             frames.end()
             await self.live.bus.publish("done", run_id=run.run_id)
+
+    async def _release(self, request: RunRequest) -> None:
+        if request.approval_id is None:
+            return
+        try:
+            await self.release(request.owner, request.approval_id)
+        except Exception:  # it lapses by itself; the resume answered only its interrupt
+            log.warning("could not release the claim on approval %s", request.approval_id,
+                        exc_info=True)
 
     async def _run(self, run: LiveRun, request: RunRequest, frames: Frames
                    ) -> tuple[RunStatus, ThreadStatus]:

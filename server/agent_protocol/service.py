@@ -56,7 +56,8 @@ async def running(platform: Platform, runner: Runner) -> AsyncIterator[Live]:
         if platform.redis is not None:
             store = Store(platform.redis, ttl=settings.thread_ttl_minutes * 60)
             manager = RunManager(store=store, lanes=Lanes(platform.redis), live=runs,
-                                 runner=runner, checkpointer=platform.checkpointer)
+                                 runner=runner, checkpointer=platform.checkpointer,
+                                 release=platform.approvals.release)
             await manager.start()
             protocol = AgentProtocol(store=store, manager=manager, live=runs,
                                      platform=platform)

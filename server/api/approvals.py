@@ -24,17 +24,17 @@ from pydantic import BaseModel
 from graphs.context import TurnContext
 from server.api import deps
 from server.api.chat import (
-    THREAD_ID,
-    THREAD_ID_RULE,
     ChatResponse,
     answer_whole,
+    check_thread_id,
     stream_turn,
     streamed_turn,
 )
 from server.approval import ApprovalStore, Pending, find_pending, view
-from server.approval.decisions import DecisionsIn, Refused, resume_items
+from server.approval.claims import Claim, bound, take
+from server.approval.decisions import DecisionsIn, body_decisions, check_decisions
 from server.platform import Platform
-from server.runner import Answer, ChatEvent, Interrupted, RunOptions
+from server.runner import ChatEvent, RunOptions
 
 router = APIRouter(prefix="/chat", tags=["approval"])
 
@@ -53,8 +53,7 @@ class AlwaysAllowed(BaseModel):
 
 
 async def _pending(platform: Platform, user_id: str, thread_id: str) -> Pending:
-    if not THREAD_ID.fullmatch(thread_id):
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, THREAD_ID_RULE)
+    check_thread_id(thread_id)
     pending = await find_pending(platform.checkpointer, user_id, thread_id)
     if pending is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND,
@@ -65,7 +64,9 @@ async def _pending(platform: Platform, user_id: str, thread_id: str) -> Pending:
 @router.get("/threads/{thread_id}/approval")
 async def pending_approval(thread_id: str, platform: deps.PlatformDep, user: deps.CurrentUser
                            ) -> dict[str, Any]:
-    return view(await _pending(platform, user.user_id, thread_id), thread_id)
+    pending = await _pending(platform, user.user_id, thread_id)
+    return view(pending, thread_id,
+                decided=await platform.approvals.decided(user.user_id, pending.id))
 
 
 @router.post("/threads/{thread_id}/decisions", dependencies=[deps.RateLimited, deps.Admitted],
@@ -74,7 +75,9 @@ async def pending_approval(thread_id: str, platform: deps.PlatformDep, user: dep
                        "description": "The rest of the turn, as /chat answers it, or as "
                        "/chat/stream streams it when asked with Accept: "
                        "text/event-stream."},
-                 202: {"model": Undecided, "description": "Other calls still wait."}})
+                 202: {"model": Undecided, "description": "Other calls still wait."},
+                 409: {"description": "Another decision on this approval runs, or the "
+                       "approval named by `id` no longer waits."}})
 async def decide(thread_id: str, body: DecisionsIn, request: Request, platform: deps.PlatformDep,
                  runner: deps.RunnerDep, live: deps.LiveDep, protocol: deps.MaybeProtocol,
                  settings: deps.SettingsDep, user: deps.CurrentUser, profile: deps.Profile) -> Any:
@@ -91,52 +94,60 @@ async def decide(thread_id: str, body: DecisionsIn, request: Request, platform: 
                             "message to go on without these calls")
     store = platform.approvals
     ttl = settings.approval_timeout_seconds
-    try:
-        decided, always = resume_items(body, pending, {t.tool.name: t.tool for t in agent.tools},
-                                       await store.partial(user.user_id, pending.id))
-    except Refused as exc:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from exc
-    for tool in always:
-        await store.allow(user.user_id, tool)
+    now, always = body_decisions(body, pending, agent.tools_by_name,
+                                 await store.decided(user.user_id, pending.id))
+    # Merged atomically with what other requests decided, so one-by-one decisions sent
+    # at the same time cannot overwrite each other.
+    decided = await store.add_decisions(user.user_id, pending.id, now, ttl)
     waiting = [c for c in pending.call_ids if c not in decided]
     if waiting:
-        await store.keep_partial(user.user_id, pending.id, decided, ttl)
+        await _allow(store, user.user_id, always)
         return JSONResponse(Undecided(id=pending.id, thread_id=thread_id, decided=list(decided),
                                       waiting=waiting).model_dump(), status_code=202)
-    if not await store.claim(user.user_id, pending.id, ttl):
-        raise HTTPException(status.HTTP_409_CONFLICT,
-                            f"approval {pending.id!r} is being decided by another request")
-    ctx = TurnContext(user_id=user.user_id, thread_id=thread_id, agent=agent.spec.name,
-                      turn_id=str(pending.request.get("turn_id") or uuid.uuid4().hex),
-                      profile=profile)
-    resume: Command[Any] = Command(resume={"decisions": [decided[c] for c in pending.call_ids]})
-    events = _settled(runner.stream(agent.graph, ctx, None, options=RunOptions(
-        command=resume), tokens=_streams(request)), store, user.user_id, pending.id)
-    if _streams(request):
+    answer = {"decisions": [decided[c] for c in pending.call_ids]}
+    check_decisions(answer, pending, agent.tools_by_name)
+    claim = await take(store, platform.checkpointer, user.user_id, thread_id, pending, ttl=ttl)
+    try:
+        await _allow(store, user.user_id, always)  # the decision runs: it holds
+        ctx = TurnContext(user_id=user.user_id, thread_id=thread_id, agent=agent.spec.name,
+                          turn_id=str(pending.request.get("turn_id") or uuid.uuid4().hex),
+                          profile=profile)
+        events = _releasing(runner.stream(agent.graph, ctx, None, options=RunOptions(
+            command=Command(resume=bound(pending, answer))), tokens=_streams(request)), claim)
+        if not _streams(request):
+            try:
+                return await answer_whole(request, events, ctx, protocol)
+            finally:
+                await claim.release()  # the run has ended (or never started)
         # The rest of the turn is kept under an id of its own: the paused part's events
         # are kept under the turn's.
         return await stream_turn(live, settings, user.user_id, uuid.uuid4().hex,
                                  streamed_turn(events, ctx, protocol))
-    return await answer_whole(request, events, ctx, protocol)
+    except BaseException:
+        await claim.release()  # the run never began, so the approval may be decided again
+        raise
 
 
 def _streams(request: Request) -> bool:
     return "text/event-stream" in request.headers.get("accept", "")
 
 
-async def _settled(events: AsyncGenerator[ChatEvent], store: ApprovalStore, user_id: str,
-                   approval_id: str) -> AsyncGenerator[ChatEvent]:
-    """The resumed turn's events. A turn that failed or was cancelled before it went on
-    lets the approval be decided again: its checkpoint still waits, nothing ran."""
-    went_on = False
+async def _allow(store: ApprovalStore, user_id: str, tools: set[str]) -> None:
+    for tool in tools:
+        await store.allow(user_id, tool)
+
+
+async def _releasing(events: AsyncGenerator[ChatEvent], claim: Claim
+                     ) -> AsyncGenerator[ChatEvent]:
+    """The resumed turn's events; the claim goes when they end, however they end. The
+    resume names the approval's interrupt, so a decision sent after this one ran answers
+    nothing, and the claim need not outlive the run."""
     try:
         async for event in events:
-            went_on = went_on or isinstance(event, Answer | Interrupted)
             yield event
     finally:
         await events.aclose()
-        if not went_on:
-            await store.release(user_id, approval_id)
+        await claim.release()
 
 
 @router.get("/approvals/always-allow", response_model=AlwaysAllowed)

@@ -9,7 +9,6 @@ from langchain_core.tools import BaseTool
 from pydantic import BaseModel, Field
 
 from server.api.deps import CurrentUser, PlatformDep
-from server.approval.policy import gated_tools
 from tools.approval import declares_approval
 from tools.registry import LoadedTool
 
@@ -59,8 +58,7 @@ async def list_agents(platform: PlatformDep, _user: CurrentUser) -> list[AgentIn
     return [
         AgentInfo(name=name, description=agent.spec.description,
                   tools=[t.tool.name for t in agent.tools],
-                  approval_required=sorted(gated_tools(agent.spec,
-                                                       [t.tool for t in agent.tools])),
+                  approval_required=sorted(agent.gated),
                   model=agent.spec.model or platform.settings.llm,
                   playground=f"/agents/{name}/playground/")
         for name, agent in sorted(platform.agents.items())

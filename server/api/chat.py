@@ -54,6 +54,7 @@ from server.runner import (
     ToolFinished,
     ToolStarted,
     Usage,
+    went_on,
 )
 from server.settings import Settings
 
@@ -65,6 +66,12 @@ THREAD_ID = re.compile(r"[A-Za-z0-9_.:-]{1,128}")
 TURN_ID = re.compile(r"[0-9a-f]{32}")  # uuid4().hex, as turn_of makes them
 TURN_HEADER = "X-Turn-Id"
 THREAD_ID_RULE = "thread_id must be 1-128 letters, digits or '_.:-'"
+
+
+def check_thread_id(thread_id: str) -> None:
+    """A thread id from a route's path: 422 with the rule, as a body's gets."""
+    if not THREAD_ID.fullmatch(thread_id):
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, THREAD_ID_RULE)
 
 
 class ChatRequest(BaseModel):
@@ -142,7 +149,7 @@ async def answer_whole(request: Request, events: AsyncIterator[ChatEvent], ctx: 
     if answered is None:  # the client went away; the turn is cancelled, nobody reads this
         return Response(status_code=499)
     if answered.error is None:
-        await _record_thread(protocol, ctx)
+        await _record_thread(protocol, ctx, paused=answered.approval is not None)
     return answered
 
 
@@ -163,14 +170,17 @@ async def _whole(events: AsyncIterator[ChatEvent], ctx: TurnContext) -> ChatResp
     return response
 
 
-async def _record_thread(protocol: AgentProtocol | None, ctx: TurnContext) -> None:
-    """The thread is also an Agent Protocol thread (found by `graph_id`); a store that
-    does not answer costs the listing, not the turn."""
+async def _record_thread(protocol: AgentProtocol | None, ctx: TurnContext, *,
+                         paused: bool) -> None:
+    """The thread is also an Agent Protocol thread (found by `graph_id`), with the status
+    the turn left it in (a decision sent here on a thread the Agent Protocol paused leaves
+    it idle); a store that does not answer costs the listing, not the turn."""
     if protocol is None:
         return
     try:
         await protocol.store.touch_thread(ctx.user_id, ctx.thread_id,
-                                          metadata=thread_metadata(ctx.agent))
+                                          metadata=thread_metadata(ctx.agent),
+                                          status="interrupted" if paused else "idle")
     except Exception:
         log.warning("could not record thread %s for the Agent Protocol", ctx.thread_id,
                     exc_info=True)
@@ -234,18 +244,19 @@ def streamed_turn(events: AsyncGenerator[ChatEvent], ctx: TurnContext,
                   protocol: AgentProtocol | None) -> Produce:
     async def produce(run: LiveRun) -> None:
         usage: Usage | None = None
-        answered = False
+        answered = paused = False
         async with aclosing(events):
             async for event in events:
                 if isinstance(event, Usage):
                     usage = event
-                answered = answered or isinstance(event, Answer | Interrupted)
+                answered = answered or went_on(event)
+                paused = paused or isinstance(event, Interrupted)
                 framed = _frame(event, ctx, usage)
                 if framed is not None:
                     name, data = framed
                     run.log.append(name, json.dumps(data, default=str).encode())
         if answered:
-            await _record_thread(protocol, ctx)
+            await _record_thread(protocol, ctx, paused=paused)
 
     return produce
 

@@ -16,6 +16,8 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from server.approval.claims import Taken
+from server.approval.decisions import Refused
 from server.runner.failures import STORE_RETRY_AFTER
 
 log = logging.getLogger(__name__)
@@ -31,6 +33,9 @@ def install_error_handlers(app: FastAPI) -> None:
     # log, a thread's record): the request is refused whole, as the rate limiter's is.
     app.exception_handler(RedisConnectionError)(store_down)
     app.exception_handler(RedisTimeoutError)(store_down)
+    # Tool approval's refusals, whichever API the decision came through (docs/approval.md).
+    app.exception_handler(Refused)(refused)
+    app.exception_handler(Taken)(taken)
 
 
 async def http_error(request: Request, exc: Exception) -> Response:
@@ -94,3 +99,11 @@ async def not_unicode(_request: Request, _exc: Exception) -> JSONResponse:
     return JSONResponse(status_code=422, content={
         "detail": "the text contains an unpaired surrogate (such as \\ud800), which is not "
                   "Unicode: send valid text"})
+
+
+async def refused(_request: Request, exc: Exception) -> JSONResponse:
+    return JSONResponse(status_code=422, content={"detail": str(exc)})
+
+
+async def taken(_request: Request, exc: Exception) -> JSONResponse:
+    return JSONResponse(status_code=409, content={"detail": str(exc)})

@@ -6,7 +6,7 @@ from __future__ import annotations
 from fastapi import APIRouter, HTTPException, status
 from pydantic import BaseModel
 
-from server.api.chat import THREAD_ID, THREAD_ID_RULE
+from server.api.chat import check_thread_id
 from server.api.deps import AccessToken, CurrentUser, PlatformDep, ServicesDep
 from server.forget import forget_thread
 
@@ -23,8 +23,7 @@ class ThreadDeleted(BaseModel):
 @router.delete("/{thread_id}", response_model=ThreadDeleted)
 async def delete_thread(thread_id: str, platform: PlatformDep, services: ServicesDep,
                         user: CurrentUser, token: AccessToken) -> ThreadDeleted:
-    if not THREAD_ID.fullmatch(thread_id):
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, THREAD_ID_RULE)
+    check_thread_id(thread_id)
     forgotten = await forget_thread(platform=platform, services=services,
                                     user_id=user.user_id, thread_id=thread_id, token=token)
     if not forgotten.known:

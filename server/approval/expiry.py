@@ -16,10 +16,11 @@ from typing import Any
 from langgraph.types import Command
 
 from graphs.context import TurnContext
+from server.approval.claims import Taken, bound, take
 from server.approval.pending import find_pending, from_interrupts
 from server.approval.store import ApprovalStore
 from server.platform import Platform
-from server.runner import Runner, RunOptions
+from server.runner import Runner, RunOptions, went_on
 from server.runner.runner import PauseHook
 
 log = logging.getLogger(__name__)
@@ -37,26 +38,62 @@ def note_expiry(store: ApprovalStore) -> PauseHook:
     return paused
 
 
-async def expire_due(platform: Platform, runner: Runner, now: float | None = None) -> int:
-    """Resume the threads whose approval expired; how many were."""
+BATCH = 50  # expiries taken from the store at a time
+
+
+async def expire_due(platform: Platform, runner: Runner, now: float | None = None, *,
+                     retry_in: float = 30.0) -> int:
+    """Resume the threads whose approval expired; how many were. One that cannot be
+    expired now (its claim is held, its run failed, a store did not answer) is tried
+    again `retry_in` seconds later, never dropped."""
+    now = time.time() if now is None else now
     expired = 0
-    for entry in await platform.approvals.due(time.time() if now is None else now):
-        user_id, thread_id = entry["user_id"], entry["thread_id"]
-        pending = await find_pending(platform.checkpointer, user_id, thread_id)
-        agent = platform.agents.get(pending.agent) if pending is not None else None
-        if pending is None or pending.id != entry["approval_id"] or agent is None:
-            continue  # decided in time, or the user wrote again
-        if not await platform.approvals.claim(user_id, pending.id, 600):
-            continue  # a decision is running right now
+    while True:
+        entries = await platform.approvals.due(now, BATCH)
+        for entry in entries:
+            try:
+                done = await _expire_one(platform, runner, entry)
+            except Exception:
+                log.warning("expiring approval %s failed; trying again in %s s",
+                            entry.get("approval_id"), retry_in, exc_info=True)
+                done = False
+            if done:
+                expired += 1
+            elif done is False:
+                await platform.approvals.expire_at(entry, now + retry_in)
+        if len(entries) < BATCH:  # a backlog is worked off in this round, not the next
+            return expired
+
+
+async def _expire_one(platform: Platform, runner: Runner, entry: dict[str, str]
+                      ) -> bool | None:
+    """True: the thread went on with the calls rejected as expired. False: not now, try
+    again. None: nothing to do (decided in time, the user wrote again, agent gone)."""
+    user_id, thread_id = entry["user_id"], entry["thread_id"]
+    pending = await find_pending(platform.checkpointer, user_id, thread_id)
+    if pending is None or pending.id != entry["approval_id"]:
+        return None
+    agent = platform.agents.get(pending.agent)
+    if agent is None:
+        log.warning("approval %s cannot expire: agent %r is gone", pending.id, pending.agent)
+        return None
+    try:
+        claim = await take(platform.approvals, platform.checkpointer, user_id, thread_id,
+                           pending, ttl=platform.settings.approval_timeout_seconds)
+    except Taken:
+        return False  # a decision runs right now; if it fails, the approval still expires
+    moved = False
+    try:
         ctx = TurnContext(user_id=user_id, thread_id=thread_id, agent=agent.spec.name,
                           turn_id=str(pending.request.get("turn_id") or ""))
         events = runner.stream(agent.graph, ctx, None, tokens=False, options=RunOptions(
-            command=Command(resume={"decisions": []})))
+            command=Command(resume=bound(pending, {"decisions": []}))))
         async with aclosing(events):
-            async for _event in events:
-                pass
-        expired += 1
-    return expired
+            async for event in events:
+                moved = moved or went_on(event)
+    finally:
+        await claim.release()
+    return moved
 
 
 @asynccontextmanager
@@ -68,7 +105,7 @@ async def expiring(platform: Platform, runner: Runner, *, every: float
         while True:
             await asyncio.sleep(every)
             try:
-                await expire_due(platform, runner)
+                await expire_due(platform, runner, retry_in=every)
             except Exception:  # the next round tries again; a turn's failure is logged
                 log.warning("expiring approvals failed", exc_info=True)
 

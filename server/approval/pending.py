@@ -57,10 +57,12 @@ def decide_path(thread_id: str) -> str:
     return f"/chat/threads/{quote(thread_id, safe='')}/decisions"
 
 
-def view(pending: Pending, thread_id: str) -> dict[str, Any]:
-    """The `approval` of `/chat`'s answer and `/chat/stream`'s event."""
+def view(pending: Pending, thread_id: str, decided: Iterable[str] = ()) -> dict[str, Any]:
+    """The `approval` of `/chat`'s answer and `/chat/stream`'s event. `decided`: the calls
+    decided one by one so far (the step goes on once the rest are)."""
     allowed = {c["action_name"]: c["allowed_decisions"]
                for c in pending.request.get("review_configs", [])}
+    done = set(decided)
     return {
         "id": pending.id,
         "thread_id": thread_id,
@@ -72,6 +74,7 @@ def view(pending: Pending, thread_id: str) -> dict[str, Any]:
                    "description": a.get("description", ""),
                    "allowed_decisions": allowed.get(a["name"], [])}
                   for a in pending.request["action_requests"]],
+        "decided": [c for c in pending.call_ids if c in done],
     }
 
 

@@ -19,10 +19,10 @@ def gated_tools(spec: AgentSpec, tools: Sequence[BaseTool]) -> frozenset[str]:
                      if spec.approval.needs(t.name, declared=declares_approval(t)))
 
 
-def approval_deps(spec: AgentSpec, tools: Sequence[BaseTool], store: ApprovalStore, *,
+def approval_deps(gated: frozenset[str], store: ApprovalStore, *,
                   seconds: float) -> ApprovalDeps | None:
-    """None when no tool of the agent can wait: its graph then has no review step."""
-    gated = gated_tools(spec, tools)
+    """None when no tool of the agent can wait (`gated`, from `gated_tools`): its graph
+    then has no review step."""
     if not gated:
         return None
     return ApprovalDeps(gated=gated, always_allowed=store.always_allowed, seconds=seconds)

@@ -13,9 +13,11 @@ from server.runner.events import (
     ToolFinished,
     ToolStarted,
     Usage,
+    went_on,
 )
 from server.runner.options import RunOptions
 from server.runner.runner import Runner
 
 __all__ = ["Answer", "ChatEvent", "Done", "Failed", "Interrupted", "RunOptions", "Runner",
-           "StepStarted", "StreamPart", "Token", "ToolFinished", "ToolStarted", "Usage"]
+           "StepStarted", "StreamPart", "Token", "ToolFinished", "ToolStarted", "Usage",
+           "went_on"]

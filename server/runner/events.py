@@ -107,3 +107,9 @@ class Done:
 
 ChatEvent = (StepStarted | Token | ToolStarted | ToolFinished | StreamPart | Answer | Interrupted
              | Usage | Failed | Done)
+
+
+def went_on(event: ChatEvent) -> bool:
+    """The run got as far as an answer or a new pause: what it was given (a message, a
+    decision) was taken, and the thread moved on."""
+    return isinstance(event, Answer | Interrupted)

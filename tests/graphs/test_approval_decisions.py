@@ -37,8 +37,9 @@ def test_a_late_decision_is_a_rejection_that_says_it_expired() -> None:
 
 def test_an_edit_the_schema_refuses_does_not_run() -> None:
     messages, request = paused_step()
-    update = apply_decisions(messages, request, [{"type": "edit", "args": {"to": None}}],
-                             {"send": send}, user_id="u")
+    edit = {"type": "edit", "edited_action": {"name": "send", "args": {"to": None}}}
+    update = apply_decisions(messages, request, {"decisions": [edit]}, {"send": send},
+                             user_id="u")
     [result] = update["messages"]
     assert isinstance(result, ToolMessage) and result.status == "error"
-    assert "invalid" in update["decisions"]["c1"]["invalid"]
+    assert "to:" in update["decisions"]["c1"]["invalid"]  # names the field to fix

@@ -152,3 +152,22 @@ async def test_stream_emits_tokens_and_tool_events_in_order() -> None:
         elif chunk[1]["langgraph_node"] == "agent" and chunk[0].content:
             order.append("token")
     assert order == ["tool_start", "tool_end", "token", "token", "token", "token", "token"]
+
+
+async def test_a_paused_turn_restored_from_history_gets_its_calls_settled() -> None:
+    """A thread whose checkpoint was lost while a call waited for approval: its history
+    holds the model's call with no result, which no model accepts, so the call is settled
+    as unrun before the model reads the thread."""
+    waited = AIMessage(content="", id="ai1", tool_calls=[
+        {"name": "add", "args": {"a": 1, "b": 2}, "id": "c1", "type": "tool_call"}])
+
+    async def recall(ctx: TurnContext, messages: Sequence[AnyMessage]) -> Recalled:
+        return Recalled(restored=[HumanMessage("add 1 and 2", id="h1"), waited])
+
+    model = ScriptedChatModel(script=[say("ok")])
+    graph = compile_graph(model, recall=recall)
+    await graph.ainvoke({"messages": [HumanMessage("never mind")]}, config())
+    prompt = model.calls[0]
+    assert [m.type for m in prompt[1:]] == ["human", "ai", "tool", "human"]
+    [note] = [m for m in prompt if isinstance(m, ToolMessage)]
+    assert note.tool_call_id == "c1" and "Not run" in note.text

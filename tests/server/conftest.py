@@ -30,6 +30,10 @@ class Probe:
     started: threading.Event = field(default_factory=threading.Event)
     cancelled: list[str] = field(default_factory=list)
     posted: list[str] = field(default_factory=list)  # send_postcard's side effect
+    # send_postcard holds until this is set, when a test sets one: its run is then under
+    # way (`posting` is set) while the test sends another request.
+    gate: threading.Event | None = None
+    posting: threading.Event = field(default_factory=threading.Event)
 
 
 @pytest.fixture
@@ -57,6 +61,9 @@ def tool_sources_for(probe: Probe) -> list[ToolSource]:
     @tool
     def send_postcard(to: str, text: str) -> str:
         """Send a postcard (it costs money, so the user approves each one)."""
+        probe.posting.set()
+        if probe.gate is not None:
+            probe.gate.wait(20)
         probe.posted.append(f"{to}: {text}")
         return f"postcard sent to {to}"
 

@@ -108,3 +108,18 @@ def test_terminal_chat_asks_before_a_call_that_needs_approval(make_app, live, re
     assert "[choose one of" in text  # "x" is no decision: asked again
     assert "Sent." in text and "Sent to Cy." in text
     assert probe.posted == ["Bob: Hi", "Cy: Yo"]
+
+
+def test_terminal_chat_asks_again_when_a_decision_is_refused(make_app, live, redis_url,
+                                                            probe) -> None:
+    app = make_app([call("send_postcard", to="Bob", text="Hi"), say("Sent.")], cycle=False,
+                   redis_url=redis_url)
+    with live(app) as url:
+        session = ChatSession(base_url=url)
+        out = io.StringIO()
+        lines = iter(["post it", "e", '{"text": "no address"}', "a", "/quit"])
+        repl(session, read=lambda _prompt: next(lines), out=out)
+    text = out.getvalue()
+    assert "HTTP 422" in text  # the edit lacks `to`: refused, and the call still waits
+    assert text.count("send_postcard wants to run with") == 2  # so it is asked again
+    assert "Sent." in text and probe.posted == ["Bob: Hi"]

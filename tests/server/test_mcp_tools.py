@@ -85,7 +85,7 @@ def test_a_stdio_servers_tools_are_listed_and_called(make_auth_app: Any, live: A
         assert {"echo", "count", "crash"} <= set(assistant["tools"])
         platform = app.state.platform
         echo = next(t.tool for t in platform.all_tools() if t.tool.name == "echo")
-        assert echo.metadata["require_approval"] is True
+        assert echo.metadata["requires_approval"] is True  # the one key tools declare it with
 
         # The server's entry requires approval: the call waits for ada, then runs.
         paused = ada.post("/chat", json={"message": 'use echo {"text": "hi"}'}).json()

@@ -32,6 +32,7 @@ from langchain_mcp_adapters.sessions import Connection, create_session
 from langchain_mcp_adapters.tools import _list_all_tools, convert_mcp_tool_to_langchain_tool
 from mcp import ClientSession
 
+from tools.approval import APPROVAL_KEY
 from tools.mcp_servers.config import HttpServer, StdioServer
 from tools.registry import ToolSource
 
@@ -224,7 +225,7 @@ class McpTools:
                 None, tool, connection=connection, server_name=name,
                 tool_interceptors=[self._intercept])
             converted.metadata = {**(converted.metadata or {}), "mcp_server": name,
-                                  "require_approval": entry.require_approval}
+                                  APPROVAL_KEY: entry.require_approval}
             built.append(converted)
         return built
 

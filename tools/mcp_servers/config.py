@@ -40,8 +40,8 @@ class _Common(BaseModel):
 
     # One session per (server, user), kept open between calls, instead of one per call.
     stateful: bool = False
-    # Every tool of the server needs the user's approval before it runs (the "Tool
-    # approval" issue): carried in each tool's metadata until approval exists.
+    # Every tool of the server needs the user's approval before it runs: set as each
+    # tool's `requires_approval` metadata, which tools/approval.declares_approval reads.
     require_approval: bool = False
     description: str = ""
 

@@ -1,17 +1,17 @@
 """What the Agent Protocol's routes share: assistants (Parley's agents), a caller's thread
-or a 404, and the SSE framing LangGraph's clients parse."""
+or a 404, and the SSE framing LangGraph's clients parse (and what a client joining a
+run's stream asks for: where to start, which modes)."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any
 
-from fastapi import HTTPException, status
+from fastapi import HTTPException, Request, status
 from sse_starlette.sse import EventSourceResponse
 
 from server.agent_protocol.assistants import assistant_id
 from server.agent_protocol.store import ThreadRecord
-from server.api.chat import THREAD_ID, THREAD_ID_RULE
 from server.live import Frame
 from server.platform import Agent, Platform
 
@@ -36,11 +36,6 @@ def assistant_body(name: str, agent: Agent) -> dict[str, Any]:
             "description": agent.spec.description, "config": {}, "context": {},
             "metadata": {"created_by": "system"}, "version": 1, "created_at": CREATED,
             "updated_at": CREATED}
-
-
-def check_thread_id(thread_id: str) -> None:
-    if not THREAD_ID.fullmatch(thread_id):
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, THREAD_ID_RULE)
 
 
 def no_thread(thread_id: str) -> HTTPException:
@@ -70,3 +65,35 @@ def sse_response(frames: AsyncIterator[Frame], *, ids: Callable[[Frame], str] = 
                 yield sse_bytes(frame, ids(frame))
 
     return EventSourceResponse(body(), headers=dict(headers or {}), ping=15, sep="\n")
+
+
+def last_event_id(http: Request, resumable: bool) -> int | None:
+    """Where a client joining a run's stream starts: after the `Last-Event-ID` it had."""
+    raw = http.headers.get("last-event-id")
+    if raw is None or raw == "":
+        return -1 if resumable else None  # a resumable run replays from its start
+    try:
+        return max(-1, int(raw))
+    except ValueError as exc:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
+                            f"Last-Event-ID {raw!r} is not an event id of this run") from exc
+
+
+def mode_filter(modes: list[str] | None) -> Callable[[Frame], bool] | None:
+    """The frames of the stream modes a joining client asked for (and the run's own)."""
+    if not modes:
+        return None
+    wanted = set(modes)
+    if "messages-tuple" in wanted:
+        wanted.add("messages")
+
+    def keep(frame: Frame) -> bool:
+        kind = frame.event.split("|")[0].split("/")[0]
+        return kind in wanted or kind in ("metadata", "error", "end")
+
+    return keep
+
+
+async def nothing() -> AsyncIterator[Frame]:
+    return
+    yield  # an empty stream

@@ -22,9 +22,16 @@ from server.agent_protocol.serde import dumps
 from server.agent_protocol.service import AgentProtocol
 from server.agent_protocol.state import latest_values
 from server.agent_protocol.store import ACTIVE, RunRecord, ThreadRecord
-from server.api.agent_protocol.common import check_thread_id, find_agent, sse_response
+from server.api.agent_protocol.common import (
+    find_agent,
+    last_event_id,
+    mode_filter,
+    nothing,
+    sse_response,
+)
 from server.api.agent_protocol.schemas import RunCreate
 from server.api.agent_protocol.threads import caller_thread
+from server.api.chat import check_thread_id
 from server.api.deps import (
     Admitted,
     CurrentUser,
@@ -35,9 +42,8 @@ from server.api.deps import (
     SettingsDep,
 )
 from server.api.disconnect import unless_gone
-from server.approval import find_pending
-from server.approval.decisions import Refused, check_resume
-from server.live import Frame, LiveRun, NoSuchRun
+from server.approval.claims import claim_resume
+from server.live import LiveRun, NoSuchRun
 from server.platform import Agent, Platform
 from server.runner import RunOptions
 from server.settings import Settings
@@ -106,24 +112,26 @@ async def _run_request(body: RunCreate, *, protocol: AgentProtocol, platform: Pl
                                 f"{thread.thread_id!r} is not kept (a thread keeps its "
                                 f"{settings.thread_checkpoints} latest checkpoints)")
     nodes = {n for n in agent.graph.nodes if not n.startswith("__")}
-    command = None
-    if body.command is not None:
-        if thread is not None and body.command.resume is not None:
-            await _check_decisions(platform, owner, thread.thread_id, body.command.resume,
-                                   agent)
-        command = Command(resume=body.command.resume, update=body.command.update,
+    before = _breakpoints(body.interrupt_before, nodes, "interrupt_before")
+    after = _breakpoints(body.interrupt_after, nodes, "interrupt_after")
+    messages = _messages(body, settings)
+    command, approval_id = None, None
+    if body.command is not None:  # a tool approval's answer is claimed last, once valid
+        resume, approval_id = await _resume(platform, settings, owner, thread, agent,
+                                            body.command.resume)
+        command = Command(resume=resume, update=body.command.update,
                           goto=body.command.goto or ())
     options = RunOptions(
         command=command, checkpoint_id=checkpoint_id,
         durability=body.chosen_durability if thread is not None else None,
-        interrupt_before=_breakpoints(body.interrupt_before, nodes, "interrupt_before"),
-        interrupt_after=_breakpoints(body.interrupt_after, nodes, "interrupt_after"))
+        interrupt_before=before, interrupt_after=after)
     return RunRequest(
         owner=owner, agent=agent, assistant_id=assistant_id(name),
-        thread_id=thread.thread_id if thread else None, messages=_messages(body, settings),
+        thread_id=thread.thread_id if thread else None, messages=messages,
         # runs/wait (not kept) answers the last state only: the modes a client names would
         # format every token and every step's state for a stream nobody reads.
-        options=options, stream_modes=tuple(body.modes) if kept else (),
+        approval_id=approval_id, options=options,
+        stream_modes=tuple(body.modes) if kept else (),
         multitask_strategy=body.multitask_strategy,
         on_disconnect=body.on_disconnect, grace=settings.resume_grace_seconds,
         after_seconds=body.after_seconds, kept=kept, profile=profile,
@@ -134,25 +142,15 @@ async def _run_request(body: RunCreate, *, protocol: AgentProtocol, platform: Pl
                 "interrupt_after": body.interrupt_after, "command": body.command is not None})
 
 
-DECISION_CLAIM_SECONDS = 60
-
-
-async def _check_decisions(platform: Platform, owner: str, thread_id: str, resume: Any,
-                           agent: Agent) -> None:
-    """A resume that answers a tool approval: its edits must fit the tools (422), and
-    it must not race a decision sent to /chat (409), which would run the calls twice.
-    The claim outlives the step that resumes (runs here keep a checkpoint per step)."""
-    pending = await find_pending(platform.checkpointer, owner, thread_id)
-    if pending is None:
-        return
-    try:
-        check_resume(resume, pending, {t.tool.name: t.tool for t in agent.tools})
-    except Refused as exc:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from exc
-    if not await platform.approvals.claim(owner, pending.id, DECISION_CLAIM_SECONDS):
-        raise HTTPException(status.HTTP_409_CONFLICT,
-                            f"the tool approval of thread {thread_id!r} is being decided "
-                            "by another request")
+async def _resume(platform: Platform, settings: Settings, owner: str,
+                  thread: ThreadRecord | None, agent: Agent, resume: Any
+                  ) -> tuple[Any, str | None]:
+    """The run's resume value, and the approval it claims when it answers one (the run
+    manager releases it when the run ends): checked, and bound to that interrupt."""
+    claimed = None if thread is None or resume is None else await claim_resume(
+        platform.approvals, platform.checkpointer, owner, thread.thread_id, resume,
+        agent.tools_by_name, ttl=settings.approval_timeout_seconds)
+    return (resume, None) if claimed is None else (claimed[1], claimed[0].approval_id)
 
 
 async def _thread_for_run(protocol: AgentProtocol, owner: str, thread_id: str,
@@ -365,47 +363,17 @@ async def join_run(thread_id: str, run_id: str, protocol: ProtocolDep, user: Cur
     return Response(content=dumps(values), media_type="application/json")
 
 
-def _last_event_id(http: Request, resumable: bool) -> int | None:
-    raw = http.headers.get("last-event-id")
-    if raw is None or raw == "":
-        return -1 if resumable else None  # a resumable run replays from its start
-    try:
-        return max(-1, int(raw))
-    except ValueError as exc:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
-                            f"Last-Event-ID {raw!r} is not an event id of this run") from exc
-
-
-def _mode_filter(modes: list[str] | None) -> Any:
-    if not modes:
-        return None
-    wanted = {m for m in modes}
-    if "messages-tuple" in wanted:
-        wanted.add("messages")
-
-    def keep(frame: Frame) -> bool:
-        kind = frame.event.split("|")[0].split("/")[0]
-        return kind in wanted or kind in ("metadata", "error", "end")
-
-    return keep
-
-
 async def _join_stream(http: Request, protocol: AgentProtocol, owner: str,
                        thread_id: str | None, run_id: str, modes: list[str] | None
                        ) -> EventSourceResponse:
     record = await _caller_run(protocol, owner, thread_id, run_id)
-    after = _last_event_id(http, bool(record.kwargs.get("stream_resumable")))
+    after = last_event_id(http, bool(record.kwargs.get("stream_resumable")))
     try:
         await protocol.live.check(run_id, owner)
     except NoSuchRun:
-        return sse_response(_nothing())  # over, and its events are no longer kept
-    return sse_response(protocol.live.follow(run_id, after), keep=_mode_filter(modes),
+        return sse_response(nothing())  # over, and its events are no longer kept
+    return sse_response(protocol.live.follow(run_id, after), keep=mode_filter(modes),
                         headers={"Content-Location": _where(record)})
-
-
-async def _nothing() -> Any:
-    return
-    yield  # an empty stream
 
 
 @router.get("/threads/{thread_id}/runs/{run_id}/stream", response_class=EventSourceResponse)

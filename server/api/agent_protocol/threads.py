@@ -13,7 +13,7 @@ from langgraph.errors import InvalidUpdateError
 from server.agent_protocol import state as thread_state
 from server.agent_protocol.service import AgentProtocol
 from server.agent_protocol.store import ThreadRecord
-from server.api.agent_protocol.common import check_thread_id, no_thread, thread_body
+from server.api.agent_protocol.common import no_thread, thread_body
 from server.api.agent_protocol.schemas import (
     HistoryRequest,
     StateAt,
@@ -23,6 +23,7 @@ from server.api.agent_protocol.schemas import (
     ThreadPatch,
     ThreadSearch,
 )
+from server.api.chat import check_thread_id
 from server.api.deps import AccessToken, CurrentUser, PlatformDep, ProtocolDep, ServicesDep
 from server.forget import forget_thread
 from server.platform import Platform

@@ -142,6 +142,20 @@ def test_an_approval_card_approves_edits_and_rejects(page: Any) -> None:
     ]
 
 
+def test_the_cards_of_one_approval_label_their_own_fields(page: Any) -> None:
+    """Two calls of one approval share its id: each card's labels still name its own
+    fields (a label naming the first card's field would focus it from the second)."""
+    own = page.evaluate("""async () => {
+      const { ApprovalCard } = await import("/web/js/cards.js");
+      const cards = ["c1", "c2"].map((call_id) => new ApprovalCard(
+        { id: "same", tool: `send_${call_id}`, call_id, args: {} }, async () => {}));
+      cards.forEach((card) => document.querySelector("main").append(card.el));
+      return cards.map((card) => [...card.el.querySelectorAll("label")].map(
+        (label) => label.control !== null && card.el.contains(label.control)));
+    }""")
+    assert own == [[True, True], [True, True]]
+
+
 def serious_violations(page: Any) -> list[str]:
     """axe-core's serious and critical findings on the page as it is now. axe is served
     to the page from the npm package on disk, through its own origin (the page's CSP

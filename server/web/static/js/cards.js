@@ -78,7 +78,10 @@ export class ApprovalCard {
   constructor(request, decide) {
     this.decide = decide;
     this.request = request;
-    const id = `approval-${request.id ?? request.call_id ?? Math.random().toString(36).slice(2)}`;
+    // One id per call: the calls of one approval share its id, and each card's labels
+    // must point at its own fields.
+    const unique = (part) => part ?? Math.random().toString(36).slice(2);
+    const id = `approval-${unique(request.id)}-${unique(request.call_id)}`;
     this.args = h("textarea", { id: `${id}-args`, rows: 4, spellcheck: "false" });
     this.args.value = argsText(request.args);
     this.reason = h("input", { id: `${id}-reason`, type: "text" });

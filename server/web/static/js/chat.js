@@ -241,7 +241,8 @@ export class ChatView {
     // The body a lost stream is asked for again with (/chat/stream wants a message; with
     // Last-Event-ID it only names the turn).
     const body = { message: "(decision)", agent: approval.agent, thread_id: this.threadId };
-    for (const call of approval.calls) {
+    const decided = new Set(approval.decided ?? []);  // decided one by one already
+    for (const call of approval.calls.filter((c) => !decided.has(c.call_id))) {
       answer.approval({ ...call, id: approval.id, thread_id: approval.thread_id },
         (decision) => this.decide(approval, decision, answer, "", body));
     }
