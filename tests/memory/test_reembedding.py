@@ -92,7 +92,8 @@ async def test_memories_added_during_the_migration_are_kept(tmp_path: Path) -> N
 async def test_redis_reembeds_a_changed_model_of_the_same_size(redis_url: str) -> None:
     from redis.asyncio import Redis
 
-    from memory.redis_store import RedisVectorMemory, _text, user_key
+    from memory.redis_lexical import as_text as _text
+    from memory.redis_store import RedisVectorMemory, user_key
 
     client = Redis.from_url(redis_url)
     try:
