@@ -60,7 +60,7 @@ from memory.faiss_files import (
     write_index,
     write_snapshot,
 )
-from memory.faiss_reembed import Reembedding
+from memory.faiss_reembed import Background, needs_vectors, reindex, to_embed
 from memory.faiss_search import answer
 from memory.fusion import Fusion, SearchMode
 from memory.lexical import LexicalIndex
@@ -87,15 +87,15 @@ from memory.vectors import unit_vectors
 __all__ = ["FaissMemory", "is_exact"]
 
 
-class FaissMemory(Reembedding):
+class FaissMemory:
     def __init__(self, root: Path, embeddings: LocalEmbeddings | Any, *,
                  quantize_at: int = 20_000, fusion: Fusion | None = None) -> None:
         self.root = root
         self.embeddings = embeddings
         self.model = model_id(embeddings)  # recorded with each index and journal line
         self.fusion = fusion or Fusion()
-        # Users whose vectors are being re-embedded with this model, in the background.
-        self._migrating: dict[str, threading.Thread] = {}
+        # Re-embedding users' vectors with this model, in the background.
+        self._reembedding = Background(self.reembed, self.model)
         self._dirs: dict[str, Path] = {}
         # Past this many memories a user's index is compact (memory/vector_index.py): exact
         # search reads every float, and at 100,000 memories that is 150 MB per query.
@@ -337,7 +337,7 @@ class FaissMemory(Reembedding):
             state = self._users.get(user_id, state)
             scored, misfit = answer(state, query, vector, k, min_score, mode, now,
                                     self.fusion)
-        if misfit:  # (not under self._lock, which starting it takes)
+        if misfit:
             self._start_reembedding(user_id)
         return scored
 
@@ -365,6 +365,41 @@ class FaissMemory(Reembedding):
             self._fold(user_id, empty)
             self._users[user_id] = empty
             return len(state.records)
+
+    def _needs_vectors(self, state: UserIndex) -> bool:
+        return needs_vectors(state, self.model)
+
+    def _start_reembedding(self, user_id: str) -> None:
+        self._reembedding.start(user_id)
+
+    def wait_for_reembedding(self, timeout: float | None = None) -> None:
+        """Blocks until the background re-embedding threads are done (tests, shutdown)."""
+        self._reembedding.wait(timeout)
+
+    def reembed(self, user_id: str, batch: int = 64) -> int:
+        """Gives every memory of the user a vector of this model, then commits a new
+        generation whose index (and record of the model) is this model's. Embeds outside
+        the locks; memories added meanwhile are taken in by another pass. Returns how many
+        were embedded."""
+        vectors: dict[int, np.ndarray] = {}
+        while True:
+            with self._lock:
+                state = self._load(user_id)
+                if not self._needs_vectors(state):
+                    return len(vectors)
+                todo = to_embed(state, self.model, vectors)
+            keys = list(todo)
+            for start in range(0, len(keys), batch):
+                chunk = keys[start:start + batch]
+                vectors.update(zip(chunk, self._vectors([todo[key] for key in chunk]),
+                                   strict=True))
+            with self._writing(user_id) as state:
+                if set(state.records) - set(vectors):
+                    continue  # memories came in (or were re-keyed) meanwhile: embed those
+                reindex(state, vectors, self.model)
+                self._compact_when_large(state)
+                self._fold(user_id, state)
+                return len(vectors)
 
     # The async interface: FAISS and the embedding model are CPU-bound, run off the loop.
     async def add(self, user_id: str, texts: Sequence[str],
