@@ -101,8 +101,20 @@ class FaissMemory:
         # search reads every float, and at 100,000 memories that is 150 MB per query.
         self.quantize_at = quantize_at
         self._users: dict[str, UserIndex] = {}
-        self._lock = threading.Lock()  # FAISS, the copies and the files are used from threads
-        self._flocked: set[str] = set()  # users whose file lock is held (under self._lock)
+        # FAISS, the copies and the files are used from threads. A lock per user, so one
+        # user's fold (an index rebuild, a compaction) keeps no one else waiting; the
+        # store's lock only guards making them.
+        self._lock = threading.Lock()
+        self._locks: dict[str, threading.Lock] = {}
+        self._flocked: set[str] = set()  # users whose file lock is held (under their lock)
+
+    def _locked(self, user_id: str) -> threading.Lock:
+        """The user's lock, which guards their copy and their files in this process."""
+        lock = self._locks.get(user_id)
+        if lock is None:
+            with self._lock:
+                lock = self._locks.setdefault(user_id, threading.Lock())
+        return lock
 
     def _dir(self, user_id: str) -> Path:
         folder = self._dirs.get(user_id)
@@ -121,7 +133,7 @@ class FaissMemory:
     @contextmanager
     def _flock(self, user_id: str, *, exclusive: bool) -> Iterator[None]:
         """The user's lock between processes: exclusive to write, shared to reload.
-        Re-entrant: the caller holds self._lock, so only one thread of ours is here."""
+        Re-entrant: the caller holds the user's lock, so only one thread of ours is here."""
         if user_id in self._flocked:
             yield
             return
@@ -140,11 +152,11 @@ class FaissMemory:
     @contextmanager
     def _writing(self, user_id: str) -> Iterator[UserIndex]:
         """The user's memories as the disk holds them, while no other process can write."""
-        with self._lock, self._flock(user_id, exclusive=True):
+        with self._locked(user_id), self._flock(user_id, exclusive=True):
             yield self._load(user_id)
 
     def _load(self, user_id: str) -> UserIndex:
-        """The user's memories as the disk holds them now (the caller holds self._lock).
+        """The user's memories as the disk holds them now (the caller holds the user's lock).
         The copy in memory costs one stat when no other process wrote since."""
         state = self._users.get(user_id)
         if state is None or (self._stale(user_id, state)
@@ -284,7 +296,7 @@ class FaissMemory:
             strict=True) if t and t.strip()}
         pairs = [(t.strip(), (k or t).strip())
                  for t, k in zip(texts, keys or texts, strict=True) if t and t.strip()]
-        with self._lock:
+        with self._locked(user_id):
             state = self._load(user_id)
             todo = {text: key for text, key in pairs if text not in state.by_text}
             if not todo:
@@ -323,7 +335,7 @@ class FaissMemory:
 
     def _search(self, user_id: str, query: str, k: int, min_score: float,
                 mode: SearchMode, now: datetime | None) -> list[ScoredMemory]:
-        with self._lock:
+        with self._locked(user_id):
             state = self._load(user_id)
             if not state.records:
                 return []
@@ -332,7 +344,7 @@ class FaissMemory:
             self._start_reembedding(user_id)
         # While the vectors are re-embedded, the lexical index answers alone.
         vector = None if stale or mode == "lexical" else self._vectors([query])
-        with self._lock:
+        with self._locked(user_id):
             # The copy just checked, or newer if a write came in meanwhile: no second stat.
             state = self._users.get(user_id, state)
             scored, misfit = answer(state, query, vector, k, min_score, mode, now,
@@ -342,7 +354,7 @@ class FaissMemory:
         return scored
 
     def _delete(self, user_id: str, memory_id: str) -> bool:
-        with self._lock:
+        with self._locked(user_id):
             if key_of(self._load(user_id), memory_id) is None:
                 return False  # no lock (nor folder) taken for what is not there
         with self._writing(user_id) as state:
@@ -353,7 +365,7 @@ class FaissMemory:
             return True
 
     def _clear(self, user_id: str) -> int:
-        with self._lock:
+        with self._locked(user_id):
             if not self._dir(user_id).is_dir():
                 self._users.pop(user_id, None)
                 return 0
@@ -383,7 +395,7 @@ class FaissMemory:
         were embedded."""
         vectors: dict[int, np.ndarray] = {}
         while True:
-            with self._lock:
+            with self._locked(user_id):
                 state = self._load(user_id)
                 if not self._needs_vectors(state):
                     return len(vectors)
@@ -418,7 +430,7 @@ class FaissMemory:
     async def list(self, user_id: str, *, limit: int = 100,
                    offset: int = 0) -> list[MemoryRecord]:
         def rows() -> list[MemoryRecord]:
-            with self._lock:
+            with self._locked(user_id):
                 records = sorted(self._load(user_id).records.values(),
                                  key=lambda r: r.created_at, reverse=True)
             return records[offset:offset + limit]
