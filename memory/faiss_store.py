@@ -73,23 +73,15 @@ from memory.semantic import (
     each_time,
     model_id,
 )
-from memory.vector_index import (
-    TRAIN_AT_LEAST,
-    compact,
-    is_compact,
-    is_exact,
-    tombstones,
-    too_dead,
-    without,
-)
+from memory.vector_index import fitted, tombstones, too_dead, without
 from memory.vectors import unit_vectors
 
-__all__ = ["FaissMemory", "is_exact"]
+__all__ = ["FaissMemory"]
 
 
 class FaissMemory:
     def __init__(self, root: Path, embeddings: LocalEmbeddings | Any, *,
-                 quantize_at: int = 20_000, fusion: Fusion | None = None) -> None:
+                 compact_at: int = 20_000, fusion: Fusion | None = None) -> None:
         self.root = root
         self.embeddings = embeddings
         self.model = model_id(embeddings)  # recorded with each index and journal line
@@ -97,9 +89,9 @@ class FaissMemory:
         # Re-embedding users' vectors with this model, in the background.
         self._reembedding = Background(self.reembed, self.model)
         self._dirs: dict[str, Path] = {}
-        # Past this many memories a user's index is compact (memory/vector_index.py): exact
+        # From this many memories a user's index is compact (memory/vector_index.py): exact
         # search reads every float, and at 100,000 memories that is 150 MB per query.
-        self.quantize_at = quantize_at
+        self.compact_at = compact_at
         self._users: dict[str, UserIndex] = {}
         # FAISS, the copies and the files are used from threads. A lock per user, so one
         # user's fold (an index rebuild, a compaction) keeps no one else waiting; the
@@ -182,7 +174,7 @@ class FaissMemory:
             self._replay(user_id, state, tail=False)
         if state.model is None and state.index is not None:
             state.model = self.model  # a journal from before models were recorded
-        state.unsaved = self._compact_when_large(state)
+        state.unsaved = self._fit(state)
         return state
 
     def _read_snapshot(self, user_id: str, state: UserIndex) -> None:
@@ -241,12 +233,14 @@ class FaissMemory:
         state.applied += end
         return True
 
-    def _compact_when_large(self, state: UserIndex) -> bool:
-        if (state.index is not None and not is_compact(state.index)
-                and state.index.ntotal >= max(self.quantize_at, TRAIN_AT_LEAST)):
-            state.index = compact(state.index)  # (an exact or older 8-bit index)
-            return True
-        return False
+    def _fit(self, state: UserIndex) -> bool:
+        """Converts the index to the kind its size calls for; True when it did."""
+        index = fitted(state.index, state.records, self.compact_at)
+        if index is None:
+            return False
+        state.index = index
+        state.dead = 0  # a conversion keeps only the live keys' vectors
+        return True
 
     def _commit(self, user_id: str, state: UserIndex,
                 entries: Sequence[Mapping[str, Any]]) -> UserIndex:
@@ -261,7 +255,7 @@ class FaissMemory:
         state.journal_id = file_id(info)
         state.applied = state.seen = info.st_size
         self._users[user_id] = state
-        if (self._compact_when_large(state) or state.unsaved or too_dead(state.index, state.dead)
+        if (self._fit(state) or state.unsaved or too_dead(state.index, state.dead)
                 or state.journaled >= max(COMPACT_AT_LEAST, len(state.records) // 2)):
             self._fold(user_id, state)
         return state
@@ -275,7 +269,8 @@ class FaissMemory:
         folder = self._dir(user_id)
         generation = state.generation + 1
         if too_dead(state.index, state.dead):
-            state.index, state.dead = without(state.index, state.records), 0
+            without(state.index, state.records)
+            state.dead = 0
         append_lines(self._journal_path(user_id, state.generation), state,
                       [{"op": FOLD, "generation": generation}])
         index_file = write_index(folder, state.index, generation)
@@ -409,7 +404,7 @@ class FaissMemory:
                 if set(state.records) - set(vectors):
                     continue  # memories came in (or were re-keyed) meanwhile: embed those
                 reindex(state, vectors, self.model)
-                self._compact_when_large(state)
+                self._fit(state)
                 self._fold(user_id, state)
                 return len(vectors)
 

@@ -118,10 +118,10 @@ async def test_a_large_memory_is_compacted_and_still_works(tmp_path: Path) -> No
     import faiss
 
     from memory.embeddings import make_embeddings
-    from memory.faiss_store import is_exact
+    from memory.vector_index import is_exact
 
     hashing = make_embeddings("hashing")
-    memory = FaissMemory(tmp_path, hashing, quantize_at=50)
+    memory = FaissMemory(tmp_path, hashing, compact_at=50)
     texts = [f"note {n}: the {w} {n * 7 % 13} sings" for n, w in
              zip(range(60), ["owl", "lark", "wren", "crow"] * 15, strict=True)]
     added = await memory.add("ada", texts[:49])
@@ -135,7 +135,7 @@ async def test_a_large_memory_is_compacted_and_still_works(tmp_path: Path) -> No
     assert await memory.delete("ada", added[3].id)
     await memory.add("ada", ["a brand new note about herons"])
     # A new instance loads the compact snapshot and replays the journal into it.
-    again = FaissMemory(tmp_path, hashing, quantize_at=50)
+    again = FaissMemory(tmp_path, hashing, compact_at=50)
     assert not is_exact(again._load("ada").index)
     assert len(await again.list("ada", limit=100)) == 60
     assert (await again.search("ada", "a brand new note about herons", k=1)
@@ -198,7 +198,7 @@ async def test_one_users_index_rebuild_keeps_no_other_user_waiting(
     from memory.vector_index import REBUILD_SHARE, is_compact
 
     hashing = make_embeddings("hashing")
-    memory = FaissMemory(tmp_path, hashing, quantize_at=16)
+    memory = FaissMemory(tmp_path, hashing, compact_at=16)
     await memory.add("ada", ["I keep bees on the roof"])
     bob = await memory.add("bob", [f"bob's note number {n}" for n in range(40)])
     assert is_compact(memory._load("bob").index)
