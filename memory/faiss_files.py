@@ -47,6 +47,9 @@ class UserIndex:
     # recorded). Vectors of another model wait in `other` until the index is re-embedded.
     model: str | None = None
     other: dict[int, tuple[str | None, np.ndarray]] = field(default_factory=dict)
+    # Memories the snapshot has no vector of (they were in `other`, which a fold does not
+    # write): deleting one leaves no tombstone behind. Re-embedding gives them vectors.
+    unindexed: set[int] = field(default_factory=set)
 
 
 JOURNAL = "journal.jsonl"  # generation 0's: the name from before generations existed
@@ -142,7 +145,9 @@ def forget(state: UserIndex, key: int) -> None:
             del state.speakers[speaker]
     if state.other.pop(key, None) is not None or state.index is None:
         return
-    if is_compact(state.index):
+    if key in state.unindexed:
+        state.unindexed.discard(key)  # no vector anywhere: nothing to remove or count
+    elif is_compact(state.index):
         state.dead += 1  # a tombstone, until the index is rebuilt without it
     else:
         state.index.remove_ids(np.array([key], dtype=np.int64))

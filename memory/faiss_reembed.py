@@ -42,6 +42,7 @@ def reindex(state: UserIndex, vectors: Mapping[int, np.ndarray], model: str) -> 
                        np.array(keys, dtype=np.int64))
     state.index, state.model, state.dead = index, model, 0
     state.other.clear()
+    state.unindexed.clear()
 
 
 class Background:

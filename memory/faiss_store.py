@@ -73,7 +73,7 @@ from memory.semantic import (
     each_time,
     model_id,
 )
-from memory.vector_index import fitted, tombstones, too_dead, without
+from memory.vector_index import fitted, tombstones, too_dead, unindexed, without
 from memory.vectors import unit_vectors
 
 __all__ = ["FaissMemory"]
@@ -199,6 +199,7 @@ class FaissMemory:
                 state.embedded[key] = row["embedded"]
             index_words(state, key, record, row.get("embedded"))
         state.dead = tombstones(state.index, state.records)
+        state.unindexed = unindexed(state.index, state.records)
         journal = self._journal_path(user_id, state.generation)
         if not journal.exists():
             journal.touch()  # (an old snapshot may have none) so that readers have one to stat
@@ -368,7 +369,8 @@ class FaissMemory:
             # An empty next generation: other processes see the fold and reload.
             empty = dataclasses.replace(state, index=None, records={}, by_text={},
                                         lexical=LexicalIndex(), speakers=Counter(), about={},
-                                        embedded={}, other={}, model=self.model, dead=0)
+                                        embedded={}, other={}, unindexed=set(),
+                                        model=self.model, dead=0)
             self._fold(user_id, empty)
             self._users[user_id] = empty
             return len(state.records)

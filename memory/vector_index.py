@@ -122,6 +122,14 @@ def tombstones(index: Any, live: Collection[int]) -> int:
     return int(index.ntotal - np.count_nonzero(_alive(index, live)))
 
 
+def unindexed(index: Any, keys: Collection[int]) -> set[int]:
+    """The keys that have no vector in the index."""
+    if index is None:
+        return set()
+    wanted = np.fromiter(keys, np.int64, len(keys))
+    return set(wanted[~np.isin(wanted, ids(index))].tolist())
+
+
 def too_dead(index: Any, dead: int) -> bool:
     return index is not None and dead > REBUILD_SHARE * index.ntotal
 

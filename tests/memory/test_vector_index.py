@@ -183,3 +183,28 @@ async def test_a_compact_index_turns_exact_below_half_the_threshold_and_back(
     await reloaded.add("ada", ["the fiftieth note"])
     assert is_compact(reloaded._load("ada").index)
 
+
+async def test_deleting_a_memory_the_snapshot_has_no_vector_of_leaves_no_tombstone(
+        tmp_path: Path) -> None:
+    """Another model's vectors wait in `other`, which a fold does not write: after a
+    reload such a memory has no vector anywhere, and deleting it counts no tombstone."""
+    old = HashingTestEmbeddings(dim=64)
+    await FaissMemory(tmp_path, old, compact_at=16).add("ada", [f"fact {n}" for n in range(20)])
+    other_model = FaissMemory(tmp_path, HashingTestEmbeddings(dim=48, salt="v2"),
+                              compact_at=16)
+    [orphan] = other_model._add("ada", ["a fact of another model"], None)
+    with other_model._writing("ada") as state:
+        assert state.other
+        other_model._fold("ada", state)
+    memory = FaissMemory(tmp_path, old, compact_at=16)
+    state = memory._load("ada")
+    assert is_compact(state.index) and state.dead == 0
+    assert await memory.delete("ada", orphan.id)
+    assert await memory.delete("ada", state.records[min(state.records)].id)
+
+    def check(state) -> None:  # type: ignore[no-untyped-def]
+        in_index = set(ids(state.index).tolist())
+        assert state.dead == 1 == len(in_index - set(state.records))
+
+    check(memory._load("ada"))
+    check(FaissMemory(tmp_path, old, compact_at=16)._load("ada"))
