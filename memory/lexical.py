@@ -18,6 +18,7 @@ from __future__ import annotations
 import math
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
+from typing import TypeVar
 
 import numpy as np
 
@@ -26,6 +27,8 @@ from memory.terms import terms
 K1 = 1.2
 B = 0.75
 COMMON = 5_000  # see rare_first
+# Term counts and lengths: arrays to score documents, float32 scalars to bound a score.
+Counts = TypeVar("Counts", np.ndarray, np.float32)
 
 
 def idf(n_docs: int, df: int) -> float:
@@ -33,11 +36,11 @@ def idf(n_docs: int, df: int) -> float:
     return math.log(1.0 + (n_docs - df + 0.5) / (df + 0.5))
 
 
-def bm25(tf: np.ndarray, length: np.ndarray, avg_length: float, weight: float) -> np.ndarray:
+def bm25(tf: Counts, length: Counts, avg_length: float, weight: float) -> Counts:
     # The constants folded first, so the arrays see fewer operations and temporaries.
     slope = np.float32(K1 * B / max(avg_length, 1e-9))
-    result: np.ndarray = (np.float32(weight * (K1 + 1.0)) * tf
-                          / (tf + (length * slope + np.float32(K1 * (1.0 - B)))))
+    result: Counts = (np.float32(weight * (K1 + 1.0)) * tf
+                      / (tf + (length * slope + np.float32(K1 * (1.0 - B)))))
     return result
 
 
@@ -99,9 +102,10 @@ class _Postings:
 
     def bound(self, avg_length: float, weight: float) -> float:
         """The most this term adds to a document's score (bm25 grows with the count and
-        shrinks with the length), a little over for float32's rounding."""
-        most = bm25(np.array(self.max_tf, np.float32), np.array(self.min_length, np.float32),
-                    avg_length, weight)
+        shrinks with the length), a little over for float32's rounding. In float32 scalars,
+        not arrays: numpy's scalar arithmetic costs far less, and this runs per common term
+        of every search."""
+        most = bm25(np.float32(self.max_tf), np.float32(self.min_length), avg_length, weight)
         return float(most) * (1.0 + 1e-5)
 
 
