@@ -21,7 +21,7 @@ import numpy as np
 from memory.fusion import About
 from memory.lexical import LexicalIndex, indexed_text
 from memory.semantic import MemoryRecord, speaker_of
-from memory.vector_index import new_index, removable
+from memory.vector_index import is_compact, new_index
 
 
 @dataclass
@@ -47,6 +47,9 @@ class UserIndex:
     # recorded). Vectors of another model wait in `other` until the index is re-embedded.
     model: str | None = None
     other: dict[int, tuple[str | None, np.ndarray]] = field(default_factory=dict)
+    # Memories the snapshot has no vector of (they were in `other`, which a fold does not
+    # write): deleting one leaves no tombstone behind. Re-embedding gives them vectors.
+    unindexed: set[int] = field(default_factory=set)
 
 
 JOURNAL = "journal.jsonl"  # generation 0's: the name from before generations existed
@@ -140,11 +143,14 @@ def forget(state: UserIndex, key: int) -> None:
         state.speakers[speaker] -= 1
         if state.speakers[speaker] <= 0:
             del state.speakers[speaker]
-    if state.other.pop(key, None) is None and state.index is not None:
-        if removable(state.index):
-            state.index.remove_ids(np.array([key], dtype=np.int64))
-        else:
-            state.dead += 1  # a tombstone, until the index is rebuilt without it
+    if state.other.pop(key, None) is not None or state.index is None:
+        return
+    if key in state.unindexed:
+        state.unindexed.discard(key)  # no vector anywhere: nothing to remove or count
+    elif is_compact(state.index):
+        state.dead += 1  # a tombstone, until the index is rebuilt without it
+    else:
+        state.index.remove_ids(np.array([key], dtype=np.int64))
 
 
 def append_lines(path: Path, state: UserIndex, entries: Sequence[Mapping[str, Any]]

@@ -4,14 +4,13 @@ says of who and when. The caller holds the store's lock and has embedded the que
 
 from __future__ import annotations
 
-from collections.abc import Hashable
 from datetime import datetime
 
 import numpy as np
 
 from memory.faiss_files import UserIndex
-from memory.fusion import About, Fusion, SearchMode, fuse, top
-from memory.query_hints import QueryHints, read_hints
+from memory.fusion import Fusion, SearchMode
+from memory.ranking import ranked
 from memory.semantic import ScoredMemory
 from memory.vector_index import nearest
 
@@ -32,10 +31,8 @@ def answer(state: UserIndex, query: str, vector: np.ndarray | None, k: int,
         else:
             dense = nearest(index, vector, pool, state.records, state.dead)
     lexical = state.lexical.search(query, pool) if mode != "dense" else []
-    hints = read_hints(query, state.speakers, now) if mode == "hybrid" else QueryHints()
-    about: dict[Hashable, About] = {key: state.about[key] for key, _ in (*dense, *lexical)}
-    found = fuse(dense, lexical, about, hints, mode=mode, fusion=fusion)
-    scored = [ScoredMemory(record=state.records[f.key], score=f.score,  # type: ignore[index]
-                           similarity=f.similarity)
-              for f in top(found, k, min_score)]
+    about = {key: state.about[key] for key, _ in (*dense, *lexical)}
+    scored = ranked(query, dense, lexical, records=state.records, about=about,
+                    speakers=state.speakers, now=now, mode=mode, fusion=fusion, k=k,
+                    min_score=min_score)
     return scored, misfit

@@ -60,7 +60,7 @@ from memory.faiss_files import (
     write_index,
     write_snapshot,
 )
-from memory.faiss_reembed import Reembedding
+from memory.faiss_reembed import Background, needs_vectors, reindex, to_embed
 from memory.faiss_search import answer
 from memory.fusion import Fusion, SearchMode
 from memory.lexical import LexicalIndex
@@ -73,36 +73,40 @@ from memory.semantic import (
     each_time,
     model_id,
 )
-from memory.vector_index import (
-    TRAIN_AT_LEAST,
-    compact,
-    is_compact,
-    is_exact,
-    tombstones,
-    too_dead,
-    without,
-)
+from memory.vector_index import fitted, tombstones, too_dead, unindexed, without
 from memory.vectors import unit_vectors
 
-__all__ = ["FaissMemory", "is_exact"]
+__all__ = ["FaissMemory"]
 
 
-class FaissMemory(Reembedding):
+class FaissMemory:
     def __init__(self, root: Path, embeddings: LocalEmbeddings | Any, *,
-                 quantize_at: int = 20_000, fusion: Fusion | None = None) -> None:
+                 compact_at: int = 20_000, fusion: Fusion | None = None) -> None:
         self.root = root
         self.embeddings = embeddings
         self.model = model_id(embeddings)  # recorded with each index and journal line
         self.fusion = fusion or Fusion()
-        # Users whose vectors are being re-embedded with this model, in the background.
-        self._migrating: dict[str, threading.Thread] = {}
+        # Re-embedding users' vectors with this model, in the background.
+        self._reembedding = Background(self.reembed, self.model)
         self._dirs: dict[str, Path] = {}
-        # Past this many memories a user's index is compact (memory/vector_index.py): exact
+        # From this many memories a user's index is compact (memory/vector_index.py): exact
         # search reads every float, and at 100,000 memories that is 150 MB per query.
-        self.quantize_at = quantize_at
+        self.compact_at = compact_at
         self._users: dict[str, UserIndex] = {}
-        self._lock = threading.Lock()  # FAISS, the copies and the files are used from threads
-        self._flocked: set[str] = set()  # users whose file lock is held (under self._lock)
+        # FAISS, the copies and the files are used from threads. A lock per user, so one
+        # user's fold (an index rebuild, a compaction) keeps no one else waiting; the
+        # store's lock only guards making them.
+        self._lock = threading.Lock()
+        self._locks: dict[str, threading.Lock] = {}
+        self._flocked: set[str] = set()  # users whose file lock is held (under their lock)
+
+    def _locked(self, user_id: str) -> threading.Lock:
+        """The user's lock, which guards their copy and their files in this process."""
+        lock = self._locks.get(user_id)
+        if lock is None:
+            with self._lock:
+                lock = self._locks.setdefault(user_id, threading.Lock())
+        return lock
 
     def _dir(self, user_id: str) -> Path:
         folder = self._dirs.get(user_id)
@@ -121,7 +125,7 @@ class FaissMemory(Reembedding):
     @contextmanager
     def _flock(self, user_id: str, *, exclusive: bool) -> Iterator[None]:
         """The user's lock between processes: exclusive to write, shared to reload.
-        Re-entrant: the caller holds self._lock, so only one thread of ours is here."""
+        Re-entrant: the caller holds the user's lock, so only one thread of ours is here."""
         if user_id in self._flocked:
             yield
             return
@@ -140,11 +144,11 @@ class FaissMemory(Reembedding):
     @contextmanager
     def _writing(self, user_id: str) -> Iterator[UserIndex]:
         """The user's memories as the disk holds them, while no other process can write."""
-        with self._lock, self._flock(user_id, exclusive=True):
+        with self._locked(user_id), self._flock(user_id, exclusive=True):
             yield self._load(user_id)
 
     def _load(self, user_id: str) -> UserIndex:
-        """The user's memories as the disk holds them now (the caller holds self._lock).
+        """The user's memories as the disk holds them now (the caller holds the user's lock).
         The copy in memory costs one stat when no other process wrote since."""
         state = self._users.get(user_id)
         if state is None or (self._stale(user_id, state)
@@ -170,7 +174,7 @@ class FaissMemory(Reembedding):
             self._replay(user_id, state, tail=False)
         if state.model is None and state.index is not None:
             state.model = self.model  # a journal from before models were recorded
-        state.unsaved = self._compact_when_large(state)
+        state.unsaved = self._fit(state)
         return state
 
     def _read_snapshot(self, user_id: str, state: UserIndex) -> None:
@@ -195,6 +199,7 @@ class FaissMemory(Reembedding):
                 state.embedded[key] = row["embedded"]
             index_words(state, key, record, row.get("embedded"))
         state.dead = tombstones(state.index, state.records)
+        state.unindexed = unindexed(state.index, state.records)
         journal = self._journal_path(user_id, state.generation)
         if not journal.exists():
             journal.touch()  # (an old snapshot may have none) so that readers have one to stat
@@ -229,12 +234,14 @@ class FaissMemory(Reembedding):
         state.applied += end
         return True
 
-    def _compact_when_large(self, state: UserIndex) -> bool:
-        if (state.index is not None and not is_compact(state.index)
-                and state.index.ntotal >= max(self.quantize_at, TRAIN_AT_LEAST)):
-            state.index = compact(state.index)  # (an exact or older 8-bit index)
-            return True
-        return False
+    def _fit(self, state: UserIndex) -> bool:
+        """Converts the index to the kind its size calls for; True when it did."""
+        index = fitted(state.index, state.records, self.compact_at)
+        if index is None:
+            return False
+        state.index = index
+        state.dead = 0  # a conversion keeps only the live keys' vectors
+        return True
 
     def _commit(self, user_id: str, state: UserIndex,
                 entries: Sequence[Mapping[str, Any]]) -> UserIndex:
@@ -249,7 +256,7 @@ class FaissMemory(Reembedding):
         state.journal_id = file_id(info)
         state.applied = state.seen = info.st_size
         self._users[user_id] = state
-        if (self._compact_when_large(state) or state.unsaved or too_dead(state.index, state.dead)
+        if (self._fit(state) or state.unsaved or too_dead(state.index, state.dead)
                 or state.journaled >= max(COMPACT_AT_LEAST, len(state.records) // 2)):
             self._fold(user_id, state)
         return state
@@ -263,7 +270,8 @@ class FaissMemory(Reembedding):
         folder = self._dir(user_id)
         generation = state.generation + 1
         if too_dead(state.index, state.dead):
-            state.index, state.dead = without(state.index, state.records), 0
+            without(state.index, state.records)
+            state.dead = 0
         append_lines(self._journal_path(user_id, state.generation), state,
                       [{"op": FOLD, "generation": generation}])
         index_file = write_index(folder, state.index, generation)
@@ -284,7 +292,7 @@ class FaissMemory(Reembedding):
             strict=True) if t and t.strip()}
         pairs = [(t.strip(), (k or t).strip())
                  for t, k in zip(texts, keys or texts, strict=True) if t and t.strip()]
-        with self._lock:
+        with self._locked(user_id):
             state = self._load(user_id)
             todo = {text: key for text, key in pairs if text not in state.by_text}
             if not todo:
@@ -323,7 +331,7 @@ class FaissMemory(Reembedding):
 
     def _search(self, user_id: str, query: str, k: int, min_score: float,
                 mode: SearchMode, now: datetime | None) -> list[ScoredMemory]:
-        with self._lock:
+        with self._locked(user_id):
             state = self._load(user_id)
             if not state.records:
                 return []
@@ -332,17 +340,17 @@ class FaissMemory(Reembedding):
             self._start_reembedding(user_id)
         # While the vectors are re-embedded, the lexical index answers alone.
         vector = None if stale or mode == "lexical" else self._vectors([query])
-        with self._lock:
+        with self._locked(user_id):
             # The copy just checked, or newer if a write came in meanwhile: no second stat.
             state = self._users.get(user_id, state)
             scored, misfit = answer(state, query, vector, k, min_score, mode, now,
                                     self.fusion)
-        if misfit:  # (not under self._lock, which starting it takes)
+        if misfit:
             self._start_reembedding(user_id)
         return scored
 
     def _delete(self, user_id: str, memory_id: str) -> bool:
-        with self._lock:
+        with self._locked(user_id):
             if key_of(self._load(user_id), memory_id) is None:
                 return False  # no lock (nor folder) taken for what is not there
         with self._writing(user_id) as state:
@@ -353,7 +361,7 @@ class FaissMemory(Reembedding):
             return True
 
     def _clear(self, user_id: str) -> int:
-        with self._lock:
+        with self._locked(user_id):
             if not self._dir(user_id).is_dir():
                 self._users.pop(user_id, None)
                 return 0
@@ -361,10 +369,46 @@ class FaissMemory(Reembedding):
             # An empty next generation: other processes see the fold and reload.
             empty = dataclasses.replace(state, index=None, records={}, by_text={},
                                         lexical=LexicalIndex(), speakers=Counter(), about={},
-                                        embedded={}, other={}, model=self.model, dead=0)
+                                        embedded={}, other={}, unindexed=set(),
+                                        model=self.model, dead=0)
             self._fold(user_id, empty)
             self._users[user_id] = empty
             return len(state.records)
+
+    def _needs_vectors(self, state: UserIndex) -> bool:
+        return needs_vectors(state, self.model)
+
+    def _start_reembedding(self, user_id: str) -> None:
+        self._reembedding.start(user_id)
+
+    def wait_for_reembedding(self, timeout: float | None = None) -> None:
+        """Blocks until the background re-embedding threads are done (tests, shutdown)."""
+        self._reembedding.wait(timeout)
+
+    def reembed(self, user_id: str, batch: int = 64) -> int:
+        """Gives every memory of the user a vector of this model, then commits a new
+        generation whose index (and record of the model) is this model's. Embeds outside
+        the locks; memories added meanwhile are taken in by another pass. Returns how many
+        were embedded."""
+        vectors: dict[int, np.ndarray] = {}
+        while True:
+            with self._locked(user_id):
+                state = self._load(user_id)
+                if not self._needs_vectors(state):
+                    return len(vectors)
+                todo = to_embed(state, self.model, vectors)
+            keys = list(todo)
+            for start in range(0, len(keys), batch):
+                chunk = keys[start:start + batch]
+                vectors.update(zip(chunk, self._vectors([todo[key] for key in chunk]),
+                                   strict=True))
+            with self._writing(user_id) as state:
+                if set(state.records) - set(vectors):
+                    continue  # memories came in (or were re-keyed) meanwhile: embed those
+                reindex(state, vectors, self.model)
+                self._fit(state)
+                self._fold(user_id, state)
+                return len(vectors)
 
     # The async interface: FAISS and the embedding model are CPU-bound, run off the loop.
     async def add(self, user_id: str, texts: Sequence[str],
@@ -383,7 +427,7 @@ class FaissMemory(Reembedding):
     async def list(self, user_id: str, *, limit: int = 100,
                    offset: int = 0) -> list[MemoryRecord]:
         def rows() -> list[MemoryRecord]:
-            with self._lock:
+            with self._locked(user_id):
                 records = sorted(self._load(user_id).records.values(),
                                  key=lambda r: r.created_at, reverse=True)
             return records[offset:offset + limit]

@@ -17,7 +17,8 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from typing import TypeVar
 
 import numpy as np
 
@@ -25,7 +26,9 @@ from memory.terms import terms
 
 K1 = 1.2
 B = 0.75
-COMMON = 5_000  # see LexicalIndex.search_terms
+COMMON = 5_000  # see rare_first
+# Term counts and lengths: arrays to score documents, float32 scalars to bound a score.
+Counts = TypeVar("Counts", np.ndarray, np.float32)
 
 
 def idf(n_docs: int, df: int) -> float:
@@ -33,12 +36,27 @@ def idf(n_docs: int, df: int) -> float:
     return math.log(1.0 + (n_docs - df + 0.5) / (df + 0.5))
 
 
-def bm25(tf: np.ndarray, length: np.ndarray, avg_length: float, weight: float) -> np.ndarray:
-    # The constants folded first: five passes over the arrays instead of eight.
+def bm25(tf: Counts, length: Counts, avg_length: float, weight: float) -> Counts:
+    # The constants folded first, so the arrays see fewer operations and temporaries.
     slope = np.float32(K1 * B / max(avg_length, 1e-9))
-    result: np.ndarray = (np.float32(weight * (K1 + 1.0)) * tf
-                          / (tf + (length * slope + np.float32(K1 * (1.0 - B)))))
+    result: Counts = (np.float32(weight * (K1 + 1.0)) * tf
+                      / (tf + (length * slope + np.float32(K1 * (1.0 - B)))))
     return result
+
+
+def rare_first(wanted: Iterable[str], df: Mapping[str, int], n_docs: int
+               ) -> tuple[list[str], list[str]]:
+    """The query's terms found in some memory, split into those that choose candidates and
+    those only added to them (both engines use it, so they find and add up alike). In a
+    large index a term found in more than a tenth of the memories (at least COMMON of
+    them) is common: a memory that shares nothing but common words with the question
+    cannot rank among the best few, and scoring such a term's every posting cost most of
+    a search at 100,000 memories. Below that size every term chooses: exact. A question
+    of common words alone has them all choose."""
+    present = [t for t in dict.fromkeys(wanted) if df.get(t, 0)]
+    cut = max(COMMON, n_docs // 10)
+    rare = [t for t in present if df[t] <= cut] or present
+    return rare, [t for t in present if t not in rare]
 
 
 def indexed_text(text: str, embedded: str | None, speaker: str | None) -> str:
@@ -84,9 +102,11 @@ class _Postings:
 
     def bound(self, avg_length: float, weight: float) -> float:
         """The most this term adds to a document's score (bm25 grows with the count and
-        shrinks with the length), a little over for float32's rounding."""
-        norm = K1 * (1.0 - B + B * self.min_length / max(avg_length, 1e-9))
-        return weight * self.max_tf * (K1 + 1.0) / (self.max_tf + norm) * (1.0 + 1e-5)
+        shrinks with the length), a little over for float32's rounding. In float32 scalars,
+        not arrays: numpy's scalar arithmetic costs far less, and this runs per common term
+        of every search."""
+        most = bm25(np.float32(self.max_tf), np.float32(self.min_length), avg_length, weight)
+        return float(most) * (1.0 + 1e-5)
 
 
 class LexicalIndex:
@@ -159,16 +179,9 @@ class LexicalIndex:
         if not n_docs or k < 1:
             return []
         avg = self._total_length / n_docs
-        wanted = [t for t in dict.fromkeys(query_terms) if self._df.get(t, 0)]
-        if not wanted:
+        rare, common = rare_first(query_terms, self._df, n_docs)
+        if not rare:
             return []
-        # In a large index, a term found in more than a tenth of the memories (at least
-        # COMMON of them) does not choose candidates: it is added only to the memories a
-        # rarer term found. One that shares nothing but common words with the question
-        # cannot rank among the best few, and scoring such a term's every posting cost
-        # most of a search at 100,000 memories. Exact below that size.
-        cut = max(COMMON, n_docs // 10)
-        rare = [t for t in wanted if self._df[t] <= cut] or wanted
         scores = np.zeros(len(self._keys), np.float32)
         chosen = []
         for term in rare:
@@ -179,7 +192,6 @@ class LexicalIndex:
             chosen.append(slots)
         hits = chosen[0] if len(chosen) == 1 else _distinct(np.concatenate(chosen), len(scores))
         hits = hits[scores[hits] > 0]  # (not removed memories)
-        common = [t for t in wanted if t not in rare]
         if common and len(hits) > k:
             # A memory below the k-th best score even with the most the common terms could
             # add cannot be among the best k (MaxScore): it is not looked up in their

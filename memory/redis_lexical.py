@@ -1,13 +1,13 @@
 """The Redis engine's lexical side: the Lua scripts that keep each user's BM25 statistics
 (memories, total length, document frequency per term; with the speaker and model counts
 beside them) in step with the memories, and the rescoring of RediSearch's candidates with
-those statistics by the FAISS engine's formula (memory/lexical.py), so both engines rank
-alike."""
+those statistics by the FAISS engine's formula and in its order (memory/lexical.py), so
+both engines rank alike."""
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -57,26 +57,35 @@ return 1
 """
 
 
-def rescored(docs: Sequence[Document], wanted: Sequence[str], stats: Sequence[Any]
+def as_text(value: Any) -> str:
+    """A field as Redis returned it (bytes, or text from a decoding client)."""
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def lexical_stats(stats: Sequence[Any], wanted: Sequence[str]
+                  ) -> tuple[int, float, dict[str, int]]:
+    """(memories, average length, document frequency of each wanted term) from HMGET of
+    #docs, #length and the wanted terms."""
+    n_docs = int(stats[0] or 0)
+    average = int(stats[1] or 0) / n_docs if n_docs else 0.0
+    return n_docs, average, {t: int(df or 0) for t, df in zip(wanted, stats[2:], strict=True)}
+
+
+def rescored(docs: Sequence[Document], rare: Sequence[str], common: Sequence[str],
+             n_docs: int, average: float, df: Mapping[str, int]
              ) -> list[tuple[Document, float]]:
-    """The documents sharing a term with the query, best first, scored by BM25 over the
-    user's statistics: `stats` is HMGET of #docs, #length and each wanted term."""
-    docs_count = int(stats[0] or 0)
-    if not docs_count:
+    """The documents holding a rare term (`rare_first`), best first, scored by BM25 over
+    the user's statistics as the FAISS engine scores them: in float32, the rare terms
+    added up first and then the common ones, each in the question's order."""
+    if not docs or not rare:
         return []
-    average = int(stats[1] or 0) / docs_count
-    weights = {t: idf(docs_count, int(df or 0)) for t, df in zip(wanted, stats[2:], strict=True)}
-    scored: list[tuple[Document, float]] = []
-    for doc in docs:
-        raw = getattr(doc, "terms")  # noqa: B009 (a field RediSearch returned)
-        counts = Counter((raw.decode() if isinstance(raw, bytes) else str(raw)).split())
-        length = np.array(sum(counts.values()), np.float32)
-        # In float32 and in the query's term order, as the FAISS engine adds them up.
-        score = np.zeros((), np.float32)
-        for t in wanted:
-            if counts.get(t):
-                score += bm25(np.array(counts[t], np.float32), length, average, weights[t])
-        if score > 0:
-            scored.append((doc, float(score)))
-    scored.sort(key=lambda item: -item[1])
-    return scored
+    order = [*rare, *common]
+    counts = [Counter(as_text(vars(doc)["terms"]).split()) for doc in docs]  # (returned field)
+    tf = np.array([[c.get(t, 0) for t in order] for c in counts], np.float32)
+    length = np.array([sum(c.values()) for c in counts], np.float32)
+    scores = np.zeros(len(docs), np.float32)
+    for column, term in enumerate(order):  # (adding a 0 where a term is absent is exact)
+        scores += bm25(tf[:, column], length, average, idf(n_docs, df[term]))
+    found = np.flatnonzero((tf[:, :len(rare)] > 0).any(axis=1) & (scores > 0))
+    return sorted(((docs[i], float(scores[i])) for i in found.tolist()),
+                  key=lambda item: -item[1])

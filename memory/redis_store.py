@@ -13,10 +13,11 @@ Hybrid search: beside the vector, each memory's lexical terms (memory/terms.py, 
 engine's) sit in a NOSTEM text field of the same index, and the user's own BM25 statistics
 (memories, total length, document frequency per term) in a hash `<prefix>-lex:<user key>`,
 kept by Lua scripts that add or delete a memory and its counts in one step. RediSearch finds
-the memories sharing a term with the question (its own BM25 picks the best `pool` of them);
-they are rescored with the user's statistics by the formula the FAISS engine uses (the
-scripts and the rescoring: memory/redis_lexical.py) and fused by memory/fusion.py, so
-both engines rank the same data alike.
+the memories sharing a term with the question that is not common among the user's memories
+(memory/lexical.py's `rare_first`; its own BM25 picks the best `pool` of them); they are
+rescored with the user's statistics by the FAISS engine's formula, in its order (the
+scripts and the rescoring: memory/redis_lexical.py), and ranked by memory/ranking.py, so
+both engines rank the same candidates alike.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ import asyncio
 import hashlib
 import json
 import re
-from collections.abc import Hashable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -37,10 +38,10 @@ from redis.commands.search.index_definition import IndexDefinition, IndexType
 from redis.commands.search.query import Query
 from redis.exceptions import ResponseError
 
-from memory.fusion import About, Fusion, SearchMode, fuse, top
-from memory.lexical import indexed_text
-from memory.query_hints import QueryHints, read_hints
-from memory.redis_lexical import ADD, DELETE, rescored
+from memory.fusion import About, Fusion, SearchMode
+from memory.lexical import indexed_text, rare_first
+from memory.ranking import ranked
+from memory.redis_lexical import ADD, DELETE, as_text, lexical_stats, rescored
 from memory.semantic import (
     MemoryRecord,
     Metadata,
@@ -79,10 +80,6 @@ def user_key(user_id: str) -> str:
 
 def _memory_id(user: str, text: str) -> str:
     return hashlib.sha256(f"{user}\0{text}".encode()).hexdigest()[:32]
-
-
-def _text(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 def _missing_index(error: ResponseError) -> bool:
@@ -147,7 +144,7 @@ class RedisVectorMemory:
         dim = None
         has_terms = False
         for attribute in info["attributes"]:
-            fields = [_text(v) if isinstance(v, bytes) else v for v in attribute]
+            fields = [as_text(v) if isinstance(v, bytes) else v for v in attribute]
             if "VECTOR" in fields and "dim" in fields:
                 dim = int(fields[fields.index("dim") + 1])
             has_terms = has_terms or "terms" in fields
@@ -186,10 +183,10 @@ class RedisVectorMemory:
                 f"model gives {dim}: re-embed the memories or use another prefix")
 
     def _record(self, memory_id: str, fields: Mapping[str, Any]) -> MemoryRecord:
-        micros = int(float(_text(fields["created"])))
-        return MemoryRecord(id=memory_id, text=_text(fields["text"]),
+        micros = int(float(as_text(fields["created"])))
+        return MemoryRecord(id=memory_id, text=as_text(fields["text"]),
                             created_at=datetime.fromtimestamp(micros / 1e6, UTC),
-                            metadata=json.loads(_text(fields["metadata"])))
+                            metadata=json.loads(as_text(fields["metadata"])))
 
     def _from_doc(self, doc: Document) -> MemoryRecord:
         return self._record(doc.id.rsplit(":", 1)[1], {f: getattr(doc, f) for f in _FIELDS})
@@ -255,7 +252,7 @@ class RedisVectorMemory:
             pipe.hkeys(self._speakers_key(user))
             models, speakers = await pipe.execute()
         skip_dense = mode == "lexical"
-        if not skip_dense and any(_text(model) != self.model for model in models):
+        if not skip_dense and any(as_text(model) != self.model for model in models):
             # Some vectors are another model's: words answer alone while they are redone,
             # if this model's fit the index (its vector field has one size).
             size = int((await self._vectors([query])).shape[1])
@@ -279,18 +276,12 @@ class RedisVectorMemory:
                                        "model: re-embed the memories") from exc
             raise
         records = {doc_id: record for doc_id, (record, _score) in (*dense, *lexical)}
-        hints = QueryHints()
-        if mode == "hybrid":
-            hints = read_hints(query, [_text(s) for s in speakers], now)
-        about: dict[Hashable, About] = {
-            doc_id: About(r.text, r.created_at, speaker_of(r.metadata))
-            for doc_id, r in records.items()}
-        found = fuse([(d, score) for d, (_r, score) in dense],
-                     [(d, score) for d, (_r, score) in lexical], about, hints, mode=mode,
-                     fusion=self.fusion)
-        return [ScoredMemory(record=records[f.key], score=f.score,  # type: ignore[index]
-                             similarity=f.similarity)
-                for f in top(found, k, min_score)]
+        about = {doc_id: About(r.text, r.created_at, speaker_of(r.metadata))
+                 for doc_id, r in records.items()}
+        return ranked(query, [(d, score) for d, (_r, score) in dense],
+                      [(d, score) for d, (_r, score) in lexical], records=records,
+                      about=about, speakers=[as_text(s) for s in speakers], now=now,
+                      mode=mode, fusion=self.fusion, k=k, min_score=min_score)
 
     def _start_reembedding(self, user: str) -> None:
         task = self._reembedding.get(user)
@@ -310,8 +301,8 @@ class RedisVectorMemory:
                 for key in chunk:
                     pipe.hmget(key, ["model", "text", "embedded"])
                 rows = await pipe.execute()
-            todo = [(key, _text(row[2] or row[1])) for key, row in zip(chunk, rows, strict=True)
-                    if row[0] is not None and _text(row[0]) != self.model and row[1]]
+            todo = [(key, as_text(row[2] or row[1])) for key, row in zip(chunk, rows, strict=True)
+                    if row[0] is not None and as_text(row[0]) != self.model and row[1]]
             if not todo:
                 continue
             vectors = await self._vectors([text for _key, text in todo])
@@ -342,17 +333,23 @@ class RedisVectorMemory:
     async def _lexical(self, user: str, query: str, pool: int
                        ) -> list[tuple[str, tuple[MemoryRecord, float]]]:
         """Memories sharing a term with the query, scored by BM25 over the user's own
-        statistics (the FAISS engine's formula), best first."""
+        statistics, best first: the candidates and scores the FAISS engine finds. The
+        statistics come first, so that only the terms that choose candidates there
+        (`rare_first`) are looked up here, not a common word's postings."""
         wanted = list(dict.fromkeys(terms(query)))
         if not wanted:
             return []
-        q = (Query(f"@user:{{{user}}} @terms:({'|'.join(wanted)})").scorer("BM25STD")
+        n_docs, average, df = lexical_stats(
+            await self.redis.hmget(self._stats_key(user), ["#docs", "#length", *wanted]),
+            wanted)
+        rare, common = rare_first(wanted, df, n_docs)
+        if not rare:
+            return []
+        q = (Query(f"@user:{{{user}}} @terms:({'|'.join(rare)})").scorer("BM25STD")
              .paging(0, pool).return_fields(*_FIELDS, "terms").dialect(2))
-        result, stats = await asyncio.gather(
-            self.redis.ft(self.index_name).search(q),
-            self.redis.hmget(self._stats_key(user), ["#docs", "#length", *wanted]))
+        result = await self.redis.ft(self.index_name).search(q)
         return [(doc.id, (self._from_doc(doc), score))
-                for doc, score in rescored(result.docs, wanted, stats)]
+                for doc, score in rescored(result.docs, rare, common, n_docs, average, df)]
 
     async def list(self, user_id: str, *, limit: int = 100,
                    offset: int = 0) -> list[MemoryRecord]:

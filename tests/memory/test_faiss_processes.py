@@ -15,6 +15,7 @@ import memory.faiss_store as store
 from memory.embeddings import make_embeddings
 from memory.faiss_store import FaissMemory
 from memory.ingest import ingest
+from memory.vector_index import REBUILD_SHARE, ids, is_compact
 
 ROOT = Path(__file__).resolve().parents[2]
 HASHING = make_embeddings("hashing")
@@ -45,11 +46,38 @@ asyncio.run(main())
 """
 
 
+# A second process that deletes memories of a compact index one call each.
+DELETER = """
+import asyncio, sys
+from pathlib import Path
+
+from memory.embeddings import make_embeddings
+from memory.faiss_store import FaissMemory
+
+folder, compact_at, *memory_ids = sys.argv[1:]
+memory = FaissMemory(Path(folder), make_embeddings("hashing"), compact_at=int(compact_at))
+
+async def main() -> None:
+    for memory_id in memory_ids:
+        assert await memory.delete("ada", memory_id)
+
+asyncio.run(main())
+"""
+
+
 def writer(folder: Path, *args: str, compact_at: int = 256) -> subprocess.Popen[str]:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     return subprocess.Popen([sys.executable, "-c", WRITER, str(folder), str(compact_at), *args],
                             cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True)
+
+
+def deleter(folder: Path, memory_ids: list[str], *, compact_at: int
+            ) -> subprocess.Popen[str]:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    return subprocess.Popen([sys.executable, "-c", DELETER, str(folder), str(compact_at),
+                             *memory_ids], cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
 
 
 def finish(process: subprocess.Popen[str]) -> str:
@@ -271,3 +299,38 @@ async def test_a_fold_that_died_before_its_commit_loses_nothing(
     assert await texts(folder) == sorted([*expected, "I sail", "I row"])
     assert sorted(p.name for p in server._dir("ada").iterdir()) == [
         ".lock", "index.1.faiss", "journal.1.jsonl", "memories.json"]
+
+
+async def test_deletes_and_the_rebuild_another_process_made_are_seen(tmp_path: Path) -> None:
+    """A server holds a user's compact index; another process deletes memories (tombstones,
+    then the delete that rebuilds the index without them). The server takes the first in
+    from the journal's tail and reloads after the rebuild's fold: it never returns a
+    deleted memory, and counts the tombstones its copy holds."""
+    folder = tmp_path / "memory"
+    server = FaissMemory(folder, HASHING, compact_at=16)
+    texts_ = [f"note {n} about the {n % 5} boats" for n in range(60)]
+    records = await server.add("ada", texts_)
+    state = server._load("ada")
+    assert is_compact(state.index)
+    generation = state.generation
+    share = int(REBUILD_SHARE * 60)
+    gone: set[str] = set()
+
+    async def check(dead: int) -> None:
+        for text in [*sorted(gone)[:8], "note about the boats"]:
+            found = await server.search("ada", text, k=5, mode="dense")
+            assert len(found) == 5 and not gone & {m.record.text for m in found}
+        state = server._load("ada")
+        in_index = set(ids(state.index).tolist())
+        assert state.dead == dead == len(in_index - set(state.records))
+        assert len(state.records) == 60 - len(gone)
+
+    for batch in (records[:share], records[share:share + 8]):
+        finish(deleter(folder, [r.id for r in batch], compact_at=16))
+        gone |= {r.text for r in batch}
+        if len(gone) == share:  # tombstones alone, read from the journal's tail
+            await check(dead=share)
+            assert server._load("ada").generation == generation
+        else:  # the 13th delete rebuilt the index; 7 more are tombstones again
+            await check(dead=len(gone) - share - 1)
+            assert server._load("ada").generation > generation

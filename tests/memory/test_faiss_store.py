@@ -118,10 +118,10 @@ async def test_a_large_memory_is_compacted_and_still_works(tmp_path: Path) -> No
     import faiss
 
     from memory.embeddings import make_embeddings
-    from memory.faiss_store import is_exact
+    from memory.vector_index import is_exact
 
     hashing = make_embeddings("hashing")
-    memory = FaissMemory(tmp_path, hashing, quantize_at=50)
+    memory = FaissMemory(tmp_path, hashing, compact_at=50)
     texts = [f"note {n}: the {w} {n * 7 % 13} sings" for n, w in
              zip(range(60), ["owl", "lark", "wren", "crow"] * 15, strict=True)]
     added = await memory.add("ada", texts[:49])
@@ -135,7 +135,7 @@ async def test_a_large_memory_is_compacted_and_still_works(tmp_path: Path) -> No
     assert await memory.delete("ada", added[3].id)
     await memory.add("ada", ["a brand new note about herons"])
     # A new instance loads the compact snapshot and replays the journal into it.
-    again = FaissMemory(tmp_path, hashing, quantize_at=50)
+    again = FaissMemory(tmp_path, hashing, compact_at=50)
     assert not is_exact(again._load("ada").index)
     assert len(await again.list("ada", limit=100)) == 60
     assert (await again.search("ada", "a brand new note about herons", k=1)
@@ -185,3 +185,54 @@ async def test_a_folder_from_before_generations_loads_and_moves_on(
         ".lock", "index.1.faiss", "journal.1.jsonl", "memories.json"]
     assert len(await other.list("ada")) == len(await FaissMemory(tmp_path, hashing).list(
         "ada")) == 6
+
+
+async def test_one_users_index_rebuild_keeps_no_other_user_waiting(
+        tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """The delete that crosses the tombstone share rebuilds that user's compact index under
+    their lock; another user's search, add and list go on meanwhile."""
+    import threading
+
+    import memory.faiss_store as store
+    from memory.embeddings import make_embeddings
+    from memory.vector_index import REBUILD_SHARE, is_compact
+
+    hashing = make_embeddings("hashing")
+    memory = FaissMemory(tmp_path, hashing, compact_at=16)
+    await memory.add("ada", ["I keep bees on the roof"])
+    bob = await memory.add("bob", [f"bob's note number {n}" for n in range(40)])
+    assert is_compact(memory._load("bob").index)
+    share = int(REBUILD_SHARE * 40)
+    for record in bob[:share]:  # tombstones, up to the share: no rebuild yet
+        assert await memory.delete("bob", record.id)
+    rebuilding, release = threading.Event(), threading.Event()
+    real = store.without
+
+    def held(index, live):  # type: ignore[no-untyped-def]
+        rebuilding.set()
+        release.wait(30)
+        return real(index, live)
+
+    monkeypatch.setattr(store, "without", held)
+    deleting = threading.Thread(target=memory._delete, args=("bob", bob[share].id))
+    deleting.start()
+    try:
+        assert rebuilding.wait(10)
+        found: list[str] = []
+
+        def ada_works() -> None:
+            found.extend(m.record.text for m in memory._search(
+                "ada", "bees", 1, 0.0, "hybrid", None))
+            memory._add("ada", ["I sail on Sundays"], None)
+
+        ada = threading.Thread(target=ada_works)
+        ada.start()
+        ada.join(5)
+        assert not ada.is_alive(), "Ada waited for Bob's rebuild"
+        assert found == ["I keep bees on the roof"]
+    finally:
+        release.set()
+        deleting.join(30)
+    state = memory._load("bob")
+    assert state.dead == 0 and state.index.ntotal == 40 - share - 1
+    assert len(await memory.list("ada")) == 2

@@ -54,7 +54,7 @@ def test_common_words_only_add_to_what_rarer_words_found(monkeypatch) -> None:  
     """Past COMMON memories, a word in more than a tenth of them chooses no candidates, and
     candidates that cannot reach the k-th best are not looked up in its postings: the
     result is still the best k of the memories holding a rarer word, scored with every
-    word of the question."""
+    word of the question. A question of common words alone is answered exactly."""
     import random
 
     import numpy as np
@@ -74,10 +74,16 @@ def test_common_words_only_add_to_what_rarer_words_found(monkeypatch) -> None:  
         index.remove(key)
         del docs[key]
     n, avg, _ = index.stats([])
-    for _ in range(40):
-        query = list(dict.fromkeys(terms(" ".join(rng.choices(vocab, weights, k=5)))))
+    # Random questions, and some of common words alone (then every word chooses).
+    queries = [terms("w0"), terms("w1 w0 w2"), *(
+        list(dict.fromkeys(terms(" ".join(rng.choices(vocab, weights, k=5)))))
+        for _ in range(40))]
+    all_common = 0
+    for query in queries:
         df = {t: sum(t in terms(d) for d in docs.values()) for t in query}
-        rare = [t for t in query if 0 < df[t] <= max(20, n // 10)]
+        present = [t for t in query if df[t]]
+        rare = [t for t in present if df[t] <= max(20, n // 10)] or present
+        all_common += bool(present) and all(df[t] > max(20, n // 10) for t in present)
         if not rare:
             continue
         expected = []
@@ -97,3 +103,4 @@ def test_common_words_only_add_to_what_rarer_words_found(monkeypatch) -> None:  
             found = index.search_terms(query, k)
             assert [round(s, 4) for _, s in found] == [round(-s, 4) for s, _ in best]
             assert [key for key, _ in found] == [key for _, key in best]  # ties by key
+    assert all_common >= 2

@@ -92,7 +92,8 @@ async def test_memories_added_during_the_migration_are_kept(tmp_path: Path) -> N
 async def test_redis_reembeds_a_changed_model_of_the_same_size(redis_url: str) -> None:
     from redis.asyncio import Redis
 
-    from memory.redis_store import RedisVectorMemory, _text, user_key
+    from memory.redis_lexical import as_text as _text
+    from memory.redis_store import RedisVectorMemory, user_key
 
     client = Redis.from_url(redis_url)
     try:
@@ -113,3 +114,31 @@ async def test_redis_reembeds_a_changed_model_of_the_same_size(redis_url: str) -
         assert dense[0].record.text == "my sister lives in lyon" and dense[0].score > 0.99
     finally:
         await client.aclose()
+
+
+async def test_reembedding_a_compact_index_with_tombstones(tmp_path: Path) -> None:
+    """Tombstones are no missing vectors: they set off no re-embedding, and a new model's
+    index holds the live memories alone."""
+    from memory.vector_index import is_compact
+
+    old = FaissMemory(tmp_path, OLD, compact_at=16)
+    records = await old.add("ada", FACTS[:60])
+    for record in records[:10]:
+        assert await old.delete("ada", record.id)
+    state = old._load("ada")
+    assert is_compact(state.index) and state.dead == 10 and state.index.ntotal == 60
+    assert not old._needs_vectors(state)
+    new = FaissMemory(tmp_path, NEW, compact_at=16)
+    assert new._needs_vectors(new._load("ada"))
+    assert new.reembed("ada") == 50
+    gone = {r.text for r in records[:10]}
+    for store in (new, FaissMemory(tmp_path, NEW, compact_at=16)):
+        state = store._load("ada")
+        assert is_compact(state.index) and state.model == NEW.model_id
+        assert state.dead == 0 and state.index.ntotal == len(state.records) == 50
+        assert not store._needs_vectors(state)
+        for text in sorted(gone)[:4]:
+            found = await store.search("ada", text, k=5, mode="dense")
+            assert len(found) == 5 and not gone & {m.record.text for m in found}
+        kept = records[30].text
+        assert (await store.search("ada", kept, k=1, mode="dense"))[0].record.text == kept

@@ -154,3 +154,45 @@ async def test_a_memory_is_found_by_its_key(open_store: Opener) -> None:
     again = await store.add("ada", [exchange], keys=["something else entirely"])
     assert again[0].id == first[0].id
     assert len(await store.list("ada")) == 2
+
+
+async def test_both_engines_rank_the_same_memories_alike(
+        tmp_path: Path, redis_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The same memories and questions give the same ranking and scores in either engine,
+    also when some of the question's words are common (in more than a tenth of the memories
+    and more than COMMON of them, lowered here): such a word chooses no candidates in
+    either, and adds to the scores in the same order."""
+    from datetime import datetime, timedelta
+
+    import memory.lexical as lexical
+
+    monkeypatch.setattr(lexical, "COMMON", 3)
+    texts = ["green tea every morning", "black tea in the morning",
+             "tea with lemon in the morning", "lemon cake on sunday", "morning run by the river",
+             "tea and toast", "morning tea with friends", "a morning walk",
+             "iced tea with lemon", "morning news on the radio", "tea at noon",
+             "hot tea in winter", "the river in the morning", "coffee and a morning paper",
+             "tea in the morning, tea at night", "a quiet sunday"]
+    start = datetime(2024, 5, 1, tzinfo=UTC)
+    times = [start + timedelta(hours=n) for n in range(len(texts))]
+    client = Redis.from_url(redis_url)
+    try:
+        engines: list[SemanticMemory] = [FaissMemory(tmp_path / "memory", HASHING),
+                                          RedisVectorMemory(client, HASHING, algorithm="FLAT")]
+        for engine in engines:
+            await engine.add("ada", texts, created_at=times)
+        questions = ["tea with lemon in the morning", "morning tea", "tea",
+                     "the river in the morning", "sunday morning tea", "lemon"]
+        for mode in ("lexical", "hybrid"):
+            for question in questions:
+                for k in (3, 10):
+                    faiss_found, redis_found = [
+                        [(m.record.text, round(m.score, 5)) for m in
+                         await engine.search("ada", question, k=k, mode=mode)]  # type: ignore[arg-type]
+                        for engine in engines]
+                    assert faiss_found == redis_found, (mode, question, k)
+        # A common word adds to what a rarer one found and finds nothing by itself:
+        found = await engines[1].search("ada", "tea with lemon", k=10, mode="lexical")
+        assert {m.record.text for m in found} == {t for t in texts if "lemon" in t}
+    finally:
+        await client.aclose()
