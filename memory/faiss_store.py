@@ -25,7 +25,6 @@ import asyncio
 import base64
 import dataclasses
 import fcntl
-import json
 import os
 import threading
 import uuid
@@ -36,14 +35,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import faiss
 import numpy as np
 
 from memory.embeddings import LocalEmbeddings
+from memory.faiss_disk import journal_path, read_snapshot, replay
 from memory.faiss_files import (
     COMPACT_AT_LEAST,
     FOLD,
-    JOURNAL,
     LOCK,
     SNAPSHOT,
     UserIndex,
@@ -51,12 +49,9 @@ from memory.faiss_files import (
     apply_entry,
     file_id,
     folder_name,
-    index_words,
-    journal_entry,
     key_of,
     record_row,
     remove_other_generations,
-    row_record,
     write_index,
     write_snapshot,
 )
@@ -73,7 +68,7 @@ from memory.semantic import (
     each_time,
     model_id,
 )
-from memory.vector_index import fitted, tombstones, too_dead, unindexed, without
+from memory.vector_index import fitted, too_dead, without
 from memory.vectors import unit_vectors
 
 __all__ = ["FaissMemory"]
@@ -115,9 +110,7 @@ class FaissMemory:
         return folder
 
     def _journal_path(self, user_id: str, generation: int) -> Path:
-        # Generation 0 keeps the name folders had before generations existed.
-        return self._dir(user_id) / (JOURNAL if generation == 0
-                                     else f"journal.{generation}.jsonl")
+        return journal_path(self._dir(user_id), generation)
 
     def _vectors(self, texts: Sequence[str]) -> np.ndarray:
         return unit_vectors(self.embeddings, texts)
@@ -152,7 +145,8 @@ class FaissMemory:
         The copy in memory costs one stat when no other process wrote since."""
         state = self._users.get(user_id)
         if state is None or (self._stale(user_id, state)
-                             and not self._replay(user_id, state, tail=True)):
+                             and not replay(self._journal_path(user_id, state.generation),
+                                            state, tail=True)):
             state = self._users[user_id] = self._reload(user_id)
         return state
 
@@ -170,69 +164,12 @@ class FaissMemory:
         if not self._dir(user_id).is_dir():
             return state  # nothing stored: no lock file to make, nothing to read
         with self._flock(user_id, exclusive=False):  # no fold is half done while we read
-            self._read_snapshot(user_id, state)
-            self._replay(user_id, state, tail=False)
+            read_snapshot(self._dir(user_id), state, self.model)
+            replay(self._journal_path(user_id, state.generation), state, tail=False)
         if state.model is None and state.index is not None:
             state.model = self.model  # a journal from before models were recorded
         state.unsaved = self._fit(state)
         return state
-
-    def _read_snapshot(self, user_id: str, state: UserIndex) -> None:
-        folder = self._dir(user_id)
-        if not (folder / SNAPSHOT).is_file():
-            return
-        meta = json.loads((folder / SNAPSHOT).read_text())
-        state.generation = int(meta.get("generation", 0))
-        # A snapshot from before generations names no index: it was index.faiss.
-        index_file = meta.get("index", "index.faiss")
-        if index_file is not None:
-            state.index = faiss.read_index(str(folder / index_file))
-        # A snapshot from before models were recorded: assume this model made it (a search
-        # whose vector does not fit the index re-embeds all the same).
-        state.model = meta.get("model") or self.model
-        state.next_id = int(meta["next_id"])
-        for row in meta["records"]:
-            key = int(row["key"])
-            record = state.records[key] = row_record(row)
-            state.by_text[record.text] = key
-            if row.get("embedded"):
-                state.embedded[key] = row["embedded"]
-            index_words(state, key, record, row.get("embedded"))
-        state.dead = tombstones(state.index, state.records)
-        state.unindexed = unindexed(state.index, state.records)
-        journal = self._journal_path(user_id, state.generation)
-        if not journal.exists():
-            journal.touch()  # (an old snapshot may have none) so that readers have one to stat
-
-    def _replay(self, user_id: str, state: UserIndex, *, tail: bool) -> bool:
-        """Applies the journal's lines past `state.applied`. A tail read takes no lock:
-        lines are only ever appended, and a line still being written waits for the next
-        read. False when the tail is not this copy's to extend (the journal was replaced,
-        or a fold began): the caller reloads."""
-        try:
-            with self._journal_path(user_id, state.generation).open("rb") as journal:
-                info = os.fstat(journal.fileno())
-                if tail and (state.journal_id not in (None, file_id(info))
-                             or info.st_size < state.applied):
-                    return False
-                journal.seek(state.applied)
-                data = journal.read()
-        except FileNotFoundError:
-            return not tail
-        end = data.rfind(b"\n") + 1
-        for line in data[:end].splitlines():
-            entry = journal_entry(line)
-            if entry is not None and entry.get("op") == FOLD:
-                if tail:
-                    return False
-                continue  # a fold that crashed before its commit: this generation goes on
-            if entry is not None:
-                apply_entry(state, entry)
-                state.journaled += 1
-        state.journal_id = file_id(info)
-        state.seen = state.applied + len(data)
-        state.applied += end
-        return True
 
     def _fit(self, state: UserIndex) -> bool:
         """Converts the index to the kind its size calls for; True when it did."""

@@ -13,6 +13,7 @@ import pytest
 
 import memory.faiss_store as store
 from memory.embeddings import make_embeddings
+from memory.faiss_files import JOURNAL
 from memory.faiss_store import FaissMemory
 from memory.ingest import ingest
 from memory.vector_index import REBUILD_SHARE, ids, is_compact
@@ -183,7 +184,7 @@ async def test_a_first_write_that_folded_at_once_is_seen(
     server, cli = FaissMemory(folder, HASHING), FaissMemory(folder, HASHING)
     assert await server.list("ada") == []  # nothing on disk yet, and no journal to watch
     await cli.add("ada", ["I knit", "I run", "I cook", "I swim"])  # straight to a snapshot
-    assert not (cli._dir("ada") / store.JOURNAL).exists()
+    assert not (cli._dir("ada") / JOURNAL).exists()
     assert len(await server.list("ada")) == 4
 
 
@@ -271,7 +272,7 @@ async def test_a_fold_that_died_after_its_commit_loses_nothing(
     monkeypatch.setattr(store, "remove_other_generations", lambda folder, keep: None)
     await server.add("ada", ["I knit", "I run", "I cook"])  # folds, then "dies"
     monkeypatch.setattr(store, "remove_other_generations", cleanup)
-    assert (server._dir("ada") / store.JOURNAL).is_file()  # generation 0's, left behind
+    assert (server._dir("ada") / JOURNAL).is_file()  # generation 0's, left behind
     monkeypatch.setattr(store, "COMPACT_AT_LEAST", 100)  # this add must not fold
     await cli.add("ada", ["I sail"])
     assert await texts(folder) == ["I cook", "I keep bees", "I knit", "I run", "I sail"]

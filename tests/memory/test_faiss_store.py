@@ -86,6 +86,7 @@ async def test_a_repeated_fact_is_neither_embedded_nor_stored_again(tmp_path: Pa
 
 async def test_adds_append_to_a_journal_that_folds_into_snapshots(
         tmp_path: Path, embeddings: LocalEmbeddings, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import memory.faiss_files as files
     import memory.faiss_store as store
 
     monkeypatch.setattr(store, "COMPACT_AT_LEAST", 4)
@@ -93,7 +94,7 @@ async def test_adds_append_to_a_journal_that_folds_into_snapshots(
     records = [(await memory.add("ada", [f"I have {n} cats"]))[0] for n in range(3)]
     folder = memory._dir("ada")
     # Three adds: three journal lines, no snapshot rewritten.
-    assert len((folder / store.JOURNAL).read_text().splitlines()) == 3
+    assert len((folder / files.JOURNAL).read_text().splitlines()) == 3
     assert not (folder / store.SNAPSHOT).exists()
     await memory.delete("ada", records[0].id)  # the fourth entry: a snapshot, a new journal
     # The snapshot starts generation 1, whose files replace generation 0's.
