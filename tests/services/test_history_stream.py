@@ -106,12 +106,10 @@ async def test_a_sole_reader_takes_a_crashed_predecessor_s_entries_at_start(
     assert (await redis.xpending(s.stream, s.group))["pending"] == (0 if sole_reader else 1)
 
 
-async def test_a_failed_store_is_retried_by_the_running_consumer(
-        stream_ctx, monkeypatch: pytest.MonkeyPatch) -> None:
+def store_fails_once(monkeypatch: pytest.MonkeyPatch) -> list[list[TurnRecord]]:
+    """The history database fails the consumer's first store; the list says it did."""
     from services.history import consumer
 
-    redis, ctx = stream_ctx
-    ctx.settings = ctx.settings.model_copy(update={"claim_idle_ms": 600_000})
     real_store = consumer._store
     failures: list[list[TurnRecord]] = []
 
@@ -122,6 +120,16 @@ async def test_a_failed_store_is_retried_by_the_running_consumer(
         real_store(ctx, events)
 
     monkeypatch.setattr(consumer, "_store", flaky_store)
+    return failures
+
+
+async def test_a_failed_store_is_retried_by_the_running_consumer(
+        stream_ctx, monkeypatch: pytest.MonkeyPatch) -> None:
+    from services.history import consumer
+
+    redis, ctx = stream_ctx
+    ctx.settings = ctx.settings.model_copy(update={"claim_idle_ms": 600_000})
+    failures = store_fails_once(monkeypatch)
     async with consumer.consumer_running(ctx.settings.redis_url or "", ctx):
         await publish_turn(redis, turn("ada", "t", "kept", "despite the failure"))
         contents = await wait_for_contents(ctx, "ada", 2)
@@ -139,16 +147,7 @@ async def test_a_failure_while_taking_a_predecessor_s_entries_is_retried(
     await publish_turn(redis, turn("ada", "t", "left", "by the crash"))
     s = ctx.settings
     await redis.xreadgroup(s.group, "host-4242", {s.stream: ">"}, count=10)
-    real_store = consumer._store
-    failures: list[list[TurnRecord]] = []
-
-    def flaky_store(ctx: HistoryContext, events: list[TurnRecord]) -> None:
-        if not failures:
-            failures.append(events)
-            raise RuntimeError("database unavailable")
-        real_store(ctx, events)
-
-    monkeypatch.setattr(consumer, "_store", flaky_store)
+    failures = store_fails_once(monkeypatch)
     async with consumer.consumer_running(s.redis_url or "", ctx, sole_reader=True):
         contents = await wait_for_contents(ctx, "ada", 2)
         await publish_turn(redis, turn("ada", "t", "and later", "still stored"))
