@@ -17,7 +17,7 @@ import redis.asyncio as aioredis
 from server.approval.expiry import BATCH, expire_due
 from server.approval.store import RedisApprovalStore
 from tests.server.api.openai.support import login
-from tests.server.api.test_approval import decide, paused
+from tests.server.api.test_approval import decide, paused, stored_postcard_answers
 from tests.server.conftest import AppFactory, Probe
 from tests.support.agent_protocol import api_key, scripted, settings_for
 
@@ -71,14 +71,7 @@ def test_an_approval_whose_claim_is_held_expires_once_it_is_let_go(
         assert plain.zcard(EXPIRING) == 1  # kept for a later round, not dropped
         plain.delete(claim)  # that decision ended without going on
         token = {"Authorization": f"Bearer {login(url, 'ada')}"}
-        answers: list[str] = []
-        for _ in range(100):
-            kept = httpx.get(f"{url}/history", headers=token, params={"thread_id": thread})
-            answers = [m["content"] for m in kept.json().get("messages", [])
-                       if m["role"] == "assistant" and m["content"].startswith("Postcard")]
-            if answers:
-                break
-            time.sleep(0.1)
+        answers, _kept = stored_postcard_answers(url, token, thread)
         assert answers and "expired" in answers[0]
         assert decide(http, thread, decision="approve").status_code == 404
     plain.close()

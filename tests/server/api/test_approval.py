@@ -163,16 +163,33 @@ def test_the_stream_pauses_with_an_approval_event_and_goes_on_streaming(
         assert probe.posted == ["Bob: Hello!"]
 
 
+def two_postcards(messages: list[Any]) -> AIMessage:
+    """A model that sends two postcards in one step, then says what the tools answered."""
+    if messages[-1].type == "tool":
+        return say(" | ".join(str(m.content) for m in messages if m.type == "tool"))
+    return AIMessage(content="", tool_calls=[
+        {"name": "send_postcard", "args": {"to": "Bob", "text": "1"}, "id": "c1"},
+        {"name": "send_postcard", "args": {"to": "Cy", "text": "2"}, "id": "c2"}])
+
+
+def stored_postcard_answers(url: str, token: dict[str, str], thread: str
+                            ) -> tuple[list[str], httpx.Response]:
+    """The thread's answers about postcards once history holds one (the server resumes
+    an expired approval by itself, a moment later), and the history page read."""
+    answers: list[str] = []
+    for _ in range(100):
+        kept = httpx.get(f"{url}/history", headers=token, params={"thread_id": thread})
+        answers = [m["content"] for m in kept.json().get("messages", [])
+                   if m["role"] == "assistant" and m["content"].startswith("Postcard")]
+        if answers:
+            break
+        time.sleep(0.1)
+    return answers, kept
+
+
 def test_several_calls_are_decided_one_by_one(make_auth_app: AppFactory, live: Any,
                                               redis_url: str, tmp_path: Path,
                                               probe: Probe) -> None:
-    def two_postcards(messages: list[Any]) -> AIMessage:
-        if messages[-1].type == "tool":
-            return say(" | ".join(str(m.content) for m in messages if m.type == "tool"))
-        return AIMessage(content="", tool_calls=[
-            {"name": "send_postcard", "args": {"to": "Bob", "text": "1"}, "id": "c1"},
-            {"name": "send_postcard", "args": {"to": "Cy", "text": "2"}, "id": "c2"}])
-
     app = make_auth_app([two_postcards], **settings_for(redis_url, tmp_path / "data"))
     with live(app) as url, httpx.Client(base_url=url, timeout=30, headers={
             "x-api-key": api_key(url, "ada")}) as http:
@@ -219,14 +236,7 @@ def test_an_approval_nobody_gives_expires_as_a_rejection_the_model_reads(
         said = paused(http)
         thread = said["thread_id"]
         token = {"Authorization": f"Bearer {login(url, 'ada')}"}
-        answers: list[str] = []
-        for _ in range(100):  # the server resumes it by itself once its time is up
-            kept = httpx.get(f"{url}/history", headers=token, params={"thread_id": thread})
-            answers = [m["content"] for m in kept.json().get("messages", [])
-                       if m["role"] == "assistant" and m["content"].startswith("Postcard")]
-            if answers:
-                break
-            time.sleep(0.1)
+        answers, kept = stored_postcard_answers(url, token, thread)
         assert answers and "expired" in answers[0]
         tool = next(m for m in kept.json()["messages"] if m["role"] == "tool")
         assert tool["meta"]["approval"]["expired"] is True

@@ -14,12 +14,10 @@ from typing import Any, cast
 import httpx
 import pytest
 import redis
-from langchain_core.messages import AIMessage
 from redis.exceptions import ConnectionError as RedisConnectionError
 
-from agents.fake import say
 from tests.server.api.openai.support import login
-from tests.server.api.test_approval import decide, paused
+from tests.server.api.test_approval import decide, paused, two_postcards
 from tests.server.conftest import AppFactory, Probe
 from tests.support.agent_protocol import Server, api_key, settings_for
 
@@ -64,14 +62,6 @@ def test_a_stale_approval_id_gets_409_and_decides_nothing(ap_server: Server,
         went_on = decide(http, thread, id=second["approval"]["id"], decision="approve")
         assert went_on.status_code == 200, went_on.text
     assert probe.posted == ["Cy: Hello!"]
-
-
-def two_postcards(messages: list[Any]) -> AIMessage:
-    if messages[-1].type == "tool":
-        return say(" | ".join(str(m.content) for m in messages if m.type == "tool"))
-    return AIMessage(content="", tool_calls=[
-        {"name": "send_postcard", "args": {"to": "Bob", "text": "1"}, "id": "c1"},
-        {"name": "send_postcard", "args": {"to": "Cy", "text": "2"}, "id": "c2"}])
 
 
 def test_one_by_one_decisions_sent_together_both_count(
