@@ -59,7 +59,8 @@ def create_app(settings: Settings, *, platform_factory: PlatformFactory | None =
             async with services.running(platform.settings.redis_url,
                                         sole_reader=platform.owns_redis), \
                     live_runs(platform, app.state.runner) as live, \
-                    expiring(platform, app.state.runner, every=expiry_sweep(settings)):
+                    expiring(platform, app.state.runner, every=expiry_sweep(settings),
+                             hold=live.protocol.manager.hold if live.protocol else None):
                 app.state.live = live
                 app.state.platform = platform
                 log.info("parley ready: agents %s", ", ".join(sorted(platform.agents)))

@@ -101,6 +101,32 @@ class RunManager:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._heartbeat
 
+    async def hold(self, owner: str, thread_id: str, holder: str
+                   ) -> Callable[[], Awaitable[None]] | None:
+        """Hold a thread for a turn that is not a run (a `/chat` message, a decision, an MCP
+        call, an expired approval's resume), as a run with "reject" would: runs and turns
+        find it busy until the returned release is awaited, and queued runs then take their
+        turn. None: the thread is busy."""
+        lane = thread_key(owner, thread_id)
+        if not await self.lanes.take_if_free(lane, holder):
+            return None
+        self._held[lane] = holder  # the heartbeat extends its lease
+        released = False
+
+        async def release() -> None:
+            nonlocal released
+            if released:
+                return
+            released = True
+            if self._held.get(lane) == holder:
+                del self._held[lane]
+            pipe = self.store.redis.pipeline(transaction=False)
+            await self.lanes.queue_release(pipe, lane, holder)
+            self.live.bus.queue_publish(pipe, "freed", lane=lane)
+            await pipe.execute()
+
+        return release
+
     async def create(self, request: RunRequest) -> tuple[RunRecord, LiveRun]:
         """Make the run and start it. Raises ThreadBusy for "reject" on a busy thread."""
         run_id = str(uuid7())

@@ -13,7 +13,6 @@ does not exist."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncGenerator
 from typing import Any
 
 from fastapi import APIRouter, HTTPException, Request, Response, status
@@ -30,11 +29,12 @@ from server.api.chat import (
     stream_turn,
     streamed_turn,
 )
+from server.api.thread_hold import Release, hold_thread, releasing
 from server.approval import ApprovalStore, Pending, find_pending, view
-from server.approval.claims import Claim, bound, take
+from server.approval.claims import bound, take
 from server.approval.decisions import DecisionsIn, body_decisions, check_decisions
 from server.platform import Platform
-from server.runner import ChatEvent, RunOptions
+from server.runner import RunOptions
 
 router = APIRouter(prefix="/chat", tags=["approval"])
 
@@ -76,8 +76,9 @@ async def pending_approval(thread_id: str, platform: deps.PlatformDep, user: dep
                        "/chat/stream streams it when asked with Accept: "
                        "text/event-stream."},
                  202: {"model": Undecided, "description": "Other calls still wait."},
-                 409: {"description": "Another decision on this approval runs, or the "
-                       "approval named by `id` no longer waits."}})
+                 409: {"description": "Another decision on this approval runs, the "
+                       "approval named by `id` no longer waits, or another message on "
+                       "the thread is being answered."}})
 async def decide(thread_id: str, body: DecisionsIn, request: Request, platform: deps.PlatformDep,
                  runner: deps.RunnerDep, live: deps.LiveDep, protocol: deps.MaybeProtocol,
                  settings: deps.SettingsDep, user: deps.CurrentUser, profile: deps.Profile) -> Any:
@@ -107,25 +108,37 @@ async def decide(thread_id: str, body: DecisionsIn, request: Request, platform: 
     answer = {"decisions": [decided[c] for c in pending.call_ids]}
     check_decisions(answer, pending, agent.tools_by_name)
     claim = await take(store, platform.checkpointer, user.user_id, thread_id, pending, ttl=ttl)
+    releases: list[Release] = [claim.release]
     try:
+        # The rest of the turn is kept under an id of its own: the paused part's events
+        # are kept under the turn's.
+        rest_id = uuid.uuid4().hex
+        releases.append(await hold_thread(protocol, user.user_id, thread_id, rest_id))
         await _allow(store, user.user_id, always)  # the decision runs: it holds
         ctx = TurnContext(user_id=user.user_id, thread_id=thread_id, agent=agent.spec.name,
                           turn_id=str(pending.request.get("turn_id") or uuid.uuid4().hex),
                           profile=profile)
-        events = _releasing(runner.stream(agent.graph, ctx, None, options=RunOptions(
-            command=Command(resume=bound(pending, answer))), tokens=_streams(request)), claim)
+        # The resume names the approval's interrupt, so a decision sent after this one
+        # ran answers nothing, and the claim need not outlive the run.
+        events = releasing(runner.stream(agent.graph, ctx, None, options=RunOptions(
+            command=Command(resume=bound(pending, answer))), tokens=_streams(request)),
+            *releases)
         if not _streams(request):
             try:
                 return await answer_whole(request, events, ctx, protocol)
             finally:
-                await claim.release()  # the run has ended (or never started)
-        # The rest of the turn is kept under an id of its own: the paused part's events
-        # are kept under the turn's.
-        return await stream_turn(live, settings, user.user_id, uuid.uuid4().hex,
-                                 streamed_turn(events, ctx, protocol))
+                await _release_all(releases)  # the run has ended (or never started)
+        return await stream_turn(live, settings, user.user_id, rest_id,
+                                 streamed_turn(events, ctx, protocol,
+                                               lambda: _release_all(releases)))
     except BaseException:
-        await claim.release()  # the run never began, so the approval may be decided again
+        await _release_all(releases)  # the run never began: the approval may be decided again
         raise
+
+
+async def _release_all(releases: list[Release]) -> None:
+    for release in releases:
+        await release()
 
 
 def _streams(request: Request) -> bool:
@@ -135,19 +148,6 @@ def _streams(request: Request) -> bool:
 async def _allow(store: ApprovalStore, user_id: str, tools: set[str]) -> None:
     for tool in tools:
         await store.allow(user_id, tool)
-
-
-async def _releasing(events: AsyncGenerator[ChatEvent], claim: Claim
-                     ) -> AsyncGenerator[ChatEvent]:
-    """The resumed turn's events; the claim goes when they end, however they end. The
-    resume names the approval's interrupt, so a decision sent after this one ran answers
-    nothing, and the claim need not outlive the run."""
-    try:
-        async for event in events:
-            yield event
-    finally:
-        await events.aclose()
-        await claim.release()
 
 
 @router.get("/approvals/always-allow", response_model=AlwaysAllowed)

@@ -39,6 +39,7 @@ from server.api.deps import (
 )
 from server.api.disconnect import unless_gone
 from server.api.text import unicode_text
+from server.api.thread_hold import Release, hold_thread, releasing
 from server.live import Frame, LiveRun, LiveRuns, NoSuchRun
 from server.live.runs import Produce
 from server.platform import Agent, Platform
@@ -132,14 +133,23 @@ def turn_of(body: ChatRequest, user_id: str, profile: dict[str, Any] | None) -> 
                        new_thread=body.thread_id is None)
 
 
-@router.post("", response_model=ChatResponse)
+BUSY_RESPONSE: dict[str, Any] = {"description": "Another message or run on this thread is "
+                                 "being answered: send again once it is done."}
+
+
+@router.post("", response_model=ChatResponse, responses={409: BUSY_RESPONSE})
 async def chat(body: ChatRequest, request: Request, platform: PlatformDep, runner: RunnerDep,
                protocol: MaybeProtocol, user: CurrentUser, profile: Profile
                ) -> ChatResponse | Response:
     agent = resolve_agent(platform, body)
     ctx = turn_of(body, user.user_id, profile)
-    events = runner.stream(agent.graph, ctx, [HumanMessage(body.message)], tokens=False)
-    return await answer_whole(request, events, ctx, protocol)
+    release = await hold_thread(protocol, ctx.user_id, ctx.thread_id, ctx.turn_id,
+                                new_thread=ctx.new_thread)
+    try:
+        events = runner.stream(agent.graph, ctx, [HumanMessage(body.message)], tokens=False)
+        return await answer_whole(request, releasing(events, release), ctx, protocol)
+    finally:
+        await release()  # the turn never started (its events release it when it did)
 
 
 async def answer_whole(request: Request, events: AsyncIterator[ChatEvent], ctx: TurnContext,
@@ -193,7 +203,8 @@ async def _record_thread(protocol: AgentProtocol | None, ctx: TurnContext, *,
           "Send the request again with `Last-Event-ID` to resume a stream you lost: the "
           "last event's id, or the `X-Turn-Id` header's value when no event arrived.",
           "headers": {TURN_HEADER: {"description": "The turn's id.",
-                                    "schema": {"type": "string"}}}}})
+                                    "schema": {"type": "string"}}}},
+    409: BUSY_RESPONSE})
 async def chat_stream(body: ChatRequest, request: Request, platform: PlatformDep,
                       runner: RunnerDep, live: LiveDep, protocol: MaybeProtocol,
                       settings: SettingsDep, user: CurrentUser, profile: Profile
@@ -211,9 +222,16 @@ async def chat_stream(body: ChatRequest, request: Request, platform: PlatformDep
                                    headers={TURN_HEADER: turn_id})
     agent = resolve_agent(platform, body)
     ctx = turn_of(body, user.user_id, profile)
-    events = runner.stream(agent.graph, ctx, [HumanMessage(body.message)])
-    return await stream_turn(live, settings, user.user_id, ctx.turn_id,
-                             streamed_turn(events, ctx, protocol))
+    release = await hold_thread(protocol, ctx.user_id, ctx.thread_id, ctx.turn_id,
+                                new_thread=ctx.new_thread)
+    try:
+        events = runner.stream(agent.graph, ctx, [HumanMessage(body.message)])
+        return await stream_turn(live, settings, user.user_id, ctx.turn_id,
+                                 streamed_turn(releasing(events, release), ctx, protocol,
+                                               release))
+    except BaseException:
+        await release()  # the turn never began
+        raise
 
 
 async def stream_turn(live: LiveRuns, settings: Settings, user_id: str, stream_id: str,
@@ -241,20 +259,26 @@ def _resume_point(event_id: str) -> tuple[str, int]:
 
 
 def streamed_turn(events: AsyncGenerator[ChatEvent], ctx: TurnContext,
-                  protocol: AgentProtocol | None) -> Produce:
+                  protocol: AgentProtocol | None, release: Release | None = None) -> Produce:
+    """The turn's events into the run's log. `release` is awaited at the end as well, for
+    a task cancelled before `events` started (they release what they hold themselves)."""
     async def produce(run: LiveRun) -> None:
         usage: Usage | None = None
         answered = paused = False
-        async with aclosing(events):
-            async for event in events:
-                if isinstance(event, Usage):
-                    usage = event
-                answered = answered or went_on(event)
-                paused = paused or isinstance(event, Interrupted)
-                framed = _frame(event, ctx, usage)
-                if framed is not None:
-                    name, data = framed
-                    run.log.append(name, json.dumps(data, default=str).encode())
+        try:
+            async with aclosing(events):
+                async for event in events:
+                    if isinstance(event, Usage):
+                        usage = event
+                    answered = answered or went_on(event)
+                    paused = paused or isinstance(event, Interrupted)
+                    framed = _frame(event, ctx, usage)
+                    if framed is not None:
+                        name, data = framed
+                        run.log.append(name, json.dumps(data, default=str).encode())
+        finally:
+            if release is not None:
+                await release()
         if answered:
             await _record_thread(protocol, ctx, paused=paused)
 

@@ -34,6 +34,7 @@ from agents.spec import AgentSpec
 from server import caller, logs
 from server.api import deps
 from server.api.chat import ChatRequest, resolve_agent, turn_of
+from server.api.thread_hold import hold_thread, releasing
 from server.approval import waiting_text
 from server.runner import Answer, Failed, Interrupted, ToolFinished
 from services.tokens import Principal
@@ -192,10 +193,13 @@ async def ask_agent(ctx: Context[Any, Any, Any], agent: str, message: str,
         services = await deps.get_services(request)
         profile = await services.profile(user, getattr(request.state, "access_token", None))
         turn = turn_of(body, user.user_id, profile)
+        protocol = await deps.find_protocol(request, platform)
         async with deps.turn_admitted(request):
             answer, tools_used, failed = None, [], None
-            events = runner.stream(chosen.graph, turn, [HumanMessage(body.message)],
-                                   tokens=False)
+            release = await hold_thread(protocol, user.user_id, turn.thread_id, turn.turn_id,
+                                        new_thread=turn.new_thread)
+            events = releasing(runner.stream(chosen.graph, turn, [HumanMessage(body.message)],
+                                             tokens=False), release)
             async with aclosing(events):
                 async for event in events:
                     if isinstance(event, Answer):

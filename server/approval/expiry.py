@@ -8,7 +8,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator, Sequence
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import aclosing, asynccontextmanager
 from datetime import datetime
 from typing import Any
@@ -40,9 +41,22 @@ def note_expiry(store: ApprovalStore) -> PauseHook:
 
 BATCH = 50  # expiries taken from the store at a time
 
+Release = Callable[[], Awaitable[None]]
+# Holds a user's thread for the resumed turn (owner, thread, holder), as a message does:
+# its release, or None while another turn or run holds the thread.
+HoldThread = Callable[[str, str, str], Awaitable[Release | None]]
+
+
+async def _hold_nothing(_owner: str, _thread_id: str, _holder: str) -> Release | None:
+    return _nothing
+
+
+async def _nothing() -> None:
+    return None
+
 
 async def expire_due(platform: Platform, runner: Runner, now: float | None = None, *,
-                     retry_in: float = 30.0) -> int:
+                     retry_in: float = 30.0, hold: HoldThread = _hold_nothing) -> int:
     """Resume the threads whose approval expired; how many were. One that cannot be
     expired now (its claim is held, its run failed, a store did not answer) is tried
     again `retry_in` seconds later, never dropped."""
@@ -52,7 +66,7 @@ async def expire_due(platform: Platform, runner: Runner, now: float | None = Non
         entries = await platform.approvals.due(now, BATCH)
         for entry in entries:
             try:
-                done = await _expire_one(platform, runner, entry)
+                done = await _expire_one(platform, runner, entry, hold)
             except Exception:
                 log.warning("expiring approval %s failed; trying again in %s s",
                             entry.get("approval_id"), retry_in, exc_info=True)
@@ -65,8 +79,8 @@ async def expire_due(platform: Platform, runner: Runner, now: float | None = Non
             return expired
 
 
-async def _expire_one(platform: Platform, runner: Runner, entry: dict[str, str]
-                      ) -> bool | None:
+async def _expire_one(platform: Platform, runner: Runner, entry: dict[str, str],
+                      hold: HoldThread = _hold_nothing) -> bool | None:
     """True: the thread went on with the calls rejected as expired. False: not now, try
     again. None: nothing to do (decided in time, the user wrote again, agent gone)."""
     user_id, thread_id = entry["user_id"], entry["thread_id"]
@@ -83,7 +97,11 @@ async def _expire_one(platform: Platform, runner: Runner, entry: dict[str, str]
     except Taken:
         return False  # a decision runs right now; if it fails, the approval still expires
     moved = False
+    release = None
     try:
+        release = await hold(user_id, thread_id, uuid.uuid4().hex)
+        if release is None:
+            return False  # the user wrote again just now: that turn settles the calls
         ctx = TurnContext(user_id=user_id, thread_id=thread_id, agent=agent.spec.name,
                           turn_id=str(pending.request.get("turn_id") or ""))
         events = runner.stream(agent.graph, ctx, None, tokens=False, options=RunOptions(
@@ -92,20 +110,23 @@ async def _expire_one(platform: Platform, runner: Runner, entry: dict[str, str]
             async for event in events:
                 moved = moved or went_on(event)
     finally:
+        if release is not None:
+            await release()
         await claim.release()
     return moved
 
 
 @asynccontextmanager
-async def expiring(platform: Platform, runner: Runner, *, every: float
-                   ) -> AsyncIterator[None]:
+async def expiring(platform: Platform, runner: Runner, *, every: float,
+                   hold: HoldThread | None = None) -> AsyncIterator[None]:
     """Look for expired approvals every `every` seconds while the block runs."""
 
     async def loop() -> None:
         while True:
             await asyncio.sleep(every)
             try:
-                await expire_due(platform, runner, retry_in=every)
+                await expire_due(platform, runner, retry_in=every,
+                                 hold=hold or _hold_nothing)
             except Exception:  # the next round tries again; a turn's failure is logged
                 log.warning("expiring approvals failed", exc_info=True)
 

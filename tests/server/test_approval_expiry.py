@@ -11,9 +11,11 @@ from types import SimpleNamespace
 from typing import Any, cast
 
 import httpx
+import pytest
 import redis
 import redis.asyncio as aioredis
 
+from graphs.context import thread_key
 from server.approval.expiry import BATCH, expire_due
 from server.approval.store import RedisApprovalStore
 from tests.server.api.openai.support import login
@@ -53,26 +55,31 @@ async def test_a_failing_entry_is_tried_again_and_the_rest_are_not_lost(
         await client.aclose()
 
 
-def test_an_approval_whose_claim_is_held_expires_once_it_is_let_go(
+@pytest.mark.parametrize("held", ["claim", "thread"])
+def test_an_approval_expires_only_once_what_holds_it_is_let_go(
         make_auth_app: AppFactory, live: Any, redis_url: str, tmp_path: Path,
-        probe: Probe) -> None:
+        probe: Probe, held: str) -> None:
+    """A decision under way (its claim), or another message or run on the paused thread
+    (its lease), goes first: the expiry waits for it, and is not dropped meanwhile."""
     app = make_auth_app([scripted], **settings_for(redis_url, tmp_path / "data",
                                                    approval_timeout_seconds=0.5))
     plain = redis.Redis.from_url(redis_url, decode_responses=True)
     with live(app) as url, httpx.Client(base_url=url, timeout=30, headers={
             "x-api-key": api_key(url, "ada")}) as http:
-        said = paused(http)
-        thread = said["thread_id"]
+        thread = paused(http)["thread_id"]
         [entry] = [json.loads(m) for m in cast("list[str]", plain.zrange(EXPIRING, 0, -1))]
-        claim = f"parley:approval:claim:{entry['user_id']}:{entry['approval_id']}"
-        assert plain.set(claim, "1", nx=True, px=30_000)  # a decision is under way
-        time.sleep(1.5)  # several sweeps pass while it holds the claim
+        busy = f"parley:ap:busy:{thread_key(entry['user_id'], thread)}"
+        holder = {"claim": f"parley:approval:claim:{entry['user_id']}:{entry['approval_id']}",
+                  "thread": busy}[held]
+        assert plain.set(holder, "1", nx=True, px=30_000)
+        time.sleep(1.5)  # several sweeps pass while it is held
         assert http.get(f"/chat/threads/{thread}/approval").status_code == 200
         assert plain.zcard(EXPIRING) == 1  # kept for a later round, not dropped
-        plain.delete(claim)  # that decision ended without going on
+        plain.delete(holder)  # that decision or turn ended without going on
         token = {"Authorization": f"Bearer {login(url, 'ada')}"}
         answers, _kept = stored_postcard_answers(url, token, thread)
         assert answers and "expired" in answers[0]
         assert decide(http, thread, decision="approve").status_code == 404
+        assert plain.get(busy) is None  # the expiry's own hold went with its turn
     plain.close()
     assert probe.posted == []

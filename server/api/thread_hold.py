@@ -1,0 +1,57 @@
+"""One turn at a time on a thread, whichever API starts it. Two turns on one thread at
+once would both start from the same checkpoint, and the one that ends last would drop the
+other's messages from the conversation. A `/chat` message, a decision or an MCP call on
+a thread holds it as an Agent Protocol run does (its lease in Redis, across replicas):
+another turn gets 409, and a run that chose to queue (`multitask_strategy` enqueue) takes
+its turn when the thread is let go."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator, Awaitable, Callable
+
+from fastapi import HTTPException, status
+
+from server.agent_protocol.service import AgentProtocol
+from server.runner import ChatEvent
+from server.runner.own_task import settled
+
+Release = Callable[[], Awaitable[None]]
+
+
+def busy_message(thread_id: str) -> str:
+    return (f"thread {thread_id!r} is answering another message (or running a run): wait "
+            "for that answer, then send yours again")
+
+
+async def _nothing() -> None:
+    return None
+
+
+async def hold_thread(protocol: AgentProtocol | None, user_id: str, thread_id: str,
+                      holder: str, *, new_thread: bool = False) -> Release:
+    """Hold the caller's thread for one turn; 409 when another turn or run holds it. A
+    thread the server just named is nobody else's yet, and without Redis (no Agent
+    Protocol) there is one process and nothing to hold across."""
+    if protocol is None or new_thread:
+        return _nothing
+    release = await protocol.manager.hold(user_id, thread_id, holder)
+    if release is None:
+        raise HTTPException(status.HTTP_409_CONFLICT, busy_message(thread_id),
+                            headers={"Retry-After": "1"})
+    return release
+
+
+async def releasing(events: AsyncGenerator[ChatEvent], *releases: Release
+                    ) -> AsyncGenerator[ChatEvent]:
+    """The turn's events; once they end, however they end, and the graph has stopped
+    (its last checkpoint written), each of `releases` is awaited."""
+    try:
+        async for event in events:
+            yield event
+    finally:
+        try:
+            await events.aclose()
+            await settled()
+        finally:
+            for release in releases:
+                await release()

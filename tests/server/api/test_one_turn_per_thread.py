@@ -1,0 +1,159 @@
+"""One turn at a time on a thread, whichever API starts it (server/api/thread_hold.py),
+against a real Parley (uvicorn on 127.0.0.1, redis-server): a second message while the
+first is answered gets 409 and changes nothing; an Agent Protocol run that chose to queue
+runs after the message; a decision and an MCP call hold the thread too; a turn whose
+client went away lets the thread go."""
+
+from __future__ import annotations
+
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.server.api.test_approval import decide, paused
+from tests.server.api.test_mcp_face import mcp_session
+from tests.server.conftest import AppFactory, Probe
+from tests.support.agent_protocol import Server, api_key, scripted, settings_for
+
+WAIT = "wait 3"  # the scripted model calls wait_long for 3 s: the turn is under way
+
+
+def said(http: httpx.Client, message: str, thread: str) -> httpx.Response:
+    return http.post("/chat", json={"message": message, "thread_id": thread})
+
+
+def thread_messages(http: httpx.Client, thread: str) -> list[str]:
+    state = http.get(f"/threads/{thread}/state")
+    assert state.status_code == 200, state.text
+    return [m["content"] for m in state.json()["values"]["messages"]
+            if m["type"] in ("human", "ai") and m["content"]]
+
+
+def test_a_second_message_while_the_first_is_answered_gets_409(ap_server: Server,
+                                                               probe: Probe) -> None:
+    with ap_server.client() as http, ap_server.client() as other, \
+            ThreadPoolExecutor(1) as pool:
+        thread = http.post("/chat", json={"message": "hi"}).json()["thread_id"]
+        first = pool.submit(said, http, WAIT, thread)
+        assert probe.started.wait(10)
+        again = said(other, "are you there?", thread)
+        assert again.status_code == 409, again.text
+        assert "answering another message" in again.json()["detail"]
+        assert again.headers["retry-after"] == "1"
+        streamed = other.post("/chat/stream", json={"message": "and now?",
+                                                    "thread_id": thread})
+        assert streamed.status_code == 409, streamed.text
+        assert first.result().status_code == 200
+        assert first.result().json()["message"]["content"] == "Waited."
+        # Once answered, the thread takes messages again (a streamed turn lets it go at
+        # its end too), and the refused ones left nothing in it.
+        streamed = other.post("/chat/stream", json={"message": "hi", "thread_id": thread})
+        assert streamed.status_code == 200 and "event: done" in streamed.text
+        after = said(other, "first", thread)
+        assert after.status_code == 200, after.text
+        assert after.json()["message"]["content"] == "Your first message was: hi"
+        assert thread_messages(http, thread) == [
+            "hi", "You said: hi", WAIT, "Waited.", "hi", "You said: hi", "first",
+            "Your first message was: hi"]
+    # Another user's thread of the same name is another thread: never busy because of it.
+    with ap_server.client("bob") as bob:
+        assert said(bob, "hi", thread).status_code == 200
+
+
+def test_an_agent_protocol_run_queues_behind_a_message_or_is_refused(
+        ap_server: Server, probe: Probe) -> None:
+    with ap_server.client() as http, ap_server.client() as other, \
+            ThreadPoolExecutor(2) as pool:
+        thread = http.post("/chat", json={"message": "hi"}).json()["thread_id"]
+        first = pool.submit(said, http, WAIT, thread)
+        assert probe.started.wait(10)
+
+        def run(strategy: str) -> httpx.Response:
+            return other.post(f"/threads/{thread}/runs/wait", json={
+                "assistant_id": "assistant", "multitask_strategy": strategy,
+                "input": {"messages": [{"role": "user", "content": "queued"}]}})
+
+        refused = run("reject")
+        assert refused.status_code == 409, refused.text
+        queued = pool.submit(run, "enqueue")
+        assert first.result().status_code == 200
+        assert queued.result().status_code == 200, queued.result().text
+        assert thread_messages(http, thread)[-4:] == [WAIT, "Waited.", "queued",
+                                                      "You said: queued"]
+
+
+def test_a_message_while_a_run_holds_the_thread_gets_409(ap_server: Server,
+                                                         probe: Probe) -> None:
+    with ap_server.client() as http, ap_server.client() as other, \
+            ThreadPoolExecutor(1) as pool:
+        thread = http.post("/threads", json={}).json()["thread_id"]
+        run = pool.submit(http.post, f"/threads/{thread}/runs/wait", json={
+            "assistant_id": "assistant",
+            "input": {"messages": [{"role": "user", "content": WAIT}]}})
+        assert probe.started.wait(10)
+        refused = said(other, "hello?", thread)
+        assert refused.status_code == 409, refused.text
+        assert run.result().status_code == 200, run.result().text
+        assert said(other, "hello?", thread).status_code == 200
+
+
+def test_a_decision_holds_the_thread_while_its_calls_run(ap_server: Server,
+                                                         probe: Probe) -> None:
+    probe.gate = threading.Event()
+    with ap_server.client() as http, ap_server.client() as other, \
+            ThreadPoolExecutor(1) as pool:
+        waiting = paused(http)
+        thread = waiting["thread_id"]
+        decided = pool.submit(decide, http, thread, decision="approve")
+        assert probe.posting.wait(10)  # the approved postcard is being sent
+        refused = said(other, "post to Cy", thread)
+        assert refused.status_code == 409, refused.text
+        probe.gate.set()
+        assert decided.result().status_code == 200, decided.result().text
+        assert said(other, "hi", thread).status_code == 200
+    assert probe.posted == ["Bob: Hello!"]
+
+
+async def test_an_mcp_call_on_a_busy_thread_says_so(ap_server: Server,
+                                                    probe: Probe) -> None:
+    with ap_server.client() as http, ThreadPoolExecutor(1) as pool:
+        thread = http.post("/chat", json={"message": "hi"}).json()["thread_id"]
+        first = pool.submit(said, http, WAIT, thread)
+        assert probe.started.wait(10)
+        async with mcp_session(ap_server.url, {"x-api-key": ap_server.keys["ada"]}) as mcp:
+            busy = await mcp.call_tool("ask_assistant", {"message": "x", "thread_id": thread})
+            assert busy.isError and "answering another message" in str(busy.content)
+            assert first.result().status_code == 200
+            went_on = await mcp.call_tool("ask_assistant", {"message": "y",
+                                                            "thread_id": thread})
+            assert not went_on.isError, went_on.content
+
+
+@pytest.mark.parametrize("path", ["/chat", "/chat/stream"])
+def test_a_turn_whose_client_went_away_lets_the_thread_go(
+        make_auth_app: AppFactory, live: Any, redis_url: str, tmp_path: Path, probe: Probe,
+        path: str) -> None:
+    # A stream's turn waits this long for its client to come back before it is cancelled.
+    app = make_auth_app([scripted], **settings_for(redis_url, tmp_path / "data",
+                                                   resume_grace_seconds=0.5))
+    with live(app) as url:
+        key = {"x-api-key": api_key(url, "ada")}
+        with httpx.Client(base_url=url, headers=key, timeout=30) as http:
+            thread = http.post("/chat", json={"message": "hi"}).json()["thread_id"]
+            with httpx.Client(base_url=url, headers=key, timeout=1.0) as impatient, \
+                    pytest.raises(httpx.ReadTimeout):
+                impatient.post(path, json={"message": "wait 60", "thread_id": thread})
+            assert probe.started.is_set()
+            answer: Any = None
+            for _ in range(100):  # the server sees the client gone and cancels the turn
+                answer = said(http, "hi again", thread)
+                if answer.status_code != 409:
+                    break
+                time.sleep(0.1)
+            assert answer.status_code == 200, answer.text
+            assert probe.cancelled == ["wait_long"]
