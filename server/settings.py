@@ -65,6 +65,9 @@ class Settings(BaseSettings):
     weather_geocoding_url: str = "https://geocoding-api.open-meteo.com/v1/search"
     weather_forecast_url: str = "https://api.open-meteo.com/v1/forecast"
     weather_cache_ttl: int = 300
+    # The translator tool: "auto" translates the pairs Apertium has installed offline (the
+    # local model cannot translate) and the rest with the chat model; "model": the model only.
+    translation: Literal["auto", "model"] = "auto"
 
     # MCP (docs/mcp.md). A JSON file of MCP servers whose tools become Parley tools
     # (`source: mcp:<server>`); one that is down at start is tried again this often.
@@ -177,4 +180,5 @@ class Settings(BaseSettings):
             "weather_geocoding_url": self.weather_geocoding_url,
             "weather_forecast_url": self.weather_forecast_url,
             "weather_cache_ttl": self.weather_cache_ttl,
+            "translation": self.translation,
         }
