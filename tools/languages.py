@@ -32,7 +32,7 @@ _ENDONYMS = {
 def resolve_language(value: str) -> str | None:
     """'fr', 'FR', 'fr-CA', 'french', 'français' → 'French'; None when unknown."""
     key = value.strip().lower()
-    if len(key) == 5 and key[2] in "-_":  # a locale such as pt-BR or fr_CA
+    if len(key) > 3 and key[2] in "-_":  # a locale such as pt-BR, fr_CA, it-italy
         key = key[:2]
     return (LANGUAGES.get(key) or _BY_NAME.get(key) or _ALIASES.get(key)
             or _ENDONYMS.get(key))

@@ -73,4 +73,5 @@ def test_languages_own_names_and_locales_are_understood() -> None:
 
     assert resolve_language("français") == resolve_language("fr-CA") == "French"
     assert resolve_language("Español") == "Spanish" and resolve_language("pt_BR") == "Portuguese"
+    assert resolve_language("it-italy") == "Italian"
     assert resolve_language("Deutsch") == "German" and resolve_language("xx-YY") is None
