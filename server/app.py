@@ -65,7 +65,8 @@ def create_app(settings: Settings, *, platform_factory: PlatformFactory | None =
                 app.state.platform = platform
                 log.info("parley ready: agents %s", ", ".join(sorted(platform.agents)))
                 log.info("%s", tracing_status(settings))
-                log.info("%s", translation_status(settings.translation))
+                log.info("%s", translation_status(settings.translator_engine(),
+                                                  settings.translation))
                 async with mcp_face.running() if mcp_face else nullcontext():
                     with long_lived_heap():
                         yield

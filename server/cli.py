@@ -112,7 +112,7 @@ def models() -> None:
         typer.echo(f"  answers capped at {settings.local_max_tokens} tokens "
                    "(PARLEY_LOCAL_MAX_TOKENS), context "
                    f"{settings.local_n_ctx} tokens (PARLEY_LOCAL_N_CTX)")
-    typer.echo(f"  {translation_status(settings.translation)}")
+    typer.echo(f"  {translation_status(settings.translator_engine(), settings.translation)}")
     found = installed_gguf_files()
     if found:
         typer.echo("\nGGUF files shipped in installed packages:")

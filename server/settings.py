@@ -65,9 +65,10 @@ class Settings(BaseSettings):
     weather_geocoding_url: str = "https://geocoding-api.open-meteo.com/v1/search"
     weather_forecast_url: str = "https://api.open-meteo.com/v1/forecast"
     weather_cache_ttl: int = 300
-    # The translator tool: "auto" translates the pairs Apertium has installed offline (the
-    # local model cannot translate) and the rest with the chat model; "model": the model only.
-    translation: Literal["auto", "model"] = "auto"
+    # The translator tool: "apertium" translates the pairs Apertium has installed offline
+    # and the rest with the chat model; "model": the chat model only; "auto": Apertium with
+    # the embedded model (which cannot translate), the chat model with any other.
+    translation: Literal["auto", "apertium", "model"] = "auto"
 
     # MCP (docs/mcp.md). A JSON file of MCP servers whose tools become Parley tools
     # (`source: mcp:<server>`); one that is down at start is tried again this often.
@@ -171,6 +172,12 @@ class Settings(BaseSettings):
         """What `memory.embeddings.make_embeddings` takes besides the kind."""
         return {"precision": self.embeddings_precision} if self.embeddings == "local" else {}
 
+    def translator_engine(self) -> Literal["apertium", "model"]:
+        """What `translation` means with this chat model."""
+        if self.translation == "auto":
+            return "apertium" if self.llm == "local" else "model"
+        return self.translation
+
     def tool_options(self) -> dict[str, object]:
         """The settings tools may read, by name (tools never see the settings object)."""
         return {
@@ -180,5 +187,5 @@ class Settings(BaseSettings):
             "weather_geocoding_url": self.weather_geocoding_url,
             "weather_forecast_url": self.weather_forecast_url,
             "weather_cache_ttl": self.weather_cache_ttl,
-            "translation": self.translation,
+            "translation": self.translator_engine(),
         }

@@ -235,17 +235,19 @@ class ApertiumEngine:
             pipeline.close()
 
 
-def translation_status(setting: str, engine: ApertiumEngine | None = None) -> str:
-    """One line for the startup log and `parley models`: which engine translates what."""
-    if setting != "auto":
-        return "translation: the chat model (PARLEY_TRANSLATION=model)"
+def translation_status(chosen: str, setting: str, engine: ApertiumEngine | None = None
+                       ) -> str:
+    """One line for the startup log and `parley models`: which engine translates what
+    (`chosen`, from the PARLEY_TRANSLATION `setting`)."""
+    if chosen != "apertium":
+        return f"translation: the chat model (PARLEY_TRANSLATION={setting})"
     targets = (engine or ApertiumEngine()).targets("en")
     if not targets:
         return ("translation: the chat model; Apertium is not installed (`sudo apt-get "
                 f"install -y {' '.join(APT_PACKAGES)}` adds offline translation)")
     names = ", ".join(LANGUAGES[code] for code in targets)
     return (f"translation: Apertium, offline, for English to and from {names}; other "
-            "languages by the chat model (PARLEY_TRANSLATION=auto)")
+            f"languages by the chat model (PARLEY_TRANSLATION={setting})")
 
 
 @functools.cache

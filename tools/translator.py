@@ -3,10 +3,11 @@
 Fenced code blocks never reach the model: the text is cut around them, the prose parts are
 translated, and the code goes back in place byte for byte.
 
-With `translation="auto"` (PARLEY_TRANSLATION, the default of `make run`) a pair Apertium
-has installed (English to Spanish, French, Italian, Portuguese and back) is translated
-offline by it (tools/apertium.py), since the small local model cannot translate; any
-other pair, or a failing Apertium, goes to the chat model. The output names the engine.
+With the option `translation="apertium"` (what PARLEY_TRANSLATION=auto means with the
+embedded model of `make run`) a pair Apertium has installed (English to Spanish, French,
+Italian, Portuguese and back) is translated offline by it (tools/apertium.py), since the
+small local model cannot translate; any other pair, or a failing Apertium, goes to the
+chat model. The output names the engine.
 """
 
 from __future__ import annotations
@@ -123,7 +124,7 @@ def translator_tools(ctx: ToolContext) -> list[BaseTool]:
         return []
     # "auto": Apertium where it has the pair, the model otherwise; "model" (the default
     # when the platform passes nothing): the model only. The engine starts on first use.
-    offline = shared_engine() if ctx.option("translation", "model") == "auto" else None
+    offline = shared_engine() if ctx.option("translation", "model") == "apertium" else None
     translator = Translator(ctx.llm, offline)
 
     async def translate_text(text: str, target_language: str) -> str:

@@ -74,7 +74,7 @@ async def run_case(graph: Any, case: dict[str, Any], thread: str) -> str:
 
 async def evaluate(model: BaseChatModel, cases_file: Path = CASES,
                    progress: Callable[[str], None] | None = None,
-                   kind: str | None = None, translation: str = "auto") -> dict[str, Any]:
+                   kind: str | None = None, translation: str = "apertium") -> dict[str, Any]:
     from langgraph.checkpoint.memory import InMemorySaver
 
     from agents.catalog import load_agents
@@ -117,8 +117,8 @@ def main() -> int:
     parser.add_argument("--min-pass-rate", type=float, default=0.0,
                         help="exit 1 below this pass rate (0-1)")
     parser.add_argument("--kind", help="only the cases of this kind, e.g. translate")
-    parser.add_argument("--translation", choices=["auto", "model"], default="auto",
-                        help="the translator's engine, as PARLEY_TRANSLATION")
+    parser.add_argument("--translation", choices=["apertium", "model"], default="apertium",
+                        help="the translator's engine (`make run`'s is Apertium)")
     args = parser.parse_args()
     from agents.local_model import make_local_chat_model
     from memory.embeddings import LocalEmbeddings

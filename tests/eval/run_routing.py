@@ -30,7 +30,7 @@ class NoHistory:
 
 
 def built_in_tools(model: BaseChatModel, folder: Path,
-                   translation: str = "auto") -> list[BaseTool]:
+                   translation: str = "apertium") -> list[BaseTool]:
     """The real built-in tools: their names, descriptions, schemas and examples; the
     translator as `make run` builds it (PARLEY_TRANSLATION's default, "auto")."""
     from tools.context import ToolContext

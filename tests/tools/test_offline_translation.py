@@ -119,7 +119,12 @@ async def test_translation_model_keeps_everything_on_the_model() -> None:
     result = await tool.ainvoke({"text": "Good morning", "target_language": "es"})
     assert result == "Translated from English to Spanish:\n\nGuten Morgen"
     assert len(model.calls) == 1
-    assert Settings().tool_options()["translation"] == "auto"  # what `make run` uses
+    # "auto", the default: Apertium with the embedded model (`make run`), which cannot
+    # translate; the chat model with any other, which translates better than Apertium.
+    assert Settings().tool_options()["translation"] == "apertium"
+    assert Settings(llm="fake").tool_options()["translation"] == "model"
+    assert Settings(llm="fake", translation="apertium").tool_options()["translation"] == \
+        "apertium"
 
 
 async def test_the_tool_translates_offline_by_default_settings(engine: ApertiumEngine) -> None:
@@ -181,7 +186,7 @@ def test_nothing_is_read_or_started_at_import() -> None:
             "import tools.apertium, tools.translator\n"
             "from tools.context import ToolContext\n"
             "tools.translator.translator_tools(ToolContext(llm=object(), "
-            "options={'translation': 'auto'}))\n")
+            "options={'translation': 'apertium'}))\n")
     result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
                             text=True, env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=60)
     assert result.returncode == 0, result.stderr
