@@ -43,6 +43,9 @@ class Settings(BaseSettings):
     local_repeat_penalty: float = 1.1
     local_dry_multiplier: float = 0.8
     local_stop: list[str] | None = None
+    # After a tool call the local model answers with the tool's result as it is, instead
+    # of writing an answer from it (which a 135M model mostly gets wrong).
+    local_relay_tool_results: bool = True
     # Libraries' loggers stay at WARNING; name one to hear more, e.g. {"uvicorn": "INFO"}.
     log_library_levels: dict[str, str] = Field(default_factory=dict)
 
