@@ -27,7 +27,13 @@ $(AXE): tests/server/web/package-lock.json
 
 install: $(STAMP) $(AXE)
 
+# Offline translation (docs/agents-and-tools.md): Apertium and its language pairs from
+# Debian, installed by the tests' installer when run as root; otherwise it says what is
+# missing and the translator uses the chat model.
+TRANSLATION_TOOLS := apertium apertium-eng-spa apertium-fr-es apertium-es-pt apertium-spa-ita
+
 run: install
+	bash .ci/install-system-tools $(TRANSLATION_TOOLS)
 	$(VENV)/bin/parley serve
 
 # The distributed topology as processes on 127.0.0.1: nginx on :8000 in front of two agent

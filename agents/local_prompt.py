@@ -32,6 +32,21 @@ def prefill_text_args(parameters: dict[str, Any], request: str) -> dict[str, str
     return {names[0]: text}
 
 
+# "into French", "to Spanish", "in Portuguese": a capitalised word after the preposition.
+_NAMED_LANGUAGE = re.compile(r"\b(?:into|to|in)\s+([A-Z][^\W\d_]+(?:-[A-Za-z]+)?)")
+
+
+def prefill_language_args(parameters: dict[str, Any], request: str) -> dict[str, str]:
+    """An argument naming a language (`target_language`) takes the language the user named
+    ("into French"): asked for it, a 135M model writes English, or a locale of its own."""
+    names = [n for n, spec in parameters.get("properties", {}).items()
+             if "language" in n and spec.get("type") == "string"]
+    named = _NAMED_LANGUAGE.findall(request)
+    if not names or not named:
+        return {}
+    return {names[0]: named[-1]}
+
+
 def to_chat(messages: list[BaseMessage]) -> list[dict[str, str]]:
     chat: list[dict[str, str]] = []
     for m in messages:

@@ -30,6 +30,7 @@ from server.runner import Runner
 from server.settings import Settings
 from server.tracing import flush_traces, tracing_status
 from services.http_metrics import MetricsMiddleware
+from tools.apertium import translation_status
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +66,8 @@ def create_app(settings: Settings, *, platform_factory: PlatformFactory | None =
                 app.state.platform = platform
                 log.info("parley ready: agents %s", ", ".join(sorted(platform.agents)))
                 log.info("%s", tracing_status(settings))
+                log.info("%s", translation_status(settings.translator_engine(),
+                                                  settings.translation))
                 async with mcp_face.running() if mcp_face else nullcontext():
                     with long_lived_heap():
                         yield

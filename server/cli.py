@@ -103,6 +103,7 @@ def models() -> None:
     from agents.providers import describe_model
     from server.platform import model_options
     from server.settings import Settings
+    from tools.apertium import translation_status
 
     settings = Settings()
     typer.echo(f"In use (PARLEY_LLM={settings.llm}):")
@@ -111,6 +112,7 @@ def models() -> None:
         typer.echo(f"  answers capped at {settings.local_max_tokens} tokens "
                    "(PARLEY_LOCAL_MAX_TOKENS), context "
                    f"{settings.local_n_ctx} tokens (PARLEY_LOCAL_N_CTX)")
+    typer.echo(f"  {translation_status(settings.translator_engine(), settings.translation)}")
     found = installed_gguf_files()
     if found:
         typer.echo("\nGGUF files shipped in installed packages:")

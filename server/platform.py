@@ -116,10 +116,11 @@ def model_options(settings: Settings, embeddings: Any = None, *, spec: str | Non
 
 
 def local_decoding(settings: Settings) -> dict[str, Any]:
-    """The local model's decoding settings, leaving its own stop sequences when unset."""
+    """How the local model answers, leaving its own stop sequences when unset."""
     decoding: dict[str, Any] = {"max_tokens": settings.local_max_tokens,
                                 "repeat_penalty": settings.local_repeat_penalty,
-                                "dry_multiplier": settings.local_dry_multiplier}
+                                "dry_multiplier": settings.local_dry_multiplier,
+                                "relay_tool_results": settings.local_relay_tool_results}
     if settings.local_stop is not None:
         decoding["stop"] = settings.local_stop
     return decoding

@@ -43,6 +43,9 @@ class Settings(BaseSettings):
     local_repeat_penalty: float = 1.1
     local_dry_multiplier: float = 0.8
     local_stop: list[str] | None = None
+    # After a tool call the local model answers with the tool's result as it is, instead
+    # of writing an answer from it (which a 135M model mostly gets wrong).
+    local_relay_tool_results: bool = True
     # Libraries' loggers stay at WARNING; name one to hear more, e.g. {"uvicorn": "INFO"}.
     log_library_levels: dict[str, str] = Field(default_factory=dict)
 
@@ -65,6 +68,10 @@ class Settings(BaseSettings):
     weather_geocoding_url: str = "https://geocoding-api.open-meteo.com/v1/search"
     weather_forecast_url: str = "https://api.open-meteo.com/v1/forecast"
     weather_cache_ttl: int = 300
+    # The translator tool: "apertium" translates the pairs Apertium has installed offline
+    # and the rest with the chat model; "model": the chat model only; "auto": Apertium with
+    # the embedded model (which cannot translate), the chat model with any other.
+    translation: Literal["auto", "apertium", "model"] = "auto"
 
     # MCP (docs/mcp.md). A JSON file of MCP servers whose tools become Parley tools
     # (`source: mcp:<server>`); one that is down at start is tried again this often.
@@ -168,6 +175,12 @@ class Settings(BaseSettings):
         """What `memory.embeddings.make_embeddings` takes besides the kind."""
         return {"precision": self.embeddings_precision} if self.embeddings == "local" else {}
 
+    def translator_engine(self) -> Literal["apertium", "model"]:
+        """What `translation` means with this chat model."""
+        if self.translation == "auto":
+            return "apertium" if self.llm == "local" else "model"
+        return self.translation
+
     def tool_options(self) -> dict[str, object]:
         """The settings tools may read, by name (tools never see the settings object)."""
         return {
@@ -177,4 +190,5 @@ class Settings(BaseSettings):
             "weather_geocoding_url": self.weather_geocoding_url,
             "weather_forecast_url": self.weather_forecast_url,
             "weather_cache_ttl": self.weather_cache_ttl,
+            "translation": self.translator_engine(),
         }

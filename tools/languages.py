@@ -18,9 +18,21 @@ LANGUAGES: dict[str, str] = {
 }
 _BY_NAME = {name.lower(): name for name in LANGUAGES.values()}
 _ALIASES = {"farsi": "Persian", "mandarin": "Chinese", "brazilian portuguese": "Portuguese"}
+# Languages' own names: a small model asked for French often writes "français".
+_ENDONYMS = {
+    "français": "French", "francais": "French", "español": "Spanish", "espanol": "Spanish",
+    "castellano": "Spanish", "italiano": "Italian", "português": "Portuguese",
+    "portugues": "Portuguese", "deutsch": "German", "nederlands": "Dutch", "polski": "Polish",
+    "català": "Catalan", "galego": "Galician", "svenska": "Swedish", "dansk": "Danish",
+    "norsk": "Norwegian", "suomi": "Finnish", "türkçe": "Turkish", "русский": "Russian",
+    "ελληνικά": "Greek", "日本語": "Japanese", "中文": "Chinese", "한국어": "Korean",
+}
 
 
 def resolve_language(value: str) -> str | None:
-    """'fr', 'FR', 'french' → 'French'; None when unknown."""
+    """'fr', 'FR', 'fr-CA', 'french', 'français' → 'French'; None when unknown."""
     key = value.strip().lower()
-    return LANGUAGES.get(key) or _BY_NAME.get(key) or _ALIASES.get(key)
+    if len(key) > 3 and key[2] in "-_":  # a locale such as pt-BR, fr_CA, it-italy
+        key = key[:2]
+    return (LANGUAGES.get(key) or _BY_NAME.get(key) or _ALIASES.get(key)
+            or _ENDONYMS.get(key))

@@ -106,3 +106,19 @@ def test_as_root_it_installs_what_is_missing(tmp_path: Path) -> None:
     again = _run_installer(manifest)
     assert again.returncode == 0 and not again.stdout  # found now: nothing to do
 
+
+
+def test_named_tools_only_are_considered(tmp_path: Path) -> None:
+    """`make run` passes Apertium's names: the other missing tools are not its business."""
+    manifest = tmp_path / "system-tools"
+    manifest.write_text("chromium apt:chromium no-such-browser-command\n"
+                        "apertium apt:apertium no-such-apertium-command\n")
+    result = subprocess.run(["bash", str(INSTALLER), "apertium"], capture_output=True,
+                            text=True, timeout=60,
+                            env={**os.environ, "PARLEY_SYSTEM_TOOLS": str(manifest),
+                                 "PARLEY_SYSTEM_INSTALL": "no"})
+    assert result.returncode == 0
+    assert "apertium not installed" in result.stderr and "chromium" not in result.stderr
+    makefile = (ROOT / "Makefile").read_text()
+    run_rule = makefile.split("\nrun: install\n")[1].split("\n\n")[0]
+    assert "bash .ci/install-system-tools $(TRANSLATION_TOOLS)" in run_rule

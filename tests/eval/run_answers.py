@@ -73,7 +73,8 @@ async def run_case(graph: Any, case: dict[str, Any], thread: str) -> str:
 
 
 async def evaluate(model: BaseChatModel, cases_file: Path = CASES,
-                   progress: Callable[[str], None] | None = None) -> dict[str, Any]:
+                   progress: Callable[[str], None] | None = None,
+                   kind: str | None = None, translation: str = "apertium") -> dict[str, Any]:
     from langgraph.checkpoint.memory import InMemorySaver
 
     from agents.catalog import load_agents
@@ -84,10 +85,11 @@ async def evaluate(model: BaseChatModel, cases_file: Path = CASES,
     spec = load_agents()["assistant"]
     text = await asyncio.to_thread(cases_file.read_text)
     cases = [json.loads(line) for line in text.splitlines() if line.strip()]
+    cases = [case for case in cases if kind is None or case["kind"] == kind]
     checked: list[Checked] = []
     started = time.perf_counter()
     with tempfile.TemporaryDirectory() as folder:
-        deps = GraphDeps(model=model, tools=built_in_tools(model, Path(folder)),
+        deps = GraphDeps(model=model, tools=built_in_tools(model, Path(folder), translation),
                          instructions=spec.instructions)
         graph = build_graph(deps).compile(checkpointer=InMemorySaver())
         for number, case in enumerate(cases):
@@ -114,6 +116,9 @@ def main() -> int:
     parser.add_argument("--model-path", help="a GGUF file (default: the shipped model)")
     parser.add_argument("--min-pass-rate", type=float, default=0.0,
                         help="exit 1 below this pass rate (0-1)")
+    parser.add_argument("--kind", help="only the cases of this kind, e.g. translate")
+    parser.add_argument("--translation", choices=["apertium", "model"], default="apertium",
+                        help="the translator's engine (`make run`'s is Apertium)")
     args = parser.parse_args()
     from agents.local_model import make_local_chat_model
     from memory.embeddings import LocalEmbeddings
@@ -121,7 +126,8 @@ def main() -> int:
     # As `make run` builds it: the default decoding and temperature, the shared router.
     model = make_local_chat_model(model_path=args.model_path, n_ctx=4096, n_threads=None,
                                   temperature=0.2, router=LocalEmbeddings())
-    result = asyncio.run(evaluate(model, progress=lambda line: print(line, flush=True)))
+    result = asyncio.run(evaluate(model, progress=lambda line: print(line, flush=True),
+                                  kind=args.kind, translation=args.translation))
     for failed in result["failed"]:
         print(f"  {' / '.join(failed['turns'])[:70]!r}: {', '.join(failed['why'])}\n"
               f"      {failed['answer'][:160]!r}")

@@ -29,15 +29,17 @@ class NoHistory:
         return []
 
 
-def built_in_tools(model: BaseChatModel, folder: Path) -> list[BaseTool]:
-    """The real built-in tools: their names, descriptions, schemas and examples."""
+def built_in_tools(model: BaseChatModel, folder: Path,
+                   translation: str = "apertium") -> list[BaseTool]:
+    """The real built-in tools: their names, descriptions, schemas and examples; the
+    translator as `make run` builds it (PARLEY_TRANSLATION's default, "auto")."""
     from tools.context import ToolContext
     from tools.reports import reports_tools
     from tools.summarizer import summarizer_tools
     from tools.translator import translator_tools
     from tools.weather import weather_tools
 
-    ctx = ToolContext(llm=model, options={"reports_dir": str(folder)},
+    ctx = ToolContext(llm=model, options={"reports_dir": str(folder), "translation": translation},
                       services={"history": NoHistory()})
     return [*weather_tools(ctx), *reports_tools(ctx), *summarizer_tools(ctx),
             *translator_tools(ctx)]

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from langchain_core.messages import AIMessage, HumanMessage, ToolMessage
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, ToolMessage
 from langchain_core.tools import tool
 
 from agents.llama_runtime import LlamaRuntime
@@ -88,15 +88,30 @@ async def test_a_bound_tool_is_called_with_valid_arguments(model: LocalChatModel
     get_weather.args_schema.model_validate(args)  # type: ignore[union-attr]
 
 
-async def test_after_a_tool_result_it_answers_in_words(model: LocalChatModel) -> None:
+def after_two_calls() -> list[BaseMessage]:
+    calls = [{"name": "get_weather", "args": {"place": p}, "id": f"c{i}"}
+             for i, p in enumerate(("Paris", "Porto"))]
+    return [HumanMessage("What's the weather in Paris and in Porto?"),
+            AIMessage(content="", tool_calls=calls),
+            ToolMessage(content="Paris: sunny, 24 °C", tool_call_id="c0", name="get_weather"),
+            ToolMessage(content="Porto: rain, 17 °C\n", tool_call_id="c1",
+                        name="get_weather")]
+
+
+async def test_after_its_tool_calls_it_relays_their_results(model: LocalChatModel) -> None:
     bound = model.bind_tools([get_weather])
-    call = {"name": "get_weather", "args": {"place": "Paris"}, "id": "c1"}
-    reply = await bound.ainvoke([
-        HumanMessage("What's the weather in Paris?"),
-        AIMessage(content="", tool_calls=[call]),
-        ToolMessage(content="Sunny, 24 °C", tool_call_id="c1", name="get_weather"),
-    ])
+    reply = await bound.ainvoke(after_two_calls())
+    assert not reply.tool_calls
+    assert reply.text == "Paris: sunny, 24 °C\n\nPorto: rain, 17 °C"
+    streamed = [chunk.text async for chunk in bound.astream(after_two_calls())]
+    assert "".join(streamed) == reply.text  # as tokens too, for streaming clients
+
+
+async def test_with_relaying_off_it_answers_in_words(model: LocalChatModel) -> None:
+    writes = model.model_copy(update={"relay_tool_results": False}).bind_tools([get_weather])
+    reply = await writes.ainvoke(after_two_calls())
     assert not reply.tool_calls and reply.text.strip()
+    assert reply.text != "Paris: sunny, 24 °C\n\nPorto: rain, 17 °C"
 
 
 async def test_generation_leaves_the_event_loop_free(model: LocalChatModel) -> None:
@@ -158,6 +173,9 @@ def test_the_decoding_settings_reach_llama_cpp() -> None:
                                         "dry_multiplier": 0.0, "stop": ["###", "STOP"]}
     default = make_chat_model("local", model_options(Settings()))
     assert isinstance(default, LocalChatModel) and default.stop == list(DEFAULT_STOP)
+    assert default.relay_tool_results and built.relay_tool_results
+    writes = make_chat_model("local", model_options(Settings(local_relay_tool_results=False)))
+    assert isinstance(writes, LocalChatModel) and not writes.relay_tool_results
 
 
 @pytest.mark.timeout(600)
@@ -205,6 +223,23 @@ def test_text_arguments_are_copied_not_written() -> None:
     assert prefill_text_args(schema, "summarize everything we said") == {
         "text": "summarize everything we said"}
     assert prefill_text_args({"properties": {"place": {"type": "string"}}}, "Paris?") == {}
+
+
+def test_the_language_the_user_named_is_copied_not_written() -> None:
+    from agents.local_prompt import prefill_language_args
+
+    schema = {"properties": {"text": {"type": "string"},
+                             "target_language": {"type": "string"}}}
+    assert prefill_language_args(schema, "Translate into French: Thank you.") == {
+        "target_language": "French"}
+    assert prefill_language_args(schema, "How do you say 'hello' in Spanish?") == {
+        "target_language": "Spanish"}
+    assert prefill_language_args(schema, "Translate this into Brazilian-Portuguese") == {
+        "target_language": "Brazilian-Portuguese"}
+    # No language named: the model fills it in; a tool without such an argument: nothing.
+    assert prefill_language_args(schema, "translate this for my friend") == {}
+    assert prefill_language_args({"properties": {"place": {"type": "string"}}},
+                                 "What is the weather in Paris?") == {}
 
 
 async def test_the_router_picks_by_meaning_and_falls_back_to_words(

@@ -25,15 +25,16 @@ MANIFEST = ROOT / ".ci" / "system-tools"
 class SystemTool:
     name: str
     installer: str  # "apt:<package>" or "script:<path from the repository root>"
-    probes: tuple[str, ...]  # commands on PATH, or absolute paths and globs
+    probes: tuple[str, ...]  # commands on PATH, or absolute paths and globs of files
 
     def find(self) -> str | None:
-        """The first probe that names an executable file, as the installer looks."""
+        """The first probe that names an executable file, as the installer looks; an
+        absolute path may also name a data file (a language pair has no program)."""
         for probe in self.probes:
             probe = str(Path(probe).expanduser()) if probe.startswith("~") else probe
             if probe.startswith("/"):
                 for path in sorted(glob.glob(probe)):
-                    if os.access(path, os.X_OK) and Path(path).is_file():
+                    if Path(path).is_file():
                         return path
             elif found := shutil.which(probe):
                 return found

@@ -66,3 +66,12 @@ def test_split_code_round_trips() -> None:
     parts = split_code(text)
     assert "".join(p for _, p in parts) == text
     assert [is_code for is_code, _ in parts] == [False, True, False, True]
+
+
+def test_languages_own_names_and_locales_are_understood() -> None:
+    from tools.languages import resolve_language
+
+    assert resolve_language("français") == resolve_language("fr-CA") == "French"
+    assert resolve_language("Español") == "Spanish" and resolve_language("pt_BR") == "Portuguese"
+    assert resolve_language("it-italy") == "Italian"
+    assert resolve_language("Deutsch") == "German" and resolve_language("xx-YY") is None
