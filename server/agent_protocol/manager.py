@@ -120,10 +120,13 @@ class RunManager:
             released = True
             if self._held.get(lane) == holder:
                 del self._held[lane]
-            pipe = self.store.redis.pipeline(transaction=False)
-            await self.lanes.queue_release(pipe, lane, holder)
-            self.live.bus.queue_publish(pipe, "freed", lane=lane)
-            await pipe.execute()
+            try:
+                pipe = self.store.redis.pipeline(transaction=False)
+                await self.lanes.queue_release(pipe, lane, holder)
+                self.live.bus.queue_publish(pipe, "freed", lane=lane)
+                await pipe.execute()
+            except Exception:  # no longer refreshed, the lease lapses within LEASE_MS
+                log.warning("could not let thread %s go", thread_id, exc_info=True)
 
         return release
 

@@ -98,7 +98,8 @@ async def decide(thread_id: str, body: DecisionsIn, request: Request, platform: 
     now, always = body_decisions(body, pending, agent.tools_by_name,
                                  await store.decided(user.user_id, pending.id))
     # Merged atomically with what other requests decided, so one-by-one decisions sent
-    # at the same time cannot overwrite each other.
+    # at the same time cannot overwrite each other (and need not hold the thread: only the
+    # decision that completes the set runs the turn).
     decided = await store.add_decisions(user.user_id, pending.id, now, ttl)
     waiting = [c for c in pending.call_ids if c not in decided]
     if waiting:
@@ -107,6 +108,9 @@ async def decide(thread_id: str, body: DecisionsIn, request: Request, platform: 
                                       waiting=waiting).model_dump(), status_code=202)
     answer = {"decisions": [decided[c] for c in pending.call_ids]}
     check_decisions(answer, pending, agent.tools_by_name)
+    # The claim first, so a second decision on this approval hears that one runs; then
+    # the thread, which a message being answered may hold (the decisions stay kept, and
+    # the same decision sent again runs once it is free).
     claim = await take(store, platform.checkpointer, user.user_id, thread_id, pending, ttl=ttl)
     releases: list[Release] = [claim.release]
     try:
@@ -129,10 +133,13 @@ async def decide(thread_id: str, body: DecisionsIn, request: Request, platform: 
             finally:
                 await _release_all(releases)  # the run has ended (or never started)
         return await stream_turn(live, settings, user.user_id, rest_id,
-                                 streamed_turn(events, ctx, protocol,
-                                               lambda: _release_all(releases)))
+                                 streamed_turn(events, ctx, protocol),
+                                 lambda: _release_all(releases))
     except BaseException:
-        await _release_all(releases)  # the run never began: the approval may be decided again
+        # The run never began: the approval may be decided again, and what was decided
+        # stays (a card decided before the last one need not be decided twice).
+        await claim.release(keep_decisions=True)
+        await _release_all(releases)
         raise
 
 

@@ -39,7 +39,7 @@ from server.api.deps import (
 )
 from server.api.disconnect import unless_gone
 from server.api.text import unicode_text
-from server.api.thread_hold import Release, hold_thread, releasing
+from server.api.thread_hold import Release, hold_thread, release_when_done, releasing
 from server.live import Frame, LiveRun, LiveRuns, NoSuchRun
 from server.live.runs import Produce
 from server.platform import Agent, Platform
@@ -227,19 +227,23 @@ async def chat_stream(body: ChatRequest, request: Request, platform: PlatformDep
     try:
         events = runner.stream(agent.graph, ctx, [HumanMessage(body.message)])
         return await stream_turn(live, settings, user.user_id, ctx.turn_id,
-                                 streamed_turn(releasing(events, release), ctx, protocol,
-                                               release))
+                                 streamed_turn(releasing(events, release), ctx, protocol),
+                                 release)
     except BaseException:
         await release()  # the turn never began
         raise
 
 
 async def stream_turn(live: LiveRuns, settings: Settings, user_id: str, stream_id: str,
-                      produce: Produce) -> EventSourceResponse:
+                      produce: Produce, release: Release | None = None
+                      ) -> EventSourceResponse:
     """Run a turn in a task of its own and stream its events, kept under `stream_id` for
-    a client that comes back with `Last-Event-ID`."""
-    await live.begin(stream_id, user_id, produce, on_disconnect="cancel",
-                     grace=settings.resume_grace_seconds)
+    a client that comes back with `Last-Event-ID`; `release` is awaited once the task has
+    ended, however it ended."""
+    run = await live.begin(stream_id, user_id, produce, on_disconnect="cancel",
+                           grace=settings.resume_grace_seconds)
+    if release is not None and run.task is not None:
+        release_when_done(run.task, release)
     return EventSourceResponse(_sse(live.follow(stream_id), stream_id), ping=15,
                                headers={TURN_HEADER: stream_id})
 
@@ -259,26 +263,20 @@ def _resume_point(event_id: str) -> tuple[str, int]:
 
 
 def streamed_turn(events: AsyncGenerator[ChatEvent], ctx: TurnContext,
-                  protocol: AgentProtocol | None, release: Release | None = None) -> Produce:
-    """The turn's events into the run's log. `release` is awaited at the end as well, for
-    a task cancelled before `events` started (they release what they hold themselves)."""
+                  protocol: AgentProtocol | None) -> Produce:
     async def produce(run: LiveRun) -> None:
         usage: Usage | None = None
         answered = paused = False
-        try:
-            async with aclosing(events):
-                async for event in events:
-                    if isinstance(event, Usage):
-                        usage = event
-                    answered = answered or went_on(event)
-                    paused = paused or isinstance(event, Interrupted)
-                    framed = _frame(event, ctx, usage)
-                    if framed is not None:
-                        name, data = framed
-                        run.log.append(name, json.dumps(data, default=str).encode())
-        finally:
-            if release is not None:
-                await release()
+        async with aclosing(events):
+            async for event in events:
+                if isinstance(event, Usage):
+                    usage = event
+                answered = answered or went_on(event)
+                paused = paused or isinstance(event, Interrupted)
+                framed = _frame(event, ctx, usage)
+                if framed is not None:
+                    name, data = framed
+                    run.log.append(name, json.dumps(data, default=str).encode())
         if answered:
             await _record_thread(protocol, ctx, paused=paused)
 

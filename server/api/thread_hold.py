@@ -7,7 +7,9 @@ its turn when the thread is let go."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncGenerator, Awaitable, Callable
+from typing import Any
 
 from fastapi import HTTPException, status
 
@@ -31,10 +33,12 @@ async def hold_thread(protocol: AgentProtocol | None, user_id: str, thread_id: s
                       holder: str, *, new_thread: bool = False) -> Release:
     """Hold the caller's thread for one turn; 409 when another turn or run holds it. A
     thread the server just named is nobody else's yet, and without Redis (no Agent
-    Protocol) there is one process and nothing to hold across."""
+    Protocol) there is one process and nothing to hold across. The lease names the turn
+    apart from any run, so a run sent with `interrupt` or `rollback` waits for a message
+    being answered instead of cancelling it."""
     if protocol is None or new_thread:
         return _nothing
-    release = await protocol.manager.hold(user_id, thread_id, holder)
+    release = await protocol.manager.hold(user_id, thread_id, f"turn:{holder}")
     if release is None:
         raise HTTPException(status.HTTP_409_CONFLICT, busy_message(thread_id),
                             headers={"Retry-After": "1"})
@@ -55,3 +59,18 @@ async def releasing(events: AsyncGenerator[ChatEvent], *releases: Release
         finally:
             for release in releases:
                 await release()
+
+
+_releasing_later: set[asyncio.Future[None]] = set()
+
+
+def release_when_done(task: asyncio.Task[Any], release: Release) -> None:
+    """Release once `task` has ended, also when it was cancelled before its first step
+    (then the turn's events, which release what they hold, never ran). A release that
+    already happened does nothing."""
+    def done(_task: asyncio.Task[Any]) -> None:
+        later = asyncio.ensure_future(release())
+        _releasing_later.add(later)  # a task nobody holds may be collected mid-way
+        later.add_done_callback(_releasing_later.discard)
+
+    task.add_done_callback(done)

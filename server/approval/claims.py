@@ -33,11 +33,13 @@ class Claim:
     approval_id: str
     _released: bool = field(default=False, repr=False)
 
-    async def release(self) -> None:
-        """Once the run has ended, or will never start; a second call does nothing."""
+    async def release(self, *, keep_decisions: bool = False) -> None:
+        """Once the run has ended, or will never start (then `keep_decisions`); a second
+        call does nothing."""
         if not self._released:
             self._released = True
-            await self.store.release(self.user_id, self.approval_id)
+            await self.store.release(self.user_id, self.approval_id,
+                                     keep_decisions=keep_decisions)
 
 
 async def take(store: ApprovalStore, checkpointer: BaseCheckpointSaver, user_id: str,

@@ -34,7 +34,8 @@ class ApprovalStore(Protocol):
     async def add_decisions(self, user_id: str, approval_id: str, decided: Decided,
                             ttl: float) -> Decided: ...
     async def claim(self, user_id: str, approval_id: str, ttl: float) -> bool: ...
-    async def release(self, user_id: str, approval_id: str) -> None: ...
+    async def release(self, user_id: str, approval_id: str, *,
+                      keep_decisions: bool = False) -> None: ...
     async def expire_at(self, entry: dict[str, str], at: float) -> None: ...
     async def due(self, now: float, limit: int) -> list[dict[str, str]]: ...
 
@@ -95,11 +96,15 @@ class RedisApprovalStore:
         return bool(await self.redis.set(f"{_PREFIX}:claim:{user_id}:{approval_id}", "1",
                                          nx=True, px=max(1, int(ttl * 1000))))
 
-    async def release(self, user_id: str, approval_id: str) -> None:
+    async def release(self, user_id: str, approval_id: str, *,
+                      keep_decisions: bool = False) -> None:
         """The decision's run has ended: its claim goes, and so do the decisions it took
-        (the checkpoint holds what they did)."""
-        await self.redis.delete(f"{_PREFIX}:claim:{user_id}:{approval_id}",
-                                f"{_PREFIX}:partial:{user_id}:{approval_id}")
+        (the checkpoint holds what they did). A run that never began keeps them, for the
+        same decision sent again."""
+        keys = [f"{_PREFIX}:claim:{user_id}:{approval_id}"]
+        if not keep_decisions:
+            keys.append(f"{_PREFIX}:partial:{user_id}:{approval_id}")
+        await self.redis.delete(*keys)
 
     async def expire_at(self, entry: dict[str, str], at: float) -> None:
         await self.redis.zadd(_EXPIRING, {json.dumps(entry, sort_keys=True): at})
@@ -157,9 +162,11 @@ class MemoryApprovalStore:
         self.claims[key] = time.monotonic() + ttl
         return True
 
-    async def release(self, user_id: str, approval_id: str) -> None:
+    async def release(self, user_id: str, approval_id: str, *,
+                      keep_decisions: bool = False) -> None:
         self.claims.pop((user_id, approval_id), None)
-        self.partials.pop((user_id, approval_id), None)
+        if not keep_decisions:
+            self.partials.pop((user_id, approval_id), None)
 
     async def expire_at(self, entry: dict[str, str], at: float) -> None:
         self.expiring = [(a, e) for a, e in self.expiring if e != entry] + [(at, entry)]

@@ -14,8 +14,10 @@ from typing import Any
 
 import httpx
 import pytest
+import redis
 
-from tests.server.api.test_approval import decide, paused
+from graphs.context import thread_key
+from tests.server.api.test_approval import decide, paused, two_postcards
 from tests.server.api.test_mcp_face import mcp_session
 from tests.server.conftest import AppFactory, Probe
 from tests.support.agent_protocol import Server, api_key, scripted, settings_for
@@ -85,6 +87,50 @@ def test_an_agent_protocol_run_queues_behind_a_message_or_is_refused(
         assert queued.result().status_code == 200, queued.result().text
         assert thread_messages(http, thread)[-4:] == [WAIT, "Waited.", "queued",
                                                       "You said: queued"]
+
+
+def test_a_run_that_would_interrupt_waits_for_a_message_instead(ap_server: Server,
+                                                                 probe: Probe) -> None:
+    """`interrupt` and `rollback` cancel runs; a message being answered is not a run, and
+    its user is waiting for the answer: the run goes next."""
+    with ap_server.client() as http, ap_server.client() as other, \
+            ThreadPoolExecutor(2) as pool:
+        thread = http.post("/chat", json={"message": "hi"}).json()["thread_id"]
+        first = pool.submit(lambda: http.post("/chat/stream", json={
+            "message": WAIT, "thread_id": thread}))
+        assert probe.started.wait(10)
+        run = other.post(f"/threads/{thread}/runs/wait", json={
+            "assistant_id": "assistant", "multitask_strategy": "interrupt",
+            "input": {"messages": [{"role": "user", "content": "stop that"}]}})
+        assert run.status_code == 200, run.text
+        streamed = first.result()
+        assert "event: done" in streamed.text and "Waited." in streamed.text
+        assert probe.cancelled == []
+        assert thread_messages(http, thread)[-4:] == [WAIT, "Waited.", "stop that",
+                                                      "You said: stop that"]
+
+
+def test_a_decision_refused_for_a_busy_thread_runs_nothing_until_sent_again(
+        make_auth_app: AppFactory, live: Any, redis_url: str, tmp_path: Path,
+        probe: Probe) -> None:
+    app = make_auth_app([two_postcards], **settings_for(redis_url, tmp_path / "data"))
+    plain = redis.Redis.from_url(redis_url, decode_responses=True)
+    with live(app) as url, httpx.Client(base_url=url, timeout=30, headers={
+            "x-api-key": api_key(url, "ada")}) as http:
+        thread = paused(http, "two postcards")["thread_id"]
+        # One card decided: nothing runs yet, so a busy thread does not matter.
+        user = http.get("/auth/me").json()["id"]
+        busy = f"parley:ap:busy:{thread_key(str(user), thread)}"
+        assert plain.set(busy, "another-turn", px=30_000)  # another message is answered
+        assert decide(http, thread, call_id="c1", decision="approve").status_code == 202
+        refused = decide(http, thread, call_id="c2", decision="approve")  # the last one
+        assert refused.status_code == 409, refused.text
+        assert probe.posted == []
+        plain.delete(busy)
+        sent_again = decide(http, thread, call_id="c2", decision="approve")
+        assert sent_again.status_code == 200, sent_again.text
+    plain.close()
+    assert sorted(probe.posted) == ["Bob: 1", "Cy: 2"]
 
 
 def test_a_message_while_a_run_holds_the_thread_gets_409(ap_server: Server,
