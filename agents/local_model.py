@@ -27,7 +27,7 @@ from uuid import uuid4
 
 from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
 from langchain_core.language_models import BaseChatModel, LanguageModelInput
-from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
+from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage, ToolMessage
 from langchain_core.messages.ai import UsageMetadata
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 from langchain_core.runnables import Runnable
@@ -214,16 +214,23 @@ class LocalChatModel(BaseChatModel):
 
     def _relayed(self, messages: list[BaseMessage]) -> str | None:
         """The answer after this model's tool calls, when it relays their results: each
-        result's text, in the order of the calls."""
+        result's text, in the order of the calls. Not when a person decided on a call
+        (rejected, answered it, let it expire): those notes are written for the model."""
         if not self.relay_tool_results:
             return None
-        results: list[str] = []
+        results: dict[str, str] = {}
         for message in reversed(messages):
-            if message.type != "tool":
+            if not isinstance(message, ToolMessage):
+                calls = [c["id"] for c in getattr(message, "tool_calls", None) or []]
                 break
-            results.append(message.text.strip())
-        text = "\n\n".join(r for r in reversed(results) if r)
-        return text or None
+            if message.response_metadata.get("approval"):  # graphs.approval.APPROVAL_META
+                return None
+            results[message.tool_call_id] = message.text.strip()
+        else:
+            return None
+        ordered = [results[c] for c in calls if c in results] + \
+            [text for call, text in results.items() if call not in calls]
+        return "\n\n".join(text for text in ordered if text) or None
 
     def decoding(self, stop: list[str] | None = None) -> dict[str, Any]:
         """llama.cpp's sampling fields for an answer in words."""

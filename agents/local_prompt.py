@@ -9,6 +9,8 @@ from typing import Any
 
 from langchain_core.messages import BaseMessage
 
+from tools.languages import resolve_language
+
 _TEXT_ARGS = ("text", "content", "document")
 _QUOTED = re.compile("[\"'\u201c\u2018](.+?)[\"'\u201d\u2019](?=\\W|$)")
 
@@ -32,19 +34,20 @@ def prefill_text_args(parameters: dict[str, Any], request: str) -> dict[str, str
     return {names[0]: text}
 
 
-# "into French", "to Spanish", "in Portuguese": a capitalised word after the preposition.
-_NAMED_LANGUAGE = re.compile(r"\b(?:into|to|in)\s+([A-Z][^\W\d_]+(?:-[A-Za-z]+)?)")
+# "into French", "to Spanish", "In Portuguese,": a capitalised word after the preposition.
+_NAMED_LANGUAGE = re.compile(r"\b(?i:into|to|in)\s+([A-Z][^\W\d_]+)")
 
 
 def prefill_language_args(parameters: dict[str, Any], request: str) -> dict[str, str]:
-    """An argument naming a language (`target_language`) takes the language the user named
-    ("into French"): asked for it, a 135M model writes English, or a locale of its own."""
+    """An argument naming a language (`target_language`) takes the first language the user
+    named ("into French"; "in Porto" names none): asked for it, a 135M model writes
+    English, or a locale of its own."""
     names = [n for n, spec in parameters.get("properties", {}).items()
              if "language" in n and spec.get("type") == "string"]
-    named = _NAMED_LANGUAGE.findall(request)
+    named = [word for word in _NAMED_LANGUAGE.findall(request) if resolve_language(word)]
     if not names or not named:
         return {}
-    return {names[0]: named[-1]}
+    return {names[0]: named[0]}
 
 
 def to_chat(messages: list[BaseMessage]) -> list[dict[str, str]]:

@@ -178,7 +178,8 @@ class Settings(BaseSettings):
     def translator_engine(self) -> Literal["apertium", "model"]:
         """What `translation` means with this chat model."""
         if self.translation == "auto":
-            return "apertium" if self.llm == "local" else "model"
+            provider = self.llm.partition(":")[0]  # "local" or "local:<file>"
+            return "apertium" if provider == "local" else "model"
         return self.translation
 
     def tool_options(self) -> dict[str, object]:

@@ -4,8 +4,10 @@ and the decoding that keeps a small model from running away."""
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import pytest
+from langchain_core.callbacks import AsyncCallbackHandler
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, ToolMessage
 from langchain_core.tools import tool
 
@@ -88,23 +90,44 @@ async def test_a_bound_tool_is_called_with_valid_arguments(model: LocalChatModel
     get_weather.args_schema.model_validate(args)  # type: ignore[union-attr]
 
 
-def after_two_calls() -> list[BaseMessage]:
+def after_two_calls(**porto: Any) -> list[BaseMessage]:
+    """The second call's result first (calls of one step may end in any order)."""
     calls = [{"name": "get_weather", "args": {"place": p}, "id": f"c{i}"}
              for i, p in enumerate(("Paris", "Porto"))]
     return [HumanMessage("What's the weather in Paris and in Porto?"),
             AIMessage(content="", tool_calls=calls),
-            ToolMessage(content="Paris: sunny, 24 °C", tool_call_id="c0", name="get_weather"),
-            ToolMessage(content="Porto: rain, 17 °C\n", tool_call_id="c1",
-                        name="get_weather")]
+            ToolMessage(**{"content": "Porto: rain, 17 °C\n", "tool_call_id": "c1",
+                           "name": "get_weather", **porto}),
+            ToolMessage(content="Paris: sunny, 24 °C", tool_call_id="c0", name="get_weather")]
+
+
+class Tokens(AsyncCallbackHandler):
+    def __init__(self) -> None:
+        self.seen: list[str] = []
+
+    async def on_llm_new_token(self, token: str | list[str | dict[str, Any]],
+                               **kwargs: Any) -> None:
+        self.seen.append(str(token))
 
 
 async def test_after_its_tool_calls_it_relays_their_results(model: LocalChatModel) -> None:
     bound = model.bind_tools([get_weather])
-    reply = await bound.ainvoke(after_two_calls())
+    tokens = Tokens()
+    reply = await bound.ainvoke(after_two_calls(), config={"callbacks": [tokens]})
     assert not reply.tool_calls
-    assert reply.text == "Paris: sunny, 24 °C\n\nPorto: rain, 17 °C"
+    assert reply.text == "Paris: sunny, 24 °C\n\nPorto: rain, 17 °C"  # in the calls' order
+    assert "".join(tokens.seen) == reply.text  # as tokens too, once, for streaming clients
     streamed = [chunk.text async for chunk in bound.astream(after_two_calls())]
-    assert "".join(streamed) == reply.text  # as tokens too, for streaming clients
+    assert "".join(streamed) == reply.text
+
+
+async def test_what_a_person_decided_on_a_call_is_not_relayed(model: LocalChatModel) -> None:
+    """A rejection's note is written for the model ("Do not try it again…"), not the user."""
+    note = "The user rejected this call to get_weather; it did not run. Do not try it again."
+    reply = await model.bind_tools([get_weather]).ainvoke(after_two_calls(
+        content=note, status="error", response_metadata={"approval": {"decision": "reject"}}))
+    assert not reply.tool_calls and reply.text.strip()
+    assert "Do not try it again" not in reply.text and "Paris: sunny" not in reply.text[:20]
 
 
 async def test_with_relaying_off_it_answers_in_words(model: LocalChatModel) -> None:
@@ -234,10 +257,13 @@ def test_the_language_the_user_named_is_copied_not_written() -> None:
         "target_language": "French"}
     assert prefill_language_args(schema, "How do you say 'hello' in Spanish?") == {
         "target_language": "Spanish"}
-    assert prefill_language_args(schema, "Translate this into Brazilian-Portuguese") == {
-        "target_language": "Brazilian-Portuguese"}
+    assert prefill_language_args(schema, "Translate into Spanish: I live in Porto.") == {
+        "target_language": "Spanish"}  # the first language named; Porto names none
+    assert prefill_language_args(schema, "In French, how do I say thank you?") == {
+        "target_language": "French"}
     # No language named: the model fills it in; a tool without such an argument: nothing.
     assert prefill_language_args(schema, "translate this for my friend") == {}
+    assert prefill_language_args(schema, "My name is Ada and I live in Porto.") == {}
     assert prefill_language_args({"properties": {"place": {"type": "string"}}},
                                  "What is the weather in Paris?") == {}
 

@@ -123,6 +123,7 @@ async def test_translation_model_keeps_everything_on_the_model() -> None:
     # translate; the chat model with any other, which translates better than Apertium.
     assert Settings().tool_options()["translation"] == "apertium"
     assert Settings(llm="fake").tool_options()["translation"] == "model"
+    assert Settings(llm="local:/models/other.gguf").tool_options()["translation"] == "apertium"
     assert Settings(llm="fake", translation="apertium").tool_options()["translation"] == \
         "apertium"
 
