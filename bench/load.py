@@ -14,6 +14,8 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +36,38 @@ def _peak_rss_mb(pid: int) -> float:
     return float("nan")
 
 
+@contextmanager
+def whole_machine() -> Iterator[None]:
+    """`make bench` pins itself to one core for the route timings (servers on the other);
+    the load figures are of the whole machine, as in production: the servers it starts
+    here (and the distributed topology's processes) inherit this process's cores, so it
+    gives them, and its own clients, every core for the duration."""
+    if not hasattr(os, "sched_setaffinity"):
+        yield
+        return
+    pinned = os.sched_getaffinity(0)
+    _every_thread_on(set(range(os.cpu_count() or 1)))
+    try:
+        yield
+    finally:
+        _every_thread_on(pinned)
+
+
+def _every_thread_on(cores: set[int]) -> None:
+    # Affinity is a thread's, and children inherit the one of the thread that starts them
+    # (servers are started from the event loop's worker threads).
+    for tid in os.listdir("/proc/self/task"):
+        with suppress(OSError):  # a thread that ended meanwhile
+            os.sched_setaffinity(int(tid), cores)
+
+
 async def load_benchmarks(results: dict[str, Any]) -> None:
+    with whole_machine():
+        await _embedded_load(results)
+        await distributed_load(results)
+
+
+async def _embedded_load(results: dict[str, Any]) -> None:
     data = Path(tempfile.mkdtemp(prefix="parley-load-"))
     script = data / "script.json"
     script.write_text(json.dumps(["Fine, thanks for asking."]))
@@ -51,7 +84,6 @@ async def load_benchmarks(results: dict[str, Any]) -> None:
     finally:
         server.send_signal(signal.SIGTERM)
         await asyncio.to_thread(_wait_or_kill, server)
-    await distributed_load(results)
 
 
 async def distributed_load(results: dict[str, Any]) -> None:
