@@ -70,10 +70,13 @@ def test_a_tool_is_found_by_command_or_by_glob(tmp_path: Path) -> None:
     assert require("chromium", manifest=_manifest(tmp_path, "sh"), ci=True).endswith("/sh")
 
 
-def _run_installer(manifest: Path, **env: str) -> subprocess.CompletedProcess[str]:
+def _run_installer(manifest: Path, *names: str, **env: str
+                   ) -> subprocess.CompletedProcess[str]:
+    """The installer as a developer's shell runs it (CI's PARLEY_CI left out unless given),
+    for the tools `names` (all when none)."""
     base = {k: v for k, v in os.environ.items() if k not in {"PARLEY_CI",
                                                              "PARLEY_SYSTEM_INSTALL"}}
-    return subprocess.run(["bash", str(INSTALLER)], capture_output=True, text=True,
+    return subprocess.run(["bash", str(INSTALLER), *names], capture_output=True, text=True,
                           env={**base, "PARLEY_SYSTEM_TOOLS": str(manifest), **env},
                           timeout=60)
 
@@ -113,10 +116,7 @@ def test_named_tools_only_are_considered(tmp_path: Path) -> None:
     manifest = tmp_path / "system-tools"
     manifest.write_text("chromium apt:chromium no-such-browser-command\n"
                         "apertium apt:apertium no-such-apertium-command\n")
-    result = subprocess.run(["bash", str(INSTALLER), "apertium"], capture_output=True,
-                            text=True, timeout=60,
-                            env={**os.environ, "PARLEY_SYSTEM_TOOLS": str(manifest),
-                                 "PARLEY_SYSTEM_INSTALL": "no"})
+    result = _run_installer(manifest, "apertium", PARLEY_SYSTEM_INSTALL="no")
     assert result.returncode == 0
     assert "apertium not installed" in result.stderr and "chromium" not in result.stderr
     makefile = (ROOT / "Makefile").read_text()
