@@ -61,18 +61,25 @@ def test_an_approval_expires_only_once_what_holds_it_is_let_go(
         probe: Probe, held: str) -> None:
     """A decision under way (its claim), or another message or run on the paused thread
     (its lease), goes first: the expiry waits for it, and is not dropped meanwhile."""
+    # The deadline lies far enough ahead that the hold below is taken before it, however
+    # slow the machine (the graph itself tells an expired approval by its deadline).
+    timeout = 4.0
+    sweep = timeout / 4
     app = make_auth_app([scripted], **settings_for(redis_url, tmp_path / "data",
-                                                   approval_timeout_seconds=0.5))
+                                                   approval_timeout_seconds=timeout))
     plain = redis.Redis.from_url(redis_url, decode_responses=True)
     with live(app) as url, httpx.Client(base_url=url, timeout=30, headers={
             "x-api-key": api_key(url, "ada")}) as http:
         thread = paused(http)["thread_id"]
-        [entry] = [json.loads(m) for m in cast("list[str]", plain.zrange(EXPIRING, 0, -1))]
+        [(member, deadline)] = cast("list[tuple[str, float]]",
+                                    plain.zrange(EXPIRING, 0, -1, withscores=True))
+        entry = json.loads(member)
         busy = f"parley:ap:busy:{thread_key(entry['user_id'], thread)}"
         holder = {"claim": f"parley:approval:claim:{entry['user_id']}:{entry['approval_id']}",
                   "thread": busy}[held]
-        assert plain.set(holder, "1", nx=True, px=30_000)
-        time.sleep(1.5)  # several sweeps pass while it is held
+        assert plain.set(holder, "1", nx=True, px=60_000)
+        assert time.time() < deadline, "the hold came too late to test anything"
+        time.sleep(deadline - time.time() + 2 * sweep + 0.2)  # two sweeps while it is held
         assert http.get(f"/chat/threads/{thread}/approval").status_code == 200
         assert plain.zcard(EXPIRING) == 1  # kept for a later round, not dropped
         plain.delete(holder)  # that decision or turn ended without going on
