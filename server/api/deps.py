@@ -42,22 +42,22 @@ async def get_settings(request: Request) -> Settings:
     return settings
 
 
-async def get_metrics(request: Request) -> Metrics:
+def _metrics(request: Request) -> Metrics:
     metrics: Metrics = request.app.state.metrics
     return metrics
 
 
-async def get_services(request: Request) -> Services:
+def _services(request: Request) -> Services:
     services: Services = request.app.state.services
     return services
 
 
-async def get_platform(request: Request) -> Platform:
-    platform: Platform | None = getattr(request.app.state, "platform", None)
-    if platform is None:
-        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, "the server is starting",
-                            headers={"Retry-After": "2"})
-    return platform
+async def get_metrics(request: Request) -> Metrics:
+    return _metrics(request)
+
+
+async def get_services(request: Request) -> Services:
+    return _services(request)
 
 
 async def find_platform(request: Request) -> Platform | None:
@@ -66,18 +66,33 @@ async def find_platform(request: Request) -> Platform | None:
     return platform
 
 
+async def get_platform(platform: Annotated[Platform | None, Depends(find_platform)]
+                       ) -> Platform:
+    if platform is None:
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, "the server is starting",
+                            headers={"Retry-After": "2"})
+    return platform
+
+
 async def get_runner(request: Request, _platform: PlatformDep) -> Runner:
     runner: Runner = request.app.state.runner
     return runner
 
 
-async def get_live(request: Request, _platform: PlatformDep) -> LiveRuns:
+async def get_live_parts(request: Request, _platform: PlatformDep) -> Live:
+    """Live runs and the Agent Protocol's parts, once the platform is up."""
     live: Live = request.app.state.live
+    return live
+
+
+LiveParts = Annotated[Live, Depends(get_live_parts)]
+
+
+async def get_live(live: LiveParts) -> LiveRuns:
     return live.runs
 
 
-async def get_protocol(request: Request, _platform: PlatformDep) -> AgentProtocol:
-    live: Live = request.app.state.live
+async def get_protocol(live: LiveParts) -> AgentProtocol:
     if live.protocol is None:
         raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE,
                             "the Agent Protocol keeps threads and runs in Redis: set "
@@ -85,10 +100,9 @@ async def get_protocol(request: Request, _platform: PlatformDep) -> AgentProtoco
     return live.protocol
 
 
-async def find_protocol(request: Request, _platform: PlatformDep) -> AgentProtocol | None:
+async def find_protocol(live: LiveParts) -> AgentProtocol | None:
     """The Agent Protocol's parts, or None without Redis (for the chat APIs, whose threads
     it lists when it can)."""
-    live: Live = request.app.state.live
     return live.protocol
 
 
@@ -109,7 +123,7 @@ def get_current_user(request: Request) -> Principal:
     known: Principal | None = getattr(request.state, "principal", None)
     if known is not None:  # already verified for this request
         return known
-    verifier: TokenVerifier | None = request.app.state.services.verifier
+    verifier: TokenVerifier | None = _services(request).verifier
     if verifier is None:
         return LOCAL_USER
     token = _token(request)
@@ -143,7 +157,7 @@ def _token(request: Request) -> str | None:
 
 
 async def _exchange_api_key(request: Request, key: str) -> None:
-    services: Services = request.app.state.services
+    services = _services(request)
     try:
         request.state.exchanged_token = await services.access_for_api_key(key)
     except InvalidToken as exc:
@@ -163,7 +177,7 @@ def _auth_unreachable(what: str) -> HTTPException:
 
 
 async def current_user(request: Request) -> Principal:
-    verifier: TokenVerifier | None = request.app.state.services.verifier
+    verifier: TokenVerifier | None = _services(request).verifier
     token = presented_token(request.headers, request.cookies)
     if verifier is not None and token and is_api_key(token):
         await _exchange_api_key(request, token)
@@ -251,7 +265,7 @@ async def turn_admitted(request: Request, cost: int = 1) -> AsyncIterator[TurnSl
     """`cost` turn slots while the block runs, or 503 with Retry-After once none frees up
     in time (for faces that run turns inside a request of their own, as `/mcp` does)."""
     slots: TurnSlots = request.app.state.turn_slots
-    metrics: Metrics = request.app.state.metrics
+    metrics = _metrics(request)
     try:
         slot = await slots.acquire(cost)
     except Overloaded as exc:

@@ -186,14 +186,14 @@ async def ask_agent(ctx: Context[Any, Any, Any], agent: str, message: str,
         raise ToolError("; ".join(str(e["msg"]).removeprefix("Value error, ")
                                   for e in exc.errors())) from exc
     try:
-        platform = await deps.get_platform(request)
+        platform = await deps.get_platform(await deps.find_platform(request))
         runner = await deps.get_runner(request, platform)
         chosen = resolve_agent(platform, body)
         await deps.enforce_rate_limit(request, user)
         services = await deps.get_services(request)
         profile = await services.profile(user, getattr(request.state, "access_token", None))
         turn = turn_of(body, user.user_id, profile)
-        protocol = await deps.find_protocol(request, platform)
+        protocol = await deps.find_protocol(await deps.get_live_parts(request, platform))
         async with deps.turn_admitted(request):
             answer, tools_used, failed = None, [], None
             release = await hold_thread(protocol, user.user_id, turn.thread_id, turn.turn_id,
@@ -227,7 +227,7 @@ async def search_memories(query: str, ctx: Context[Any, Any, Any], limit: int = 
     if not 1 <= limit <= MEMORY_RESULTS_MAX:
         raise ToolError(f"limit must be 1 to {MEMORY_RESULTS_MAX}")
     try:
-        platform = await deps.get_platform(request)
+        platform = await deps.get_platform(await deps.find_platform(request))
     except HTTPException as exc:
         raise _refusal(exc) from exc
     if platform.memory is None:
