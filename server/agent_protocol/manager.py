@@ -31,6 +31,7 @@ from server.live import LiveRun, LiveRuns
 from server.live.runs import OnDisconnect
 from server.platform import Agent
 from server.runner import Answer, Failed, Interrupted, Runner, RunOptions
+from server.runner.holds import Release as ThreadRelease
 from server.runner.options import PLAIN
 from server.runner.own_task import settled
 
@@ -101,8 +102,7 @@ class RunManager:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._heartbeat
 
-    async def hold(self, owner: str, thread_id: str, holder: str
-                   ) -> Callable[[], Awaitable[None]] | None:
+    async def hold(self, owner: str, thread_id: str, holder: str) -> ThreadRelease | None:
         """Hold a thread for a turn that is not a run (a `/chat` message, a decision, an MCP
         call, an expired approval's resume), as a run with "reject" would: runs and turns
         find it busy until the returned release is awaited, and queued runs then take their

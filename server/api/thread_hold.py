@@ -8,25 +8,20 @@ its turn when the thread is let go."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncGenerator, Awaitable, Callable
+from collections.abc import AsyncGenerator
 from typing import Any
 
 from fastapi import HTTPException, status
 
 from server.agent_protocol.service import AgentProtocol
 from server.runner import ChatEvent
+from server.runner.holds import Release, release_nothing
 from server.runner.own_task import settled
-
-Release = Callable[[], Awaitable[None]]
 
 
 def busy_message(thread_id: str) -> str:
     return (f"thread {thread_id!r} is answering another message (or running a run): wait "
             "for that answer, then send yours again")
-
-
-async def _nothing() -> None:
-    return None
 
 
 async def hold_thread(protocol: AgentProtocol | None, user_id: str, thread_id: str,
@@ -37,7 +32,7 @@ async def hold_thread(protocol: AgentProtocol | None, user_id: str, thread_id: s
     apart from any run, so a run sent with `interrupt` or `rollback` waits for a message
     being answered instead of cancelling it."""
     if protocol is None or new_thread:
-        return _nothing
+        return release_nothing
     release = await protocol.manager.hold(user_id, thread_id, f"turn:{holder}")
     if release is None:
         raise HTTPException(status.HTTP_409_CONFLICT, busy_message(thread_id),

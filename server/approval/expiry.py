@@ -9,7 +9,7 @@ import asyncio
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Sequence
 from contextlib import aclosing, asynccontextmanager
 from datetime import datetime
 from typing import Any
@@ -22,6 +22,7 @@ from server.approval.pending import find_pending, from_interrupts
 from server.approval.store import ApprovalStore
 from server.platform import Platform
 from server.runner import Runner, RunOptions, went_on
+from server.runner.holds import HoldThread, hold_nothing
 from server.runner.runner import PauseHook
 
 log = logging.getLogger(__name__)
@@ -41,22 +42,9 @@ def note_expiry(store: ApprovalStore) -> PauseHook:
 
 BATCH = 50  # expiries taken from the store at a time
 
-Release = Callable[[], Awaitable[None]]
-# Holds a user's thread for the resumed turn (owner, thread, holder), as a message does:
-# its release, or None while another turn or run holds the thread.
-HoldThread = Callable[[str, str, str], Awaitable[Release | None]]
-
-
-async def _hold_nothing(_owner: str, _thread_id: str, _holder: str) -> Release | None:
-    return _nothing
-
-
-async def _nothing() -> None:
-    return None
-
 
 async def expire_due(platform: Platform, runner: Runner, now: float | None = None, *,
-                     retry_in: float = 30.0, hold: HoldThread = _hold_nothing) -> int:
+                     retry_in: float = 30.0, hold: HoldThread = hold_nothing) -> int:
     """Resume the threads whose approval expired; how many were. One that cannot be
     expired now (its claim is held, its run failed, a store did not answer) is tried
     again `retry_in` seconds later, never dropped."""
@@ -80,7 +68,7 @@ async def expire_due(platform: Platform, runner: Runner, now: float | None = Non
 
 
 async def _expire_one(platform: Platform, runner: Runner, entry: dict[str, str],
-                      hold: HoldThread = _hold_nothing) -> bool | None:
+                      hold: HoldThread = hold_nothing) -> bool | None:
     """True: the thread went on with the calls rejected as expired. False: not now, try
     again. None: nothing to do (decided in time, the user wrote again, agent gone)."""
     user_id, thread_id = entry["user_id"], entry["thread_id"]
@@ -126,7 +114,7 @@ async def expiring(platform: Platform, runner: Runner, *, every: float,
             await asyncio.sleep(every)
             try:
                 await expire_due(platform, runner, retry_in=every,
-                                 hold=hold or _hold_nothing)
+                                 hold=hold or hold_nothing)
             except Exception:  # the next round tries again; a turn's failure is logged
                 log.warning("expiring approvals failed", exc_info=True)
 
