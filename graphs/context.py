@@ -19,7 +19,7 @@ class TurnContext:
     turn_id: str = ""
     persist: bool = True  # False for one-off runs whose client keeps the conversation
     profile: Mapping[str, Any] | None = None  # the user's profile, from the gateway
-    new_thread: bool = False  # the server just made this thread's id: nothing to restore
+    new_thread: bool = False  # the server just made this thread's id: nothing stored yet
 
     @property
     def thread_key(self) -> str:

@@ -109,6 +109,11 @@ return 1
 """
 
 
+# Set in a run's `configurable` by a caller that has just named the thread (an id of its
+# own making): nothing can be stored under it yet, so the run's first read is no round trip.
+# LangGraph leaves keys that begin with "__" out of a checkpoint's metadata.
+NO_CHECKPOINT_YET = "__parley_no_checkpoint_yet__"
+
 class RedisStringSaver(BaseCheckpointSaver[str]):
     """Async only (the server is async); the sync methods raise NotImplementedError."""
 
@@ -147,6 +152,8 @@ class RedisStringSaver(BaseCheckpointSaver[str]):
     async def aget_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
         thread_id, checkpoint_ns, key, writes_key = self._keys(config)
         wanted = get_checkpoint_id(config)
+        if config["configurable"].get(NO_CHECKPOINT_YET) and not wanted:
+            return None
         pipe = self.redis.pipeline(transaction=False)
         # Reading a thread keeps it alive: an active conversation never expires midway.
         pipe.getex(key, ex=self.ttl) if self.ttl else pipe.get(key)

@@ -60,7 +60,7 @@ class RunRequest:
     after_seconds: float = 0.0
     kept: bool = True  # its events go to Redis (for followers anywhere): not for runs/wait
     profile: Mapping[str, Any] | None = None
-    new_thread: bool = False  # nothing to restore from history
+    new_thread: bool = False  # a run without a thread: the server names it, nothing stored
     metadata: dict[str, Any] = field(default_factory=dict)
     kwargs: dict[str, Any] = field(default_factory=dict)  # what the run record shows
 

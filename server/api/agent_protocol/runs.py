@@ -135,7 +135,7 @@ async def _run_request(body: RunCreate, *, protocol: AgentProtocol, platform: Pl
         multitask_strategy=body.multitask_strategy,
         on_disconnect=body.on_disconnect, grace=settings.resume_grace_seconds,
         after_seconds=body.after_seconds, kept=kept, profile=profile,
-        new_thread=thread is None or thread.runs == 0, metadata=body.metadata or {},
+        new_thread=thread is None, metadata=body.metadata or {},
         kwargs={"stream_mode": body.modes, "stream_resumable": body.stream_resumable,
                 "on_disconnect": body.on_disconnect, "durability": options.durability,
                 "checkpoint_id": checkpoint_id, "interrupt_before": body.interrupt_before,
