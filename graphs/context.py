@@ -10,6 +10,8 @@ from typing import Any
 
 from langchain_core.runnables import RunnableConfig
 
+from memory.redis_checkpointer import NO_CHECKPOINT_YET
+
 
 @dataclass(frozen=True)
 class TurnContext:
@@ -46,6 +48,8 @@ def run_config(ctx: TurnContext, *, callbacks: Sequence[Any] = (),
     configurable: dict[str, Any] = {"thread_id": ctx.thread_key, "user_id": ctx.user_id}
     if checkpoint_id:
         configurable["checkpoint_id"] = checkpoint_id
+    elif ctx.new_thread:  # nothing stored under it yet: the first read costs nothing
+        configurable[NO_CHECKPOINT_YET] = True
     return {
         "configurable": configurable,
         "metadata": {"user_id": ctx.user_id, "parley_thread_id": ctx.thread_id,

@@ -114,6 +114,7 @@ return 1
 # LangGraph leaves keys that begin with "__" out of a checkpoint's metadata.
 NO_CHECKPOINT_YET = "__parley_no_checkpoint_yet__"
 
+
 class RedisStringSaver(BaseCheckpointSaver[str]):
     """Async only (the server is async); the sync methods raise NotImplementedError."""
 

@@ -74,6 +74,12 @@ async def get_platform(platform: Annotated[Platform | None, Depends(find_platfor
     return platform
 
 
+async def platform_of(request: Request) -> Platform:
+    """`get_platform` for code that runs outside FastAPI's dependencies (MCP tools, the
+    LangServe routes' per-call config)."""
+    return await get_platform(await find_platform(request))
+
+
 async def get_runner(request: Request, _platform: PlatformDep) -> Runner:
     runner: Runner = request.app.state.runner
     return runner

@@ -53,12 +53,11 @@ from server.api.deps import (
     admit_turn,
     current_user,
     enforce_rate_limit,
-    find_platform,
     get_current_user,
-    get_platform,
     get_profile,
     get_runner,
     get_services,
+    platform_of,
 )
 from server.api.text import unicode_text
 from server.approval import waiting_text
@@ -297,7 +296,7 @@ def add_agent_routes(app: FastAPI, agent_names: list[str]) -> None:
             principal = get_current_user(request)
             profile = await get_profile(principal, await get_services(request),
                                         getattr(request.state, "access_token", None))
-            platform = await get_platform(await find_platform(request))
+            platform = await platform_of(request)
             runner = await get_runner(request, platform)
             call = _Call(user_id=principal.user_id, profile=profile, runner=runner,
                          graph=platform.agents[agent].stateless_graph)

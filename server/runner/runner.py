@@ -25,7 +25,6 @@ from langgraph.types import StreamMode
 
 from graphs.builder import TurnGraph
 from graphs.context import TurnContext, run_config
-from memory.redis_checkpointer import NO_CHECKPOINT_YET
 from server import logs
 from server.metrics import Metrics
 from server.runner.events import (
@@ -86,8 +85,6 @@ class Runner:
         if self.metrics is not None:
             callbacks.append(self.metrics.model_callback)
         config = run_config(ctx, callbacks=callbacks, checkpoint_id=options.checkpoint_id)
-        if ctx.new_thread and options.checkpoint_id is None and options.command is None:
-            config["configurable"][NO_CHECKPOINT_YET] = True
         if parent is not None:
             config = merge_configs(parent, config)
         started = time.perf_counter()
