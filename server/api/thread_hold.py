@@ -8,7 +8,7 @@ its turn when the thread is let go."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Callable
 from typing import Any
 
 from fastapi import HTTPException, status
@@ -24,8 +24,15 @@ def busy_message(thread_id: str) -> str:
             "for that answer, then send yours again")
 
 
+def busy_for(action: str) -> Callable[[str], str]:
+    """The 409 message for `action` on a held thread other than a new message."""
+    return lambda thread_id: (f"thread {thread_id!r} is answering a message (or running a "
+                              f"run): stop it or wait for its end, then {action} again")
+
+
 async def hold_thread(protocol: AgentProtocol | None, user_id: str, thread_id: str,
-                      holder: str, *, new_thread: bool = False) -> Release:
+                      holder: str, *, new_thread: bool = False,
+                      refused: Callable[[str], str] = busy_message) -> Release:
     """Hold the caller's thread for one turn; 409 when another turn or run holds it. A
     thread the server just named is nobody else's yet, and without Redis (no Agent
     Protocol) there is one process and nothing to hold across. The lease names the turn
@@ -35,7 +42,7 @@ async def hold_thread(protocol: AgentProtocol | None, user_id: str, thread_id: s
         return release_nothing
     release = await protocol.manager.hold(user_id, thread_id, f"turn:{holder}")
     if release is None:
-        raise HTTPException(status.HTTP_409_CONFLICT, busy_message(thread_id),
+        raise HTTPException(status.HTTP_409_CONFLICT, refused(thread_id),
                             headers={"Retry-After": "1"})
     return release
 

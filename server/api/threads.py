@@ -1,14 +1,20 @@
 """`DELETE /chat/threads/{thread_id}`: forget a conversation everywhere the platform keeps
-it (server/forget.py)."""
+it (server/forget.py), never while a turn is under way on it."""
 
 from __future__ import annotations
+
+import uuid
 
 from fastapi import APIRouter, HTTPException, status
 from pydantic import BaseModel
 
+from server.agent_protocol.service import AgentProtocol
 from server.api.chat import check_thread_id
-from server.api.deps import AccessToken, CurrentUser, PlatformDep, ServicesDep
-from server.forget import forget_thread
+from server.api.deps import AccessToken, CurrentUser, MaybeProtocol, PlatformDep, ServicesDep
+from server.api.thread_hold import busy_for, hold_thread
+from server.forget import ThreadForgotten, forget_thread
+from server.gateway import Services
+from server.platform import Platform
 
 router = APIRouter(prefix="/chat/threads", tags=["chat"])
 
@@ -22,11 +28,28 @@ class ThreadDeleted(BaseModel):
 
 @router.delete("/{thread_id}", response_model=ThreadDeleted)
 async def delete_thread(thread_id: str, platform: PlatformDep, services: ServicesDep,
-                        user: CurrentUser, token: AccessToken) -> ThreadDeleted:
+                        protocol: MaybeProtocol, user: CurrentUser, token: AccessToken
+                        ) -> ThreadDeleted:
     check_thread_id(thread_id)
-    forgotten = await forget_thread(platform=platform, services=services,
-                                    user_id=user.user_id, thread_id=thread_id, token=token)
+    forgotten = await forget_unheld_thread(protocol=protocol, platform=platform,
+                                           services=services, user_id=user.user_id,
+                                           thread_id=thread_id, token=token)
     if not forgotten.known:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no thread {thread_id!r}")
     return ThreadDeleted(thread_id=thread_id, state=forgotten.state,
                          memories=forgotten.memories, transcript=forgotten.transcript)
+
+
+async def forget_unheld_thread(*, protocol: AgentProtocol | None, platform: Platform,
+                               services: Services, user_id: str, thread_id: str,
+                               token: str | None) -> ThreadForgotten:
+    """Forgets the thread while holding it as a turn does; 409 while a turn or run holds
+    it. A turn under way writes its checkpoint, its exchange and its transcript when it
+    ends, so a deletion in its middle would be undone by it."""
+    release = await hold_thread(protocol, user_id, thread_id, f"delete-{uuid.uuid4().hex}",
+                                refused=busy_for("delete the thread"))
+    try:
+        return await forget_thread(platform=platform, services=services, user_id=user_id,
+                                   thread_id=thread_id, token=token)
+    finally:
+        await release()

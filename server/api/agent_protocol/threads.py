@@ -25,7 +25,8 @@ from server.api.agent_protocol.schemas import (
 )
 from server.api.chat import check_thread_id
 from server.api.deps import AccessToken, CurrentUser, PlatformDep, ProtocolDep, ServicesDep
-from server.forget import forget_thread
+from server.api.thread_hold import busy_for, hold_thread
+from server.api.threads import forget_unheld_thread
 from server.platform import Platform
 
 router = APIRouter(tags=["agent protocol"])
@@ -125,8 +126,9 @@ async def delete_thread(thread_id: str, protocol: ProtocolDep, platform: Platfor
         await protocol.live.cancel(run_id, "interrupt")
     for run_id in running:  # stopped before anything goes: nothing writes behind it
         await protocol.manager.wait_done(run_id)
-    await forget_thread(platform=platform, services=services, user_id=user.user_id,
-                        thread_id=thread_id, token=token)
+    # A `/chat` message being answered is not a run: 409 until its answer is written.
+    await forget_unheld_thread(protocol=protocol, platform=platform, services=services,
+                               user_id=user.user_id, thread_id=thread_id, token=token)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
@@ -173,12 +175,17 @@ async def update_state(thread_id: str, body: StateUpdate, protocol: ProtocolDep,
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
                             f"as_node {body.as_node!r} is not a node of the graph: choose "
                             f"from {', '.join(n for n in graph.nodes if n != '__start__')}")
+    # A turn under way would write its own checkpoint over the update when it ends.
+    release = await hold_thread(protocol, user.user_id, thread_id, f"state-{uuid7()}",
+                                refused=busy_for("update its state"))
     try:
         updated = await thread_state.update_state(
             graph, user.user_id, thread_id, body.values, as_node=body.as_node,
             checkpoint_id=body.wanted_checkpoint)
     except (ValueError, InvalidUpdateError) as exc:  # LangGraph's own refusals
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from exc
+    finally:
+        await release()
     await protocol.store.touch_thread(user.user_id, thread_id, metadata=thread.metadata)
     return updated
 

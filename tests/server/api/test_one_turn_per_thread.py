@@ -1,8 +1,8 @@
 """One turn at a time on a thread, whichever API starts it (server/api/thread_hold.py),
 against a real Parley (uvicorn on 127.0.0.1, redis-server): a second message while the
-first is answered gets 409 and changes nothing; an Agent Protocol run that chose to queue
-runs after the message; a decision and an MCP call hold the thread too; a turn whose
-client went away lets the thread go."""
+first is answered gets 409 and changes nothing, as do deleting the thread and updating its
+state; an Agent Protocol run that chose to queue runs after the message; a decision and an
+MCP call hold the thread too; a turn whose client went away lets the thread go."""
 
 from __future__ import annotations
 
@@ -65,6 +65,37 @@ def test_a_second_message_while_the_first_is_answered_gets_409(ap_server: Server
     # Another user's thread of the same name is another thread: never busy because of it.
     with ap_server.client("bob") as bob:
         assert said(bob, "hi", thread).status_code == 200
+
+
+def test_a_thread_is_not_deleted_or_changed_while_a_message_is_answered(
+        ap_server: Server, probe: Probe) -> None:
+    """A turn under way writes its checkpoint, its exchange and its transcript when it
+    ends, which would bring a thread deleted in its middle back (or drop a state update
+    given meanwhile): either API's deletion, and an update, get 409 then; the deletion
+    goes through once the answer is written, for good."""
+    with ap_server.client() as http, ap_server.client() as other, \
+            ThreadPoolExecutor(1) as pool:
+        thread = http.post("/chat", json={"message": "hi"}).json()["thread_id"]
+        first = pool.submit(said, http, WAIT, thread)
+        assert probe.started.wait(10)
+        for path in (f"/chat/threads/{thread}", f"/threads/{thread}"):
+            refused = other.delete(path)
+            assert refused.status_code == 409, refused.text
+            assert "then delete the thread again" in refused.json()["detail"]
+        update = other.post(f"/threads/{thread}/state", json={
+            "values": {"messages": [{"role": "user", "content": "lost"}]}})
+        assert update.status_code == 409, update.text
+        assert "then update its state again" in update.json()["detail"]
+        assert first.result().status_code == 200
+        assert thread_messages(http, thread) == ["hi", "You said: hi", WAIT, "Waited."]
+        deleted = other.delete(f"/chat/threads/{thread}")
+        assert deleted.status_code == 200, deleted.text
+        assert deleted.json()["state"] is True
+        assert other.get(f"/threads/{thread}/state").status_code == 404
+        # The same name starts a new conversation: nothing of the old one came back.
+        again = said(other, "first", thread)
+        assert again.status_code == 200, again.text
+        assert again.json()["message"]["content"] == "Your first message was: first"
 
 
 def test_an_agent_protocol_run_queues_behind_a_message_or_is_refused(
