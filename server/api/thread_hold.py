@@ -3,17 +3,22 @@ once would both start from the same checkpoint, and the one that ends last would
 other's messages from the conversation. A `/chat` message, a decision or an MCP call on
 a thread holds it as an Agent Protocol run does (its lease in Redis, across replicas):
 another turn gets 409, and a run that chose to queue (`multitask_strategy` enqueue) takes
-its turn when the thread is let go."""
+its turn when the thread is let go. Deleting a thread holds it too: the turn under way
+would write it back when it ends."""
 
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import AsyncGenerator, Callable
 from typing import Any
 
 from fastapi import HTTPException, status
 
 from server.agent_protocol.service import AgentProtocol
+from server.forget import ThreadForgotten, forget_thread
+from server.gateway import Services
+from server.platform import Platform
 from server.runner import ChatEvent
 from server.runner.holds import Release, release_nothing
 from server.runner.own_task import settled
@@ -45,6 +50,21 @@ async def hold_thread(protocol: AgentProtocol | None, user_id: str, thread_id: s
         raise HTTPException(status.HTTP_409_CONFLICT, refused(thread_id),
                             headers={"Retry-After": "1"})
     return release
+
+
+async def forget_unheld_thread(*, protocol: AgentProtocol | None, platform: Platform,
+                               services: Services, user_id: str, thread_id: str,
+                               token: str | None) -> ThreadForgotten:
+    """Forgets the thread while holding it as a turn does; 409 while a turn or run holds
+    it. A turn under way writes its checkpoint, its exchange and its transcript when it
+    ends, so a deletion in its middle would be undone by it."""
+    release = await hold_thread(protocol, user_id, thread_id, f"delete-{uuid.uuid4().hex}",
+                                refused=busy_for("delete the thread"))
+    try:
+        return await forget_thread(platform=platform, services=services, user_id=user_id,
+                                   thread_id=thread_id, token=token)
+    finally:
+        await release()
 
 
 async def releasing(events: AsyncGenerator[ChatEvent], *releases: Release

@@ -3,18 +3,12 @@ it (server/forget.py), never while a turn is under way on it."""
 
 from __future__ import annotations
 
-import uuid
-
 from fastapi import APIRouter, HTTPException, status
 from pydantic import BaseModel
 
-from server.agent_protocol.service import AgentProtocol
 from server.api.chat import check_thread_id
 from server.api.deps import AccessToken, CurrentUser, MaybeProtocol, PlatformDep, ServicesDep
-from server.api.thread_hold import busy_for, hold_thread
-from server.forget import ThreadForgotten, forget_thread
-from server.gateway import Services
-from server.platform import Platform
+from server.api.thread_hold import forget_unheld_thread
 
 router = APIRouter(prefix="/chat/threads", tags=["chat"])
 
@@ -38,18 +32,3 @@ async def delete_thread(thread_id: str, platform: PlatformDep, services: Service
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no thread {thread_id!r}")
     return ThreadDeleted(thread_id=thread_id, state=forgotten.state,
                          memories=forgotten.memories, transcript=forgotten.transcript)
-
-
-async def forget_unheld_thread(*, protocol: AgentProtocol | None, platform: Platform,
-                               services: Services, user_id: str, thread_id: str,
-                               token: str | None) -> ThreadForgotten:
-    """Forgets the thread while holding it as a turn does; 409 while a turn or run holds
-    it. A turn under way writes its checkpoint, its exchange and its transcript when it
-    ends, so a deletion in its middle would be undone by it."""
-    release = await hold_thread(protocol, user_id, thread_id, f"delete-{uuid.uuid4().hex}",
-                                refused=busy_for("delete the thread"))
-    try:
-        return await forget_thread(platform=platform, services=services, user_id=user_id,
-                                   thread_id=thread_id, token=token)
-    finally:
-        await release()

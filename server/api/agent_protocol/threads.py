@@ -25,8 +25,7 @@ from server.api.agent_protocol.schemas import (
 )
 from server.api.chat import check_thread_id
 from server.api.deps import AccessToken, CurrentUser, PlatformDep, ProtocolDep, ServicesDep
-from server.api.thread_hold import busy_for, hold_thread
-from server.api.threads import forget_unheld_thread
+from server.api.thread_hold import busy_for, forget_unheld_thread, hold_thread
 from server.platform import Platform
 
 router = APIRouter(tags=["agent protocol"])
