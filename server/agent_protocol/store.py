@@ -22,6 +22,33 @@ ACTIVE: tuple[RunStatus, ...] = ("pending", "running")
 RAN_BY = ("graph_id", "assistant_id")  # metadata a run sets on its thread
 
 
+# Making a thread known or marking it used, in one command: the ten it takes (created,
+# status, stamps, metadata, both indexes, their expiry) cost the client as many packs and
+# parses, which a chat turn pays every time (docs/benchmarks.md).
+# KEYS: the thread, the created index, the updated index. ARGV: stamp, ms, ttl, thread id,
+# status ("" leaves it), "1" when a run starts, metadata JSON, then RAN_BY field/values.
+_TOUCH = """
+local key = KEYS[1]
+redis.call('HSETNX', key, 'created_at', ARGV[1])
+redis.call('HSETNX', key, 'status', 'idle')
+local fields = {'updated_at', ARGV[1]}
+for i = 8, #ARGV - 1, 2 do
+  fields[#fields + 1] = ARGV[i]
+  fields[#fields + 1] = ARGV[i + 1]
+end
+redis.call('HSET', key, unpack(fields))
+if ARGV[5] ~= '' then redis.call('HSET', key, 'status', ARGV[5]) end
+if ARGV[6] == '1' then redis.call('HINCRBY', key, 'runs', 1) end
+redis.call('HSETNX', key, 'metadata', ARGV[7])
+redis.call('ZADD', KEYS[2], 'NX', ARGV[2], ARGV[4])
+redis.call('ZADD', KEYS[3], ARGV[2], ARGV[4])
+redis.call('EXPIRE', KEYS[2], ARGV[3])
+redis.call('EXPIRE', KEYS[3], ARGV[3])
+redis.call('EXPIRE', key, ARGV[3])
+return 1
+"""
+
+
 def now_iso() -> str:
     return datetime.datetime.now(datetime.UTC).isoformat()
 
@@ -95,6 +122,7 @@ class Store:
         self.redis = redis
         self.ttl = ttl
         self.prefix = prefix
+        self._touch = redis.register_script(_TOUCH)
 
     # keys
     def thread_key(self, user: str, thread_id: str) -> str:
@@ -139,27 +167,19 @@ class Store:
                            ) -> None:
         """Make the thread known (a chat thread, or one a run creates) or mark it used:
         `metadata` is set only on a thread that has none. One round trip."""
-        pipe = self.redis.pipeline(transaction=False)
-        self.queue_touch(pipe, user, thread_id, metadata=metadata, status=status)
-        await pipe.execute()
+        await self.queue_touch(self.redis, user, thread_id, metadata=metadata, status=status)
 
-    def queue_touch(self, pipe: Any, user: str, thread_id: str, *,
-                    metadata: Mapping[str, Any], status: ThreadStatus | None = None,
-                    run_started: bool = False) -> None:
-        key = self.thread_key(user, thread_id)
-        stamp = now_iso()
-        pipe.hsetnx(key, "created_at", stamp)
-        pipe.hsetnx(key, "status", "idle")
-        pipe.hset(key, mapping={"updated_at": stamp,
-                                **{k: str(metadata[k]) for k in RAN_BY if k in metadata}})
-        if status is not None:
-            pipe.hset(key, "status", status)
-        if run_started:
-            pipe.hincrby(key, "runs", 1)
-        pipe.hsetnx(key, "metadata", json.dumps({k: v for k, v in metadata.items()
-                                                 if k not in RAN_BY}))
-        self._index_thread(pipe, user, thread_id, created=True)
-        pipe.expire(key, self.ttl)
+    async def queue_touch(self, pipe: Any, user: str, thread_id: str, *,
+                          metadata: Mapping[str, Any], status: ThreadStatus | None = None,
+                          run_started: bool = False) -> None:
+        """`touch_thread` queued on `pipe` (or run at once when `pipe` is the client)."""
+        ran_by = [v for k in RAN_BY if k in metadata for v in (k, str(metadata[k]))]
+        own = json.dumps({k: v for k, v in metadata.items() if k not in RAN_BY})
+        keys = [self.thread_key(user, thread_id), self._index(user, "created"),
+                self._index(user, "updated")]
+        args = [now_iso(), _ms(), self.ttl, thread_id, status or "",
+                "1" if run_started else "0", own, *ran_by]
+        await self._touch(keys=keys, args=args, client=pipe)
 
     async def get_thread(self, user: str, thread_id: str) -> ThreadRecord | None:
         raw = await self.redis.hgetall(self.thread_key(user, thread_id))

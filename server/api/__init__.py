@@ -24,9 +24,11 @@ from server.api.langserve import add_agent_routes
 
 
 def include_routes(app: FastAPI, agent_names: list[str]) -> None:
-    for router in (login.router, reports.router, memories.router, health.router,
-                   metrics.router, catalog.router, chat.router, approvals.router,
-                   openai.router, threads.router, agent_protocol.router, web.router):
+    # The routes that run turns come first: a request is matched against the routes in
+    # this order, and a turn should not pay for trying every page and resource first.
+    for router in (chat.router, openai.router, agent_protocol.router, approvals.router,
+                   threads.router, login.router, reports.router, memories.router,
+                   health.router, metrics.router, catalog.router, web.router):
         app.include_router(router)
     web.mount(app)
     add_agent_routes(app, agent_names)
