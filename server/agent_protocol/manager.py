@@ -162,10 +162,9 @@ class RunManager:
             pipe = self.store.redis.pipeline(transaction=False)
             self.store.put_run(pipe, record)
             if request.thread_id is not None:
-                await self.store.queue_touch(
-                    pipe, request.owner, request.thread_id,
-                    metadata=thread_metadata(request.agent.spec.name), status="busy",
-                    run_started=True)
+                self.store.queue_touch(pipe, request.owner, request.thread_id,
+                                       metadata=thread_metadata(request.agent.spec.name),
+                                       status="busy", run_started=True)
             run = await self.live.begin(
                 run_id, request.owner, lambda live_run: self._produce(live_run, request,
                                                                       holds, at_once),

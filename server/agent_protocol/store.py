@@ -167,19 +167,28 @@ class Store:
                            ) -> None:
         """Make the thread known (a chat thread, or one a run creates) or mark it used:
         `metadata` is set only on a thread that has none. One round trip."""
-        await self.queue_touch(self.redis, user, thread_id, metadata=metadata, status=status)
+        keys, args = self._touch_parts(user, thread_id, metadata, status, run_started=False)
+        await self._touch(keys=keys, args=args)
 
-    async def queue_touch(self, pipe: Any, user: str, thread_id: str, *,
-                          metadata: Mapping[str, Any], status: ThreadStatus | None = None,
-                          run_started: bool = False) -> None:
-        """`touch_thread` queued on `pipe` (or run at once when `pipe` is the client)."""
+    def queue_touch(self, pipe: Any, user: str, thread_id: str, *,
+                    metadata: Mapping[str, Any], status: ThreadStatus | None = None,
+                    run_started: bool = False) -> None:
+        """`touch_thread` queued on a pipeline. As EVAL with the script's text: a
+        pipeline given a registered script first asks Redis whether it has it, a round
+        trip of its own."""
+        keys, args = self._touch_parts(user, thread_id, metadata, status, run_started)
+        pipe.eval(_TOUCH, len(keys), *keys, *args)
+
+    def _touch_parts(self, user: str, thread_id: str, metadata: Mapping[str, Any],
+                     status: ThreadStatus | None, run_started: bool
+                     ) -> tuple[list[str], list[Any]]:
         ran_by = [v for k in RAN_BY if k in metadata for v in (k, str(metadata[k]))]
         own = json.dumps({k: v for k, v in metadata.items() if k not in RAN_BY})
         keys = [self.thread_key(user, thread_id), self._index(user, "created"),
                 self._index(user, "updated")]
         args = [now_iso(), _ms(), self.ttl, thread_id, status or "",
                 "1" if run_started else "0", own, *ran_by]
-        await self._touch(keys=keys, args=args, client=pipe)
+        return keys, args
 
     async def get_thread(self, user: str, thread_id: str) -> ThreadRecord | None:
         raw = await self.redis.hgetall(self.thread_key(user, thread_id))

@@ -45,8 +45,10 @@ async def test_a_touch_makes_a_thread_known_then_marks_it_used(store: Store) -> 
 async def test_a_touch_queued_with_a_run_counts_the_run(store: Store) -> None:
     for _ in range(2):
         pipe = store.redis.pipeline(transaction=False)
-        await store.queue_touch(pipe, "ada", "t2", metadata={"graph_id": "assistant"},
-                                status="busy", run_started=True)
+        store.queue_touch(pipe, "ada", "t2", metadata={"graph_id": "assistant"},
+                          status="busy", run_started=True)
+        # One command, and no script for the pipeline to look up in a round trip first.
+        assert len(pipe.command_stack) == 1 and not pipe.scripts
         await pipe.execute()
     raw = await store.redis.hgetall(store.thread_key("ada", "t2"))
     assert raw[b"runs"] == b"2" and raw[b"status"] == b"busy"
