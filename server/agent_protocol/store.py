@@ -122,7 +122,6 @@ class Store:
         self.redis = redis
         self.ttl = ttl
         self.prefix = prefix
-        self._touch = redis.register_script(_TOUCH)
 
     # keys
     def thread_key(self, user: str, thread_id: str) -> str:
@@ -168,14 +167,14 @@ class Store:
         """Make the thread known (a chat thread, or one a run creates) or mark it used:
         `metadata` is set only on a thread that has none. One round trip."""
         keys, args = self._touch_parts(user, thread_id, metadata, status, run_started=False)
-        await self._touch(keys=keys, args=args)
+        await self.redis.eval(_TOUCH, len(keys), *keys, *args)
 
     def queue_touch(self, pipe: Any, user: str, thread_id: str, *,
                     metadata: Mapping[str, Any], status: ThreadStatus | None = None,
                     run_started: bool = False) -> None:
-        """`touch_thread` queued on a pipeline. As EVAL with the script's text: a
-        pipeline given a registered script first asks Redis whether it has it, a round
-        trip of its own."""
+        """`touch_thread` queued on a pipeline. Both send EVAL with the script's text, not
+        a registered script: a pipeline given one first asks Redis whether it has it, a
+        round trip of its own."""
         keys, args = self._touch_parts(user, thread_id, metadata, status, run_started)
         pipe.eval(_TOUCH, len(keys), *keys, *args)
 
