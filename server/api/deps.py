@@ -60,56 +60,65 @@ async def get_services(request: Request) -> Services:
     return _services(request)
 
 
+# Each dependency reads the app's state itself rather than through another dependency:
+# FastAPI solves every dependency's own dependencies again on each use, cached or not, so
+# a chain costs a solve per link on every request of every route that names it.
 async def find_platform(request: Request) -> Platform | None:
     """The platform, or None while the server starts (for health and metrics)."""
     platform: Platform | None = getattr(request.app.state, "platform", None)
     return platform
 
 
-async def get_platform(platform: Annotated[Platform | None, Depends(find_platform)]
-                       ) -> Platform:
+def _started(request: Request) -> Platform:
+    """The platform, or 503 while the server starts: the runner, live runs and the Agent
+    Protocol are there once it is."""
+    platform: Platform | None = getattr(request.app.state, "platform", None)
     if platform is None:
         raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, "the server is starting",
                             headers={"Retry-After": "2"})
     return platform
 
 
+async def get_platform(request: Request) -> Platform:
+    return _started(request)
+
+
 async def platform_of(request: Request) -> Platform:
     """`get_platform` for code that runs outside FastAPI's dependencies (MCP tools, the
     LangServe routes' per-call config)."""
-    return await get_platform(await find_platform(request))
+    return _started(request)
 
 
-async def get_runner(request: Request, _platform: PlatformDep) -> Runner:
+async def get_runner(request: Request) -> Runner:
+    _started(request)
     runner: Runner = request.app.state.runner
     return runner
 
 
-async def get_live_parts(request: Request, _platform: PlatformDep) -> Live:
+def _live_parts(request: Request) -> Live:
     """Live runs and the Agent Protocol's parts, once the platform is up."""
+    _started(request)
     live: Live = request.app.state.live
     return live
 
 
-LiveParts = Annotated[Live, Depends(get_live_parts)]
+async def get_live(request: Request) -> LiveRuns:
+    return _live_parts(request).runs
 
 
-async def get_live(live: LiveParts) -> LiveRuns:
-    return live.runs
-
-
-async def get_protocol(live: LiveParts) -> AgentProtocol:
-    if live.protocol is None:
+async def get_protocol(request: Request) -> AgentProtocol:
+    protocol = _live_parts(request).protocol
+    if protocol is None:
         raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE,
                             "the Agent Protocol keeps threads and runs in Redis: set "
                             "PARLEY_REDIS_URL (`parley serve` starts one itself)")
-    return live.protocol
+    return protocol
 
 
-async def find_protocol(live: LiveParts) -> AgentProtocol | None:
+async def find_protocol(request: Request) -> AgentProtocol | None:
     """The Agent Protocol's parts, or None without Redis (for the chat APIs, whose threads
     it lists when it can)."""
-    return live.protocol
+    return _live_parts(request).protocol
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
@@ -212,10 +221,11 @@ async def access_token(request: Request, _user: CurrentUser) -> str | None:
 AccessToken = Annotated[str | None, Depends(access_token)]
 
 
-async def get_profile(user: CurrentUser, services: ServicesDep, token: AccessToken
-                      ) -> dict[str, Any] | None:
-    """The caller's profile from the auth service, for the agents to follow."""
-    profile: dict[str, Any] | None = await services.profile(user, token)
+async def get_profile(request: Request, user: CurrentUser) -> dict[str, Any] | None:
+    """The caller's profile from the auth service, for the agents to follow (asked with
+    their verified token, which `CurrentUser` left in the request's state)."""
+    token: str | None = getattr(request.state, "access_token", None)
+    profile: dict[str, Any] | None = await _services(request).profile(user, token)
     return profile
 
 

@@ -56,7 +56,6 @@ from server.api.deps import (
     get_current_user,
     get_profile,
     get_runner,
-    get_services,
     platform_of,
 )
 from server.api.text import unicode_text
@@ -294,10 +293,9 @@ def add_agent_routes(app: FastAPI, agent_names: list[str]) -> None:
             # LangServe's dependency hook: the user comes from the verified token, and
             # whatever the client put in `configurable` is dropped.
             principal = get_current_user(request)
-            profile = await get_profile(principal, await get_services(request),
-                                        getattr(request.state, "access_token", None))
+            profile = await get_profile(request, principal)
             platform = await platform_of(request)
-            runner = await get_runner(request, platform)
+            runner = await get_runner(request)
             call = _Call(user_id=principal.user_id, profile=profile, runner=runner,
                          graph=platform.agents[agent].stateless_graph)
             return {**config, "configurable": {_CALL: call}}

@@ -187,13 +187,13 @@ async def ask_agent(ctx: Context[Any, Any, Any], agent: str, message: str,
                                   for e in exc.errors())) from exc
     try:
         platform = await deps.platform_of(request)
-        runner = await deps.get_runner(request, platform)
+        runner = await deps.get_runner(request)
         chosen = resolve_agent(platform, body)
         await deps.enforce_rate_limit(request, user)
         services = await deps.get_services(request)
         profile = await services.profile(user, getattr(request.state, "access_token", None))
         turn = turn_of(body, user.user_id, profile)
-        protocol = await deps.find_protocol(await deps.get_live_parts(request, platform))
+        protocol = await deps.find_protocol(request)
         async with deps.turn_admitted(request):
             answer, tools_used, failed = None, [], None
             release = await hold_thread(protocol, user.user_id, turn.thread_id, turn.turn_id,
