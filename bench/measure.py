@@ -6,6 +6,7 @@ import asyncio
 import statistics
 import time
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import TypeVar
 
 T = TypeVar("T")
@@ -21,9 +22,10 @@ def percentiles(samples_ms: list[float]) -> dict[str, float]:
             "mean": round(statistics.fmean(ordered), 3), "n": len(ordered)}
 
 
-async def throughput(call: Callable[[], Awaitable[object]], *, concurrency: int,
-                     seconds: float) -> float:
-    """Completed calls per second with `concurrency` callers for about `seconds`."""
+async def completed(call: Callable[[], Awaitable[object]], *, concurrency: int,
+                    seconds: float) -> tuple[int, float]:
+    """Calls completed by `concurrency` callers that start new ones for `seconds`, and
+    the seconds until the last one ended."""
     done = 0
     deadline = time.perf_counter() + seconds
 
@@ -35,7 +37,14 @@ async def throughput(call: Callable[[], Awaitable[object]], *, concurrency: int,
 
     started = time.perf_counter()
     await asyncio.gather(*(worker() for _ in range(concurrency)))
-    return round(done / (time.perf_counter() - started), 1)
+    return done, time.perf_counter() - started
+
+
+async def throughput(call: Callable[[], Awaitable[object]], *, concurrency: int,
+                     seconds: float) -> float:
+    """Completed calls per second with `concurrency` callers for about `seconds`."""
+    done, taken = await completed(call, concurrency=concurrency, seconds=seconds)
+    return round(done / taken, 1)
 
 
 def _in_turn(names: list[str], round_no: int) -> list[str]:
@@ -86,3 +95,48 @@ async def interleaved_throughput(calls: dict[str, Callable[[], Awaitable[object]
                                                 seconds=seconds / rounds))
             await asyncio.sleep(0.1)
     return {name: round(statistics.median(values), 1) for name, values in rates.items()}
+
+
+def cpu_seconds(pid: int) -> float:
+    """CPU time of every thread of `pid` so far (the scheduler's own count, in ns)."""
+    total = 0
+    for stat in Path(f"/proc/{pid}/task").glob("*/schedstat"):
+        try:
+            total += int(stat.read_text().split()[0])
+        except (OSError, ValueError, IndexError):  # a thread that ended meanwhile
+            continue
+    return total / 1e9
+
+
+async def idle_cpu(pid: int, *, every: float = 0.3, busy: float = 0.01,
+                   limit: float = 30.0) -> float:
+    """`pid`'s CPU seconds once it has gone `every` seconds using under `busy` of a core
+    (its deferred work, history writes and memory, done), or after `limit` seconds."""
+    last = cpu_seconds(pid)
+    deadline = time.monotonic() + limit
+    while True:
+        await asyncio.sleep(every)
+        now = cpu_seconds(pid)
+        if now - last < busy * every or time.monotonic() > deadline:
+            return now
+        last = now
+
+
+async def cpu_per_turn(calls: dict[str, tuple[Callable[[], Awaitable[object]], int]], *,
+                       concurrency: int, seconds: float, rounds: int) -> dict[str, list[float]]:
+    """Server CPU ms per turn of each (call, server pid) at `concurrency`, in `rounds`
+    blocks that take turns, each counted from an idle server until it is idle again, so
+    the work a turn leaves for later is charged to it. Turns/s from one client process
+    stops at what the client can send once the servers are fast (it read Parley above
+    LangServe while Parley used 1.3 x the CPU a turn, 2026-11-30), and the CPU a server
+    spends per turn is what bounds its turns/s on a core of its own."""
+    per_turn: dict[str, list[float]] = {name: [] for name in calls}
+    names = list(calls)
+    for round_no in range(rounds):
+        for name in _in_turn(names, round_no):
+            call, pid = calls[name]
+            before = await idle_cpu(pid)
+            done, _taken = await completed(call, concurrency=concurrency, seconds=seconds)
+            spent = await idle_cpu(pid) - before
+            per_turn[name].append(spent * 1000 / max(1, done))
+    return per_turn

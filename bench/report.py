@@ -24,7 +24,8 @@ def summarise(results: dict[str, Any]) -> str:
             ("Parley `runs/stream` cut after one event, joined", "parley_runs_resumed")]
     lines = [f"Run {results['date']} on {results['machine']}.", "",
              "| route | p50 ms | p99 ms | added p50 ms | first event ms | first token ms | "
-             "turns/s c=1 / 8 / 32 | RSS MB |", "|---|---|---|---|---|---|---|---|"]
+             "turns/s c=1 / 8 / 32 | server CPU ms a turn (x LangServe's) | RSS MB |",
+             "|---|---|---|---|---|---|---|---|---|"]
     for label, key in rows:
         if key not in results:  # a run from before the row existed
             continue
@@ -37,7 +38,7 @@ def summarise(results: dict[str, Any]) -> str:
             f"{stream.get('first_event', {}).get('p50', '-')} | "
             f"{stream.get('first_token', {}).get('p50', '-')} | "
             f"{' / '.join(str(tput[c]) for c in ('1', '8', '32')) if tput else '-'} | "
-            f"{r.get('rss_mb', '-')} |")
+            f"{_cpu(r)} | {r.get('rss_mb', '-')} |")
     recall = results["recall"]
     lines += ["", "| semantic recall | p50 ms | p99 ms |", "|---|---|---|",
               f"| embed the query (MiniLM float32, ONNX Runtime) | "
@@ -73,6 +74,27 @@ def summarise(results: dict[str, Any]) -> str:
 
     return "\n".join(lines + load_summary(results) + summary_lines(results) + [""]
                      + targets(results))
+
+
+def _cpu(route: dict[str, Any]) -> str:
+    if "cpu_ms_per_turn" not in route:  # a run from before it was measured, or no server
+        return "-"
+    return f"{route['cpu_ms_per_turn']} ({route.get('cpu_vs_langserve', '-')} x)"
+
+
+def cpu_target(results: dict[str, Any]) -> list[str]:
+    """Turns/s one server core gives, against LangServe's: the inverse of the CPU a turn
+    costs the server, which a single client process's turns/s no longer shows once the
+    servers outrun it."""
+    if "cpu_vs_langserve" not in results.get("parley_no_memory", {}):
+        return []
+    ratio = {k: 1 / results[k]["cpu_vs_langserve"] for k in ("parley_chat",
+                                                             "parley_no_memory")}
+    return [f"| turns/s a server core gives (1 / CPU a turn) ≥ LangServe's | "
+            f"{ratio['parley_chat']:.2f} x LangServe's "
+            f"({ratio['parley_no_memory']:.2f} x without memory) | "
+            f"{'yes' if ratio['parley_chat'] >= 1 else 'no'} | "
+            f"{'yes' if ratio['parley_no_memory'] >= 1 else 'no'} |"]
 
 
 def targets(results: dict[str, Any]) -> list[str]:
@@ -114,6 +136,7 @@ def targets(results: dict[str, Any]) -> list[str]:
         f"({tput[nm]:.0f} without memory) vs {tput['langserve']:.0f} | "
         f"{met(tput['parley_chat'] >= tput['langserve'])} | "
         f"{met(tput[nm] >= tput['langserve'])} |",
+        *cpu_target(results),
         *protocol_target(results),
         f"| local model ≥ 95% of the raw runtime | {ratio:.0%} | {met(ratio >= 0.95)} | - |",
         f"| recall p99 ≤ 5 ms at 100,000 memories | {recall['p99']:.1f} ms (hybrid, "

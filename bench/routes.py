@@ -6,6 +6,7 @@ from __future__ import annotations
 import itertools
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import time
@@ -20,10 +21,17 @@ import httpx
 from langchain_core.messages import HumanMessage
 
 from bench.graph import bench_builder
-from bench.measure import interleaved, interleaved_throughput, percentiles, timed
+from bench.measure import (
+    cpu_per_turn,
+    interleaved,
+    interleaved_throughput,
+    percentiles,
+    timed,
+)
 from server.embedded.redis_server import free_port
 
 N, WARMUP, SECONDS, BLOCK = 200, 20, 9.0, 20
+CPU_SECONDS, CPU_ROUNDS = 2.5, 8  # the CPU-per-turn blocks at 32 clients
 SERVER_CORE = "0"
 
 
@@ -188,8 +196,25 @@ async def measure_routes(results: dict[str, Any], client: httpx.AsyncClient,
                                              concurrency=concurrency, seconds=SECONDS)
         for name, rate in rates.items():
             results[name]["throughput"][str(concurrency)] = rate
+    await measure_cpu(results, {name: (asks[name], r.pid) for name, r in streamed.items()
+                                if r.pid})
     for name, r in streamed.items():
         results[name]["rss_mb"] = rss_mb(r.pid) if r.pid else float("nan")
+
+
+async def measure_cpu(results: dict[str, Any],
+                      calls: dict[str, tuple[Callable[[], Any], int]]) -> None:
+    """Server CPU ms per turn at 32 clients, each route's median, and its ratio to
+    LangServe's as the median of the rounds' ratios (a round's routes ran minutes apart
+    at most, so the VM's drift between minutes cancels in each ratio)."""
+    per_turn = await cpu_per_turn(calls, concurrency=32, seconds=CPU_SECONDS,
+                                  rounds=CPU_ROUNDS)
+    reference = per_turn.get("langserve")
+    for name, samples in per_turn.items():
+        results[name]["cpu_ms_per_turn"] = round(statistics.median(samples), 2)
+        if reference:
+            results[name]["cpu_vs_langserve"] = round(statistics.median(
+                mine / theirs for mine, theirs in zip(samples, reference, strict=True)), 3)
 
 
 async def _first_event(client: httpx.AsyncClient, route: Route, counter: Iterator[int]

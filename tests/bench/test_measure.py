@@ -3,15 +3,18 @@ measures; `make bench` runs it. These check that what it reports is what it meas
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import json
+import os
+import time
 from functools import partial
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from bench.measure import interleaved, interleaved_throughput, percentiles
+from bench.measure import cpu_per_turn, interleaved, interleaved_throughput, percentiles
 from bench.report import memory_floor, server_embedding, summarise, targets
 
 RESULTS = Path(__file__).parents[2] / "bench" / "results" / "latest.json"
@@ -65,6 +68,36 @@ async def test_one_slow_window_does_not_decide_the_rate(
     assert order == ["steady", "disturbed", "disturbed", "steady", "steady", "disturbed"]
 
 
+async def test_cpu_a_turn_is_the_servers_cpu_counted_until_it_is_idle() -> None:
+    """Measured on this very process: one call burns 3 ms of CPU while answering, and
+    leaves 2 ms for later (the way a server's history writes run after the answer)."""
+    later: list[asyncio.Task[None]] = []
+
+    def burn(ms: float) -> None:
+        until = time.thread_time() + ms / 1000
+        while time.thread_time() < until:
+            pass
+
+    async def deferred() -> None:
+        await asyncio.sleep(0.05)
+        burn(2)
+
+    async def heavy() -> None:
+        burn(3)
+        later.append(asyncio.create_task(deferred()))
+
+    async def light() -> None:
+        burn(1)
+
+    per_turn = await cpu_per_turn({"heavy": (heavy, os.getpid()),
+                                   "light": (light, os.getpid())},
+                                  concurrency=2, seconds=0.3, rounds=2)
+    assert all(len(samples) == 2 for samples in per_turn.values())
+    # 3 ms now and 2 later; the bounds above leave room for other threads of the suite.
+    assert all(5 <= ms < 50 for ms in per_turn["heavy"]), per_turn
+    assert all(1 <= ms < 50 for ms in per_turn["light"]), per_turn
+
+
 def test_percentiles() -> None:
     stats = percentiles([float(v) for v in range(1, 101)])
     assert (stats["p50"], stats["p99"], stats["n"]) == (51.0, 99.0, 100)
@@ -82,6 +115,8 @@ def test_the_targets_table_follows_the_numbers() -> None:
     fast["parley_chat"]["throughput"]["32"] = fast["langserve"]["throughput"]["32"] + 1
     fast["parley_no_memory"]["throughput"]["32"] = fast["langserve"]["throughput"]["32"] - 1
     fast["recall"]["100000"]["p99"] = 6.0
+    fast["parley_chat"]["cpu_vs_langserve"] = 0.9
+    fast["parley_no_memory"]["cpu_vs_langserve"] = 1.25
     verdicts = {line.split("|")[1].strip(): line.split("|")[3].strip()
                 for line in targets(fast) if line.startswith("| ") and "met |" not in line}
     without_memory = {line.split("|")[1].strip(): line.split("|")[4].strip()
@@ -92,6 +127,9 @@ def test_the_targets_table_follows_the_numbers() -> None:
     assert verdicts["turns/s at c=32 ≥ LangServe's"] == "yes"
     assert verdicts["recall p99 ≤ 5 ms at 100,000 memories"] == "no"
     assert without_memory["turns/s at c=32 ≥ LangServe's"] == "no"
+    core = "turns/s a server core gives (1 / CPU a turn) ≥ LangServe's"
+    assert (verdicts[core], without_memory[core]) == ("yes", "no")
+    assert "1.11 x LangServe's (0.80 x without memory)" in "\n".join(targets(fast))
     assert without_memory["recall p99 ≤ 5 ms at 100,000 memories"] == "-"
     assert "| target |" in summarise(fast)
 
