@@ -20,7 +20,7 @@ from server.gateway import Services
 from server.live.runs import log_key
 from server.platform import Platform
 from services.history.schemas import ThreadDeletion
-from services.history.stream import publish_thread_deletion
+from services.history.stream import deletion_key, deletion_queued, publish_thread_deletion
 
 
 @dataclass(frozen=True)
@@ -36,8 +36,7 @@ async def forget_thread(*, platform: Platform, services: Services, user_id: str,
                         thread_id: str, token: str | None) -> ThreadForgotten:
     # Asked before anything changes. A transcript whose deletion is queued counts as gone:
     # deleting twice in a row must not find the thread again.
-    queued = platform.redis is not None and bool(
-        await platform.redis.exists(_deletion_key(user_id, thread_id)))
+    queued = await deletion_queued(platform.redis, user_id, thread_id)
     stored = False if queued else await _history_has(services, thread_id, token)
     state = await platform.checkpointer.aget_tuple(thread_config(user_id, thread_id)) \
         is not None
@@ -50,7 +49,7 @@ async def forget_thread(*, platform: Platform, services: Services, user_id: str,
         await publish_thread_deletion(platform.redis, ThreadDeletion(
             event_id=uuid.uuid4().hex, user_id=user_id, thread_id=thread_id),
             stream=platform.settings.turn_stream)
-        await platform.redis.set(_deletion_key(user_id, thread_id), 1, ex=DELETION_KEPT_SECONDS)
+        await platform.redis.set(deletion_key(user_id, thread_id), 1, ex=DELETION_KEPT_SECONDS)
         transcript = True
     # A thread with a state has its turns on their way to history, if not there yet.
     return ThreadForgotten(thread_id=thread_id, state=state, memories=memories,
@@ -61,10 +60,6 @@ async def forget_thread(*, platform: Platform, services: Services, user_id: str,
 # How long a queued transcript deletion is remembered: far longer than the history
 # consumer takes to apply it, unless the history service is down that long.
 DELETION_KEPT_SECONDS = 3600
-
-
-def _deletion_key(user_id: str, thread_id: str) -> str:
-    return f"parley:thread-deletion:{user_id}:{thread_id}"
 
 
 async def _history_has(services: Services, thread_id: str, token: str | None) -> bool | None:

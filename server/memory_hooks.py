@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from langchain_core.messages import AnyMessage
@@ -17,15 +17,21 @@ from memory.semantic import SemanticMemory
 log = logging.getLogger(__name__)
 
 
+Forgotten = Callable[[str, str], Awaitable[bool]]  # (user id, thread id): deleted lately
+
+
 def make_recall(memory: SemanticMemory | None, *, k: int, min_score: float,
-                history: Any = None, observe: Callable[[float], None] | None = None
-                ) -> RecallFn:
+                history: Any = None, forgotten: Forgotten | None = None,
+                observe: Callable[[float], None] | None = None) -> RecallFn:
     async def recall(ctx: TurnContext, messages: Sequence[AnyMessage]) -> Recalled:
         restored: list[AnyMessage] = []
         if history is not None and ctx.persist and not ctx.new_thread and len(messages) == 1:
-            # A new checkpoint for a thread the history service knows: Redis lost it.
+            # A new checkpoint for a thread the history service knows: Redis lost it, or
+            # the user deleted the thread, whose transcript may not be gone from history
+            # yet (its deletion goes down the turn stream): that one starts afresh.
             try:
-                restored = await history.thread_messages(ctx.user_id, ctx.thread_id)
+                if forgotten is None or not await forgotten(ctx.user_id, ctx.thread_id):
+                    restored = await history.thread_messages(ctx.user_id, ctx.thread_id)
             except Exception:
                 log.exception("could not rebuild the thread from history")
         parts = [render_profile(dict(ctx.profile or {}))]

@@ -8,7 +8,7 @@ import logging
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager, AsyncExitStack
 from dataclasses import dataclass, field
-from functools import cached_property
+from functools import cached_property, partial
 from typing import Any, TypeVar
 
 from langchain_core.language_models import BaseChatModel
@@ -28,6 +28,7 @@ from server.approval.policy import gated_tools
 from server.memory_hooks import make_recall, make_remember
 from server.runner.history import Publish, turn_publisher
 from server.settings import Settings
+from services.history.stream import deletion_queued
 from tools.context import ToolContext
 from tools.mcp_servers import McpTools, load_servers
 from tools.registry import LoadedTool, ToolSource, build_tools, discover_sources
@@ -160,7 +161,8 @@ async def build_platform(
     embeddings = shared_embeddings(settings)
     memory = build_memory(settings, redis, embeddings=embeddings)
     recall = make_recall(memory, k=settings.memory_top_k, min_score=settings.memory_min_score,
-                         history=(tool_services or {}).get("history"), observe=observe_recall)
+                         history=(tool_services or {}).get("history"),
+                         forgotten=partial(deletion_queued, redis), observe=observe_recall)
     remember = make_remember(memory)
 
     approvals = approval_store(redis)

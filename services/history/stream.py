@@ -3,6 +3,8 @@ deletions of threads (in the same stream, so they apply in order with the turns)
 
 from __future__ import annotations
 
+from typing import Any
+
 from redis.asyncio import Redis
 
 from services.history.schemas import ThreadDeletion, TurnRecord
@@ -28,3 +30,16 @@ async def publish_thread_deletion(redis: Redis, deletion: ThreadDeletion, *,
     entry_id = await redis.xadd(stream, {"delete_thread": deletion.model_dump_json()},
                                 maxlen=maxlen, approximate=True)
     return entry_id.decode() if isinstance(entry_id, bytes) else str(entry_id)
+
+
+def deletion_key(user_id: str, thread_id: str) -> str:
+    """Set by the agent server once a thread's deletion is published, for as long as the
+    transcript may still be in history: a message on the thread meanwhile must not rebuild
+    it from there (docs/api.md)."""
+    return f"parley:thread-deletion:{user_id}:{thread_id}"
+
+
+async def deletion_queued(redis: Any, user_id: str, thread_id: str) -> bool:
+    """Whether the thread was deleted lately: its transcript's deletion is published, and
+    the history service may not have applied it yet."""
+    return redis is not None and bool(await redis.exists(deletion_key(user_id, thread_id)))

@@ -4,6 +4,7 @@ Redis lost is rebuilt from the history service."""
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 
 import redis as redis_sync
 from langchain_core.messages import AIMessage, BaseMessage
@@ -99,3 +100,47 @@ async def test_redis_restarted_mid_conversation_loses_nothing(make_app, client_f
         redis.stop()
     assert again["error"] is None
     assert again["message"]["content"] == "Your first message was: remember the lighthouse"
+
+
+async def test_a_deleted_thread_is_not_rebuilt_while_its_transcript_deletion_waits(
+        make_app, client_for, redis_url, tmp_path) -> None:
+    """The transcript's deletion goes to the history service down the turn stream; until
+    it is applied, the next message on the same thread id finds no state and a transcript
+    still there. It must start afresh, not rebuild the thread it deleted (this happened
+    when the history service lagged)."""
+    app = make_app([say("Got it.")], auth_enabled=True, redis_url=redis_url)
+    async with client_for(app) as client:
+        ada = await login(client, "ada")
+        await client.post("/chat", headers=ada, json={"message": "I parked on level 3.",
+                                                      "thread_id": "car"})
+        for _ in range(100):  # wait until the history service has the turn
+            page = (await client.get("/history", headers=ada,
+                                     params={"thread_id": "car"})).json()
+            if len(page.get("messages", [])) == 2:
+                break
+            await asyncio.sleep(0.05)
+        # A long transaction holds the history database's write lock (readers go on, as
+        # WAL lets them): the deletion waits in the turn stream, as behind a slow service.
+        database = sqlite3.connect(tmp_path / "data" / "history.db", isolation_level=None)
+        database.execute("BEGIN IMMEDIATE")
+        try:
+            deleted = await client.delete("/chat/threads/car", headers=ada)
+            assert deleted.status_code == 200, deleted.text
+            still = (await client.get("/history", headers=ada,
+                                      params={"thread_id": "car"})).json()
+            assert len(still["messages"]) == 2  # the deletion is still on its way
+            await client.post("/chat", headers=ada, json={"message": "Where did I park?",
+                                                          "thread_id": "car"})
+        finally:
+            database.execute("ROLLBACK")
+            database.close()
+        for _ in range(100):  # the deletion, then the new turn, reach the history service
+            page = (await client.get("/history", headers=ada,
+                                     params={"thread_id": "car"})).json()
+            if [m["content"] for m in page.get("messages", [])] == ["Got it.",
+                                                                      "Where did I park?"]:
+                break
+            await asyncio.sleep(0.05)
+    assert [m.text for m in app.state.model.calls[-1][1:]] == ["Where did I park?"]
+    assert [m["content"] for m in reversed(page["messages"])] == ["Where did I park?",
+                                                                  "Got it."]
