@@ -88,8 +88,9 @@ def test_tokens_show_before_the_turn_ends_and_stop_cancels_a_turn(
     answer = last_answer(page)
     answer.get_by_text("Let me think about it slowly.").wait_for()
     # The words are on the page while the turn still waits in its tool: they came as
-    # tokens, not with the end of the turn.
-    assert chat_server.gate.reached.is_set() and not chat_server.gate.released.is_set()
+    # tokens, not with the end of the turn (which waits for the gate's release below). The
+    # tool may start a moment after the page shows the words that came before its call.
+    assert chat_server.gate.reached.wait(20) and not chat_server.gate.released.is_set()
     assert page.get_by_role("button", name="Stop").is_visible()
     assert answer.get_attribute("aria-busy") == "true"
     assert answer.locator(".tool-card").get_attribute("data-status") == "running"
@@ -277,9 +278,13 @@ def test_the_keyboard_and_a_phone_sized_screen(chat_server: ChatServer, new_page
     # The first stop of the focus order is the skip link, which leads to the message box.
     assert page.evaluate("document.querySelector('a[href], button, textarea').textContent") \
         == "Skip to the message box"
+    opened = page.url
     page.locator(".skip-link").focus()
     page.keyboard.press("Enter")
     assert page.evaluate("document.activeElement.id") == "message"
+    # Only the focus moved: "#message" in the address would route to a new chat, whose
+    # fresh box dropped the first letters typed next.
+    assert page.url == opened
     # Shift+Enter breaks the line; Enter sends.
     page.keyboard.type("first line")
     page.keyboard.press("Shift+Enter")

@@ -211,6 +211,12 @@ async function start() {
     announce("Your unsent message is back in the message box.");
   }
   window.addEventListener("hashchange", () => route());
+  // The skip link's "#message" is not a place: followed, it would route to a new chat and
+  // drop the open one (and what was typed). It only moves the focus; the address stays.
+  document.querySelector(".skip-link").addEventListener("click", (event) => {
+    event.preventDefault();
+    document.getElementById("message")?.focus();
+  });
   document.getElementById("new-chat").addEventListener("click", () => {
     if (window.location.hash === "#/" || window.location.hash === "") newChat();
     else window.location.hash = "#/";
