@@ -35,6 +35,9 @@ class ScriptedChatModel(BaseChatModel):
     cycle: bool = False
     _position: int = PrivateAttr(default=0)
     calls: list[list[BaseMessage]] = Field(default_factory=list)
+    # Every call's messages go to `calls`, for a test to read. A model that serves (the
+    # `fake` provider, the benchmarks) keeps none: the list would grow by every turn.
+    record: bool = True
     bound_tools: list[str] = Field(default_factory=list)
 
     @property
@@ -49,7 +52,8 @@ class ScriptedChatModel(BaseChatModel):
         return self
 
     def _next(self, messages: list[BaseMessage]) -> AIMessage:
-        self.calls.append(list(messages))
+        if self.record:
+            self.calls.append(list(messages))
         if not self.script:
             raise RuntimeError("ScriptedChatModel has an empty script")
         if self._position >= len(self.script):

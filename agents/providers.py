@@ -90,7 +90,7 @@ def _fake(_model: str, opts: ModelOptions) -> BaseChatModel:
 
     # Without a script the fake model echoes, so a demo server still answers.
     script = load_script(opts.fake_script) if opts.fake_script else [echo]
-    return ScriptedChatModel(script=script, cycle=True)
+    return ScriptedChatModel(script=script, cycle=True, record=False)
 
 
 def _local(_model: str, opts: ModelOptions) -> BaseChatModel:

@@ -26,7 +26,7 @@ def respond(messages: list[BaseMessage]) -> AIMessage:
 
 
 def bench_model() -> ScriptedChatModel:
-    return ScriptedChatModel(script=[respond], cycle=True)
+    return ScriptedChatModel(script=[respond], cycle=True, record=False)
 
 
 def bench_builder():  # type: ignore[no-untyped-def]

@@ -10,7 +10,7 @@ from langchain_core.messages import HumanMessage
 from langchain_openai import ChatOpenAI
 
 from agents.catalog import BUILTIN_AGENTS, load_agents
-from agents.fake import ScriptedChatModel
+from agents.fake import ScriptedChatModel, say
 from agents.providers import ModelOptions, ProviderError, make_chat_model, parse_provider
 from agents.spec import AgentSpec
 
@@ -66,6 +66,12 @@ async def test_fake_provider_plays_a_script_file(tmp_path: Path) -> None:
     assert first.tool_calls[0]["args"] == {"place": "Oslo"}
     second = await model.ainvoke([HumanMessage("and?")])
     assert second.content == "It is cold in Oslo."
+    # A served model keeps no record of its calls: it would grow by every turn (a test's
+    # model keeps them, for the test to read).
+    assert model.calls == []
+    kept = ScriptedChatModel(script=[say("hi")], cycle=True)
+    await kept.ainvoke([HumanMessage("hello")])
+    assert [[m.text for m in call] for call in kept.calls] == [["hello"]]
 
 
 async def test_fake_router_picks_a_step_by_keyword(tmp_path: Path) -> None:
