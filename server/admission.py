@@ -24,6 +24,7 @@ class TurnSlots:
         self.limit = limit
         self.wait_seconds = wait_seconds
         self._free = limit
+        self._waiting = 0  # requests waiting for slots, in the condition's queue
         self._changed: asyncio.Condition | None = None  # made on the serving loop
 
     @property
@@ -40,24 +41,34 @@ class TurnSlots:
         `wait_seconds` for them; raises Overloaded when they do not free up."""
         if count > self.limit:
             raise Overloaded(self.limit, retry_after=1)
-        changed = self._condition()
-        async with changed:
-            try:
-                await asyncio.wait_for(changed.wait_for(lambda: self._free >= count),
-                                       self.wait_seconds)
-            except TimeoutError:
-                raise Overloaded(self.limit, self._retry_after()) from None
+        if self._free >= count and not self._waiting:
+            # Free slots and nobody queued before this request: taken at once. The timed
+            # wait below costs a task of its own per call (asyncio.wait_for), on every turn.
             self._free -= count
+            return TurnSlot(self, count)
+        changed = self._condition()
+        self._waiting += 1
+        try:
+            async with changed:
+                try:
+                    await asyncio.wait_for(changed.wait_for(lambda: self._free >= count),
+                                           self.wait_seconds)
+                except TimeoutError:
+                    raise Overloaded(self.limit, self._retry_after()) from None
+                self._free -= count
+        finally:
+            self._waiting -= 1
         return TurnSlot(self, count)
 
     def _retry_after(self) -> int:
         return max(1, math.ceil(self.wait_seconds / 2))
 
     async def _release(self, count: int) -> None:
-        changed = self._condition()
-        async with changed:
-            self._free += count
-            changed.notify_all()
+        self._free += count
+        if self._waiting:
+            changed = self._condition()
+            async with changed:
+                changed.notify_all()
 
 
 class TurnSlot:
