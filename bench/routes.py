@@ -142,7 +142,11 @@ async def http_benchmarks(results: dict[str, Any], redis_url: str, data: Path) -
     no_memory = {"BENCH_DATA": str(data / "parley-no-memory"),
                  "BENCH_REDIS": redis_url.rsplit("/", 1)[0] + "/1",
                  "PARLEY_MEMORY_ENABLED": "false"}
-    async with httpx.AsyncClient(timeout=60) as client:
+    # Idle connections are dropped before uvicorn's own 5-second keep-alive ends: with
+    # httpx's default of 5 s too, a request could go out on a connection the server was
+    # closing, and fail the run (ReadError, 2026-12-01) while the others had their turn.
+    async with httpx.AsyncClient(timeout=60, limits=httpx.Limits(keepalive_expiry=2.0)
+                                 ) as client:
         with ExitStack() as stack:
             bare = stack.enter_context(server("bare", env))
             langserve = stack.enter_context(server("langserve", env))
