@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+from typing import Any
 
 import redis as redis_sync
 from langchain_core.messages import AIMessage, BaseMessage
@@ -22,6 +23,18 @@ def responder(messages: list[BaseMessage]) -> AIMessage:
                 if line.startswith(("User:", "Earlier summary:")) or "code" in line]
         return say("Summary so far: " + " | ".join(said))
     return say(f"Answer number {len(messages)}.")
+
+
+async def history_holds(client: Any, headers: dict[str, str], thread: str, count: int
+                        ) -> None:
+    """Waits until the history service holds `count` messages of the thread."""
+    for _ in range(100):
+        page = (await client.get("/history", headers=headers,
+                                 params={"thread_id": thread})).json()
+        if len(page.get("messages", [])) == count:
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"history never held {count} messages of {thread!r}")
 
 
 async def test_a_fact_from_turn_one_is_used_in_turn_twelve(make_app, client_for,
@@ -55,12 +68,7 @@ async def test_a_thread_lost_by_redis_is_rebuilt_from_history(make_app, client_f
                                                       "thread_id": "car"})
         await client.post("/chat", headers=ada, json={"message": "Near the blue door.",
                                                       "thread_id": "car"})
-        for _ in range(100):  # wait until the history service has both turns
-            page = (await client.get("/history", headers=ada,
-                                     params={"thread_id": "car"})).json()
-            if len(page.get("messages", [])) == 4:
-                break
-            await asyncio.sleep(0.05)
+        await history_holds(client, ada, "car", 4)  # both turns
         client_redis = redis_sync.Redis.from_url(redis_url)
         client_redis.flushall()  # Redis loses every thread (an expiry would do the same)
         client_redis.close()
@@ -113,12 +121,7 @@ async def test_a_deleted_thread_is_not_rebuilt_while_its_transcript_deletion_wai
         ada = await login(client, "ada")
         await client.post("/chat", headers=ada, json={"message": "I parked on level 3.",
                                                       "thread_id": "car"})
-        for _ in range(100):  # wait until the history service has the turn
-            page = (await client.get("/history", headers=ada,
-                                     params={"thread_id": "car"})).json()
-            if len(page.get("messages", [])) == 2:
-                break
-            await asyncio.sleep(0.05)
+        await history_holds(client, ada, "car", 2)
         # A long transaction holds the history database's write lock (readers go on, as
         # WAL lets them): the deletion waits in the turn stream, as behind a slow service.
         database = sqlite3.connect(tmp_path / "data" / "history.db", isolation_level=None)
