@@ -20,7 +20,11 @@ from server.gateway import Services
 from server.live.runs import log_key
 from server.platform import Platform
 from services.history.schemas import ThreadDeletion
-from services.history.stream import deletion_key, deletion_queued, publish_thread_deletion
+from services.history.stream import (
+    deletion_queued,
+    mark_deletion_queued,
+    publish_thread_deletion,
+)
 
 
 @dataclass(frozen=True)
@@ -49,7 +53,8 @@ async def forget_thread(*, platform: Platform, services: Services, user_id: str,
         await publish_thread_deletion(platform.redis, ThreadDeletion(
             event_id=uuid.uuid4().hex, user_id=user_id, thread_id=thread_id),
             stream=platform.settings.turn_stream)
-        await platform.redis.set(deletion_key(user_id, thread_id), 1, ex=DELETION_KEPT_SECONDS)
+        await mark_deletion_queued(platform.redis, user_id, thread_id,
+                                   seconds=DELETION_KEPT_SECONDS)
         transcript = True
     # A thread with a state has its turns on their way to history, if not there yet.
     return ThreadForgotten(thread_id=thread_id, state=state, memories=memories,

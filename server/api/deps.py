@@ -63,16 +63,20 @@ async def get_services(request: Request) -> Services:
 # Each dependency reads the app's state itself rather than through another dependency:
 # FastAPI solves every dependency's own dependencies again on each use, cached or not, so
 # a chain costs a solve per link on every request of every route that names it.
-async def find_platform(request: Request) -> Platform | None:
-    """The platform, or None while the server starts (for health and metrics)."""
+def _platform(request: Request) -> Platform | None:
     platform: Platform | None = getattr(request.app.state, "platform", None)
     return platform
+
+
+async def find_platform(request: Request) -> Platform | None:
+    """The platform, or None while the server starts (for health and metrics)."""
+    return _platform(request)
 
 
 def _started(request: Request) -> Platform:
     """The platform, or 503 while the server starts: the runner, live runs and the Agent
     Protocol are there once it is."""
-    platform: Platform | None = getattr(request.app.state, "platform", None)
+    platform = _platform(request)
     if platform is None:
         raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, "the server is starting",
                             headers={"Retry-After": "2"})

@@ -190,8 +190,7 @@ async def ask_agent(ctx: Context[Any, Any, Any], agent: str, message: str,
         runner = await deps.get_runner(request)
         chosen = resolve_agent(platform, body)
         await deps.enforce_rate_limit(request, user)
-        services = await deps.get_services(request)
-        profile = await services.profile(user, getattr(request.state, "access_token", None))
+        profile = await deps.get_profile(request, user)
         turn = turn_of(body, user.user_id, profile)
         protocol = await deps.find_protocol(request)
         async with deps.turn_admitted(request):

@@ -43,3 +43,9 @@ async def deletion_queued(redis: Any, user_id: str, thread_id: str) -> bool:
     """Whether the thread was deleted lately: its transcript's deletion is published, and
     the history service may not have applied it yet."""
     return redis is not None and bool(await redis.exists(deletion_key(user_id, thread_id)))
+
+
+async def mark_deletion_queued(redis: Any, user_id: str, thread_id: str, *,
+                               seconds: int) -> None:
+    """Sets the marker `deletion_queued` reads, for `seconds`."""
+    await redis.set(deletion_key(user_id, thread_id), 1, ex=seconds)
