@@ -126,10 +126,8 @@ async def cpu_per_turn(calls: dict[str, tuple[Callable[[], Awaitable[object]], i
                        concurrency: int, seconds: float, rounds: int) -> dict[str, list[float]]:
     """Server CPU ms per turn of each (call, server pid) at `concurrency`, in `rounds`
     blocks that take turns, each counted from an idle server until it is idle again, so
-    the work a turn leaves for later is charged to it. Turns/s from one client process
-    stops at what the client can send once the servers are fast (it read Parley above
-    LangServe while Parley used 1.3 x the CPU a turn, 2026-11-30), and the CPU a server
-    spends per turn is what bounds its turns/s on a core of its own."""
+    the work a turn leaves for later is charged to it, which a window's turns/s does not
+    see."""
     per_turn: dict[str, list[float]] = {name: [] for name in calls}
     names = list(calls)
     for round_no in range(rounds):

@@ -84,8 +84,7 @@ def _cpu(route: dict[str, Any]) -> str:
 
 def cpu_target(results: dict[str, Any]) -> list[str]:
     """Turns/s one server core gives, against LangServe's: the inverse of the CPU a turn
-    costs the server, which a single client process's turns/s no longer shows once the
-    servers outrun it."""
+    costs the server, deferred work included."""
     if "cpu_vs_langserve" not in results.get("parley_no_memory", {}):
         return []
     ratio = {k: 1 / results[k]["cpu_vs_langserve"] for k in ("parley_chat",

@@ -21,6 +21,7 @@ import httpx
 from langchain_core.messages import HumanMessage
 
 from bench.graph import bench_builder
+from bench.lean_http import JsonPoster
 from bench.measure import (
     cpu_per_turn,
     interleaved,
@@ -87,15 +88,28 @@ async def first_event_ms(client: httpx.AsyncClient, url: str, body: dict[str, An
 
 
 def asker(client: httpx.AsyncClient, url: str, body: Any,
-          headers: dict[str, str] | None = None) -> Any:
+          headers: dict[str, str] | None = None, counter: Iterator[int] | None = None
+          ) -> Any:
     """A call that sends a new question each time (`body(n)`), so no cache answers for the
     platform, and fails on anything but 200, so an error is never timed as a fast turn."""
-    counter = itertools.count()
+    numbers = counter if counter is not None else itertools.count()
 
     async def ask() -> None:
-        response = await client.post(url, json=body(next(counter)), headers=headers)
+        response = await client.post(url, json=body(next(numbers)), headers=headers)
         if response.status_code != 200:
             raise RuntimeError(f"{url}: {response.status_code} {response.text[:200]}")
+
+    return ask
+
+
+def lean_asker(poster: JsonPoster, body: Any, counter: Iterator[int]) -> Any:
+    """`asker` through the lean client, for turns/s and CPU a turn under concurrency: the
+    same questions' sequence, so no question repeats one the latency loop sent."""
+
+    async def ask() -> None:
+        status, text = await poster.post(body(next(counter)))
+        if status != 200:
+            raise RuntimeError(f"{poster.host}:{poster.port}: {status} {text[:200]!r}")
 
     return ask
 
@@ -179,7 +193,9 @@ async def measure_routes(results: dict[str, Any], client: httpx.AsyncClient,
                          routes: dict[str, Route], in_process: Callable[[], Any]) -> None:
     """Sequential latency (and the in-process graph beside it), time to the first event
     and the first token, turns/s at 1, 8 and 32 clients, then each server's RSS."""
-    asks = {name: asker(client, r.url, r.body, r.headers) for name, r in routes.items()}
+    counters = {name: itertools.count() for name in routes}
+    asks = {name: asker(client, r.url, r.body, r.headers, counters[name])
+            for name, r in routes.items()}
     calls: dict[str, Callable[[], Any]] = {"in_process": in_process, **asks}
     latencies = await interleaved({name: partial(timed, call) for name, call in calls.items()},
                                   n=N, warmup=WARMUP, block=BLOCK)
@@ -195,13 +211,22 @@ async def measure_routes(results: dict[str, Any], client: httpx.AsyncClient,
                                    "first_token": percentiles([t for _f, t in pairs])}
     for name in streamed:
         results[name]["throughput"] = {}
-    for concurrency in (1, 8, 32):
-        rates = await interleaved_throughput({name: asks[name] for name in streamed},
-                                             concurrency=concurrency, seconds=SECONDS)
-        for name, rate in rates.items():
-            results[name]["throughput"][str(concurrency)] = rate
-    await measure_cpu(results, {name: (asks[name], r.pid) for name, r in streamed.items()
-                                if r.pid})
+    # Under concurrency the lean client sends, so the servers' core runs out before the
+    # client's (see bench/lean_http.py).
+    posters = {name: JsonPoster(r.url, r.headers) for name, r in streamed.items()}
+    loads = {name: lean_asker(posters[name], r.body, counters[name])
+             for name, r in streamed.items()}
+    try:
+        for concurrency in (1, 8, 32):
+            rates = await interleaved_throughput(loads, concurrency=concurrency,
+                                                 seconds=SECONDS)
+            for name, rate in rates.items():
+                results[name]["throughput"][str(concurrency)] = rate
+        await measure_cpu(results, {name: (loads[name], r.pid)
+                                    for name, r in streamed.items() if r.pid})
+    finally:
+        for poster in posters.values():
+            await poster.aclose()
     for name, r in streamed.items():
         results[name]["rss_mb"] = rss_mb(r.pid) if r.pid else float("nan")
 
