@@ -84,12 +84,8 @@ def _started(request: Request) -> Platform:
 
 
 async def get_platform(request: Request) -> Platform:
-    return _started(request)
-
-
-async def platform_of(request: Request) -> Platform:
-    """`get_platform` for code that runs outside FastAPI's dependencies (MCP tools, the
-    LangServe routes' per-call config)."""
+    """Also called directly by code outside FastAPI's dependencies (MCP tools, the
+    LangServe routes' per-call config): it needs only the request."""
     return _started(request)
 
 

@@ -54,9 +54,9 @@ from server.api.deps import (
     current_user,
     enforce_rate_limit,
     get_current_user,
+    get_platform,
     get_profile,
     get_runner,
-    platform_of,
 )
 from server.api.text import unicode_text
 from server.approval import waiting_text
@@ -294,7 +294,7 @@ def add_agent_routes(app: FastAPI, agent_names: list[str]) -> None:
             # whatever the client put in `configurable` is dropped.
             principal = get_current_user(request)
             profile = await get_profile(request, principal)
-            platform = await platform_of(request)
+            platform = await get_platform(request)
             runner = await get_runner(request)
             call = _Call(user_id=principal.user_id, profile=profile, runner=runner,
                          graph=platform.agents[agent].stateless_graph)

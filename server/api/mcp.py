@@ -186,7 +186,7 @@ async def ask_agent(ctx: Context[Any, Any, Any], agent: str, message: str,
         raise ToolError("; ".join(str(e["msg"]).removeprefix("Value error, ")
                                   for e in exc.errors())) from exc
     try:
-        platform = await deps.platform_of(request)
+        platform = await deps.get_platform(request)
         runner = await deps.get_runner(request)
         chosen = resolve_agent(platform, body)
         await deps.enforce_rate_limit(request, user)
@@ -226,7 +226,7 @@ async def search_memories(query: str, ctx: Context[Any, Any, Any], limit: int = 
     if not 1 <= limit <= MEMORY_RESULTS_MAX:
         raise ToolError(f"limit must be 1 to {MEMORY_RESULTS_MAX}")
     try:
-        platform = await deps.platform_of(request)
+        platform = await deps.get_platform(request)
     except HTTPException as exc:
         raise _refusal(exc) from exc
     if platform.memory is None:
